@@ -1,0 +1,542 @@
+//! Builds one MVT layer: interns keys and values, keeps the features a tile
+//! has room for, and encodes them.
+//!
+//! ## Which features a full tile drops
+//! A tile keeps at most `max_features` features and at most `max_bytes` bytes
+//! per layer. When it has to drop, it drops in this order, which depends only
+//! on the data, never on scan order or timing:
+//! 1. the smallest first: polygons by clipped area, lines by clipped length,
+//!    points by number of points (so single points tie);
+//! 2. among equals, the highest feature id first (features without an id
+//!    before any with one);
+//! 3. among features with equal ids, the one read last.
+//!
+//! `max_features` is applied while features stream in, with a bounded heap, so
+//! a tile over millions of rows holds at most `max_features` of them in memory.
+//! `max_bytes` is then met exactly: the largest prefix of the kept features (in
+//! keep order) whose encoded layer fits.
+//!
+//! Kept features are written in ascending id order, so the same data always
+//! gives the same bytes.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use prost::encoding::{encoded_len_varint, key_len};
+use prost::Message;
+use rustc_hash::FxHashMap;
+
+use crate::clip::EncodedGeometry;
+use crate::proto::{self, GeomType};
+
+/// Upper bounds for one layer of one tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub max_features: usize,
+    pub max_bytes: usize,
+}
+
+/// An attribute value as read from the source.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttrValue<'a> {
+    String(&'a str),
+    Float(f32),
+    Double(f64),
+    Int(i64),
+    Bool(bool),
+}
+
+/// What a finished layer holds and what it had to drop.
+#[derive(Debug, Default)]
+pub struct FinishedLayer {
+    /// A complete `Tile` message holding just this layer (tiles concatenate),
+    /// or empty when the layer has no feature.
+    pub bytes: Vec<u8>,
+    pub features: usize,
+    pub dropped_max_features: usize,
+    pub dropped_max_bytes: usize,
+}
+
+struct Candidate {
+    id: Option<u64>,
+    seq: u64,
+    weight: f64,
+    kind: GeomType,
+    commands: Vec<u32>,
+    /// Encoded size of the packed geometry payload, computed once.
+    geometry_len: usize,
+    /// Pairs of key and value indexes into the builder's tables.
+    tags: Vec<u32>,
+}
+
+/// Features without an id sort after every id.
+fn id_key(id: Option<u64>) -> (bool, u64) {
+    match id {
+        Some(v) => (false, v),
+        None => (true, 0),
+    }
+}
+
+impl Candidate {
+    /// `Greater` means "dropped earlier" (see the module documentation).
+    fn drop_order(&self, other: &Self) -> Ordering {
+        other
+            .weight
+            .total_cmp(&self.weight)
+            .then_with(|| id_key(self.id).cmp(&id_key(other.id)))
+            .then_with(|| self.seq.cmp(&other.seq))
+    }
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.drop_order(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.drop_order(other)
+    }
+}
+
+/// Deduplicated attribute values, indexed in first-seen order.
+#[derive(Default)]
+struct ValueTable {
+    values: Vec<proto::Value>,
+    strings: FxHashMap<Box<str>, u32>,
+    floats: FxHashMap<u32, u32>,
+    doubles: FxHashMap<u64, u32>,
+    uints: FxHashMap<u64, u32>,
+    sints: FxHashMap<i64, u32>,
+    bools: [Option<u32>; 2],
+}
+
+impl ValueTable {
+    fn add(values: &mut Vec<proto::Value>, v: proto::Value) -> u32 {
+        values.push(v);
+        (values.len() - 1) as u32
+    }
+
+    fn intern(&mut self, v: AttrValue<'_>) -> u32 {
+        let values = &mut self.values;
+        match v {
+            AttrValue::String(s) => {
+                if let Some(&i) = self.strings.get(s) {
+                    return i;
+                }
+                let i = Self::add(values, proto::Value { string_value: Some(s.to_owned()), ..Default::default() });
+                self.strings.insert(s.into(), i);
+                i
+            }
+            AttrValue::Float(f) => *self.floats.entry(f.to_bits()).or_insert_with(|| {
+                Self::add(values, proto::Value { float_value: Some(f), ..Default::default() })
+            }),
+            AttrValue::Double(f) => *self.doubles.entry(f.to_bits()).or_insert_with(|| {
+                Self::add(values, proto::Value { double_value: Some(f), ..Default::default() })
+            }),
+            // Like ST_AsMVT: non-negative integers as uint, negative as sint (zigzag).
+            AttrValue::Int(n) if n >= 0 => *self.uints.entry(n as u64).or_insert_with(|| {
+                Self::add(values, proto::Value { uint_value: Some(n as u64), ..Default::default() })
+            }),
+            AttrValue::Int(n) => *self.sints.entry(n).or_insert_with(|| {
+                Self::add(values, proto::Value { sint_value: Some(n), ..Default::default() })
+            }),
+            AttrValue::Bool(b) => *self.bools[b as usize].get_or_insert_with(|| {
+                Self::add(values, proto::Value { bool_value: Some(b), ..Default::default() })
+            }),
+        }
+    }
+}
+
+/// Builds one layer of one tile.
+pub struct LayerBuilder {
+    name: String,
+    extent: u32,
+    budget: Budget,
+    keys: Vec<String>,
+    key_index: FxHashMap<String, u32>,
+    values: ValueTable,
+    heap: BinaryHeap<Candidate>,
+    seq: u64,
+    offered: usize,
+}
+
+impl LayerBuilder {
+    pub fn new(name: &str, extent: u32, budget: Budget) -> Self {
+        LayerBuilder {
+            name: name.to_owned(),
+            extent,
+            budget,
+            keys: Vec::new(),
+            key_index: FxHashMap::default(),
+            values: ValueTable::default(),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            offered: 0,
+        }
+    }
+
+    /// The index of attribute key `name`, added on first use.
+    pub fn key(&mut self, name: &str) -> u32 {
+        if let Some(&k) = self.key_index.get(name) {
+            return k;
+        }
+        let k = self.keys.len() as u32;
+        self.keys.push(name.to_owned());
+        self.key_index.insert(name.to_owned(), k);
+        k
+    }
+
+    /// Offers a feature; it is kept unless `max_features` better ones are.
+    pub fn push(&mut self, id: Option<u64>, geometry: EncodedGeometry, attrs: &[(u32, AttrValue<'_>)]) {
+        self.offered += 1;
+        let seq = self.seq;
+        self.seq += 1;
+        if self.budget.max_features == 0 {
+            return;
+        }
+        let geometry_len = geometry.commands.iter().map(|&c| encoded_len_varint(u64::from(c))).sum();
+        let mut c = Candidate {
+            id,
+            seq,
+            weight: geometry.weight,
+            kind: geometry.kind,
+            commands: geometry.commands,
+            geometry_len,
+            tags: Vec::new(),
+        };
+        if self.heap.len() >= self.budget.max_features {
+            match self.heap.peek() {
+                Some(worst) if c >= *worst => return,
+                _ => {}
+            }
+        }
+        c.tags.reserve(attrs.len() * 2);
+        for &(k, v) in attrs {
+            debug_assert!((k as usize) < self.keys.len());
+            c.tags.push(k);
+            c.tags.push(self.values.intern(v));
+        }
+        self.heap.push(c);
+        if self.heap.len() > self.budget.max_features {
+            self.heap.pop();
+        }
+    }
+
+    /// Applies the byte budget and encodes the layer.
+    pub fn finish(self) -> FinishedLayer {
+        let mut kept = self.heap.into_sorted_vec(); // best first
+        let dropped_max_features = self.offered - kept.len();
+        let value_order = canonical_value_order(&self.values.values);
+        let sizer = Sizer::new(&self.name, self.extent, &self.keys, &self.values.values, &value_order);
+        let n = if sizer.tile_len(&kept) <= self.budget.max_bytes {
+            kept.len()
+        } else {
+            // tile_len grows with the prefix length, and the empty prefix fits.
+            let (mut fits, mut too_big) = (0, kept.len());
+            while too_big - fits > 1 {
+                let mid = fits + (too_big - fits) / 2;
+                if sizer.tile_len(&kept[..mid]) <= self.budget.max_bytes {
+                    fits = mid;
+                } else {
+                    too_big = mid;
+                }
+            }
+            fits
+        };
+        let dropped_max_bytes = kept.len() - n;
+        kept.truncate(n);
+        if kept.is_empty() {
+            return FinishedLayer { dropped_max_features, dropped_max_bytes, ..Default::default() };
+        }
+        kept.sort_by(|a, b| id_key(a.id).cmp(&id_key(b.id)).then(a.seq.cmp(&b.seq)));
+
+        let remap = Remap::new(&kept, self.keys.len(), &value_order);
+        let keys: Vec<String> =
+            self.keys.into_iter().zip(&remap.keys).filter(|(_, &m)| m != UNUSED).map(|(k, _)| k).collect();
+        let mut all_values: Vec<Option<proto::Value>> = self.values.values.into_iter().map(Some).collect();
+        let values: Vec<proto::Value> = value_order
+            .iter()
+            .filter(|&&v| remap.values[v as usize] != UNUSED)
+            .map(|&v| all_values[v as usize].take().expect("each value is taken once"))
+            .collect();
+        let features = kept
+            .into_iter()
+            .map(|c| proto::Feature {
+                id: c.id,
+                tags: remap.tags(&c.tags).collect(),
+                r#type: Some(c.kind as i32),
+                geometry: c.commands,
+            })
+            .collect::<Vec<_>>();
+        let count = features.len();
+        let tile = proto::Tile {
+            layers: vec![proto::Layer {
+                version: 2,
+                name: self.name,
+                features,
+                keys,
+                values,
+                extent: Some(self.extent),
+            }],
+        };
+        let bytes = tile.encode_to_vec();
+        debug_assert!(bytes.len() <= self.budget.max_bytes);
+        FinishedLayer { bytes, features: count, dropped_max_features, dropped_max_bytes }
+    }
+}
+
+const UNUSED: u32 = u32::MAX;
+
+/// Orders values by type, then by value, so a tile's value table does not
+/// depend on the order in which rows arrived.
+fn canonical_value_order(values: &[proto::Value]) -> Vec<u32> {
+    fn rank(v: &proto::Value) -> (u8, &str, u64, i64) {
+        match v {
+            proto::Value { string_value: Some(s), .. } => (0, s, 0, 0),
+            proto::Value { float_value: Some(f), .. } => (1, "", 0, i64::from(f.to_bits() as i32)),
+            proto::Value { double_value: Some(f), .. } => (2, "", f.to_bits(), 0),
+            proto::Value { uint_value: Some(u), .. } => (3, "", *u, 0),
+            proto::Value { sint_value: Some(i), .. } => (4, "", 0, *i),
+            proto::Value { bool_value: Some(b), .. } => (5, "", u64::from(*b), 0),
+            proto::Value { int_value: Some(i), .. } => (6, "", 0, *i),
+            _ => (7, "", 0, 0),
+        }
+    }
+    let mut order: Vec<u32> = (0..values.len() as u32).collect();
+    order.sort_by(|&a, &b| rank(&values[a as usize]).cmp(&rank(&values[b as usize])));
+    order
+}
+
+/// New key and value indexes for the keys and values a set of features uses:
+/// keys in the order they were declared, values in canonical order. Neither
+/// depends on the order of the features, so sizes computed on the keep order
+/// hold for the output order too, and equal data gives equal bytes.
+struct Remap {
+    keys: Vec<u32>,
+    values: Vec<u32>,
+}
+
+impl Remap {
+    fn new(features: &[Candidate], n_keys: usize, value_order: &[u32]) -> Self {
+        let mut keys = vec![UNUSED; n_keys];
+        let mut values = vec![UNUSED; value_order.len()];
+        for f in features {
+            for pair in f.tags.chunks_exact(2) {
+                keys[pair[0] as usize] = 0;
+                values[pair[1] as usize] = 0;
+            }
+        }
+        let mut next = 0;
+        for slot in keys.iter_mut().filter(|s| **s != UNUSED) {
+            *slot = next;
+            next += 1;
+        }
+        let mut next = 0;
+        for &v in value_order {
+            if values[v as usize] != UNUSED {
+                values[v as usize] = next;
+                next += 1;
+            }
+        }
+        Remap { keys, values }
+    }
+
+    fn tags<'a>(&'a self, tags: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+        tags.chunks_exact(2).flat_map(|p| [self.keys[p[0] as usize], self.values[p[1] as usize]])
+    }
+}
+
+/// Computes the encoded size of a layer without encoding it.
+struct Sizer<'a> {
+    header_len: usize,
+    key_lens: Vec<usize>,
+    value_lens: Vec<usize>,
+    value_order: &'a [u32],
+}
+
+fn field_len(tag: u32, payload: usize) -> usize {
+    key_len(tag) + encoded_len_varint(payload as u64) + payload
+}
+
+impl<'a> Sizer<'a> {
+    fn new(name: &str, extent: u32, keys: &[String], values: &[proto::Value], value_order: &'a [u32]) -> Self {
+        let header_len = key_len(15) + encoded_len_varint(2) // version
+            + field_len(1, name.len())
+            + key_len(5) + encoded_len_varint(u64::from(extent));
+        Sizer {
+            header_len,
+            key_lens: keys.iter().map(|k| field_len(3, k.len())).collect(),
+            value_lens: values.iter().map(|v| field_len(4, v.encoded_len())).collect(),
+            value_order,
+        }
+    }
+
+    /// Size of `Tile { layers: [layer of these features] }`; 0 for no feature.
+    fn tile_len(&self, features: &[Candidate]) -> usize {
+        if features.is_empty() {
+            return 0;
+        }
+        let remap = Remap::new(features, self.key_lens.len(), self.value_order);
+        let mut layer = self.header_len;
+        layer += remap.keys.iter().zip(&self.key_lens).filter(|(m, _)| **m != UNUSED).map(|(_, l)| l).sum::<usize>();
+        layer += remap.values.iter().zip(&self.value_lens).filter(|(m, _)| **m != UNUSED).map(|(_, l)| l).sum::<usize>();
+        for f in features {
+            let mut len = key_len(3) + encoded_len_varint(f.kind as u64);
+            if let Some(id) = f.id {
+                len += key_len(1) + encoded_len_varint(id);
+            }
+            if !f.tags.is_empty() {
+                let tags: usize = remap.tags(&f.tags).map(|t| encoded_len_varint(u64::from(t))).sum();
+                len += field_len(2, tags);
+            }
+            if !f.commands.is_empty() {
+                len += field_len(4, f.geometry_len);
+            }
+            layer += field_len(2, len);
+        }
+        field_len(3, layer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(x: i32, weight: f64) -> EncodedGeometry {
+        EncodedGeometry { kind: GeomType::Point, commands: vec![9, (x << 1) as u32, 0], weight }
+    }
+
+    fn decode(bytes: &[u8]) -> proto::Layer {
+        let mut t = proto::Tile::decode(bytes).unwrap();
+        assert_eq!(t.layers.len(), 1);
+        t.layers.pop().unwrap()
+    }
+
+    const ROOMY: Budget = Budget { max_features: 1000, max_bytes: 1 << 20 };
+
+    #[test]
+    fn keys_and_values_are_deduplicated_and_typed() {
+        let mut b = LayerBuilder::new("pnodes", 4096, ROOMY);
+        let (k_tier, k_score, k_n, k_ok) = (b.key("tier"), b.key("score"), b.key("n"), b.key("ok"));
+        assert_eq!(b.key("tier"), k_tier);
+        for i in 0..3u64 {
+            b.push(
+                Some(i),
+                point(i as i32, 1.0),
+                &[
+                    (k_tier, AttrValue::String("critical")),
+                    (k_score, AttrValue::Double(0.5)),
+                    (k_n, AttrValue::Int(-(i as i64))),
+                    (k_ok, AttrValue::Bool(true)),
+                ],
+            );
+        }
+        let out = b.finish();
+        let layer = decode(&out.bytes);
+        assert_eq!(layer.version, 2);
+        assert_eq!(layer.extent, Some(4096));
+        assert_eq!(layer.keys, vec!["tier", "score", "n", "ok"]);
+        // In canonical order: "critical", 0.5, 0 (uint), -2, -1 (sint), true.
+        assert_eq!(layer.values.len(), 6);
+        assert_eq!(layer.values[0].string_value.as_deref(), Some("critical"));
+        assert_eq!(layer.values[2].uint_value, Some(0));
+        assert_eq!(layer.values[3].sint_value, Some(-2));
+        assert_eq!(layer.values[5].bool_value, Some(true));
+        assert!(layer.values.iter().any(|v| v.sint_value == Some(-2)));
+        assert_eq!(layer.features.iter().map(|f| f.id.unwrap()).collect::<Vec<_>>(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn unused_keys_and_values_are_left_out() {
+        let mut b = LayerBuilder::new("l", 4096, Budget { max_features: 1, max_bytes: 1 << 20 });
+        let k = b.key("a");
+        let _unused = b.key("never");
+        b.push(Some(1), point(1, 1.0), &[(k, AttrValue::String("dropped"))]);
+        b.push(Some(2), point(2, 5.0), &[(k, AttrValue::String("kept"))]);
+        let out = b.finish();
+        let layer = decode(&out.bytes);
+        assert_eq!(layer.keys, vec!["a"]);
+        assert_eq!(layer.values.len(), 1);
+        assert_eq!(layer.values[0].string_value.as_deref(), Some("kept"));
+        assert_eq!(layer.features[0].tags, vec![0, 0]);
+        assert_eq!(out.dropped_max_features, 1);
+    }
+
+    #[test]
+    fn max_features_drops_smallest_then_highest_id() {
+        let mut b = LayerBuilder::new("l", 4096, Budget { max_features: 3, max_bytes: 1 << 20 });
+        for (id, w) in [(10, 1.0), (11, 9.0), (12, 1.0), (13, 1.0), (14, 5.0)] {
+            b.push(Some(id), point(id as i32, w), &[]);
+        }
+        let out = b.finish();
+        let ids: Vec<u64> = decode(&out.bytes).features.iter().map(|f| f.id.unwrap()).collect();
+        assert_eq!(ids, vec![10, 11, 14]);
+        assert_eq!(out.dropped_max_features, 2);
+    }
+
+    #[test]
+    fn max_bytes_is_met_exactly_and_deterministically() {
+        let build = |max_bytes: usize, reversed: bool| {
+            let mut b = LayerBuilder::new("l", 4096, Budget { max_features: 100_000, max_bytes });
+            let k = b.key("name");
+            let mut ids: Vec<u64> = (0..500).collect();
+            if reversed {
+                ids.reverse();
+            }
+            for id in ids {
+                let name = format!("feature-{}", id % 37);
+                b.push(Some(id), point(id as i32, (id % 7) as f64), &[(k, AttrValue::String(&name))]);
+            }
+            b.finish()
+        };
+        let full = build(1 << 20, false);
+        assert_eq!(full.features, 500);
+        let limit = full.bytes.len() / 3;
+        let a = build(limit, false);
+        let b = build(limit, true);
+        assert!(a.bytes.len() <= limit);
+        assert!(a.features > 0 && a.features < 500);
+        assert_eq!(a.bytes, b.bytes, "input order must not change the tile");
+        assert_eq!(a.dropped_max_bytes, 500 - a.features);
+        // One more feature would not have fitted.
+        let kept_ids: Vec<u64> = decode(&a.bytes).features.iter().map(|f| f.id.unwrap()).collect();
+        assert!(kept_ids.iter().all(|id| id % 7 >= kept_ids.iter().map(|i| i % 7).min().unwrap()));
+    }
+
+    #[test]
+    fn sizer_matches_prost() {
+        let mut b = LayerBuilder::new("sizes", 512, ROOMY);
+        let (k1, k2) = (b.key("a"), b.key("b"));
+        for id in 0..300u64 {
+            let s = format!("v{}", id * 7919 % 211);
+            let geom = EncodedGeometry {
+                kind: GeomType::Linestring,
+                commands: (0..(id % 50 + 4)).map(|i| (i * 977 % 70000) as u32).collect(),
+                weight: id as f64,
+            };
+            let attrs = [(k1, AttrValue::String(&s)), (k2, AttrValue::Int(id as i64 * 1000 - 150_000))];
+            b.push(if id % 5 == 0 { None } else { Some(id * 1_000_003) }, geom, &attrs[..(id % 3) as usize]);
+        }
+        assert_eq!(b.heap.len(), 300);
+        // The size does not depend on feature order, so the heap's order will do.
+        let order = canonical_value_order(&b.values.values);
+        let predicted = Sizer::new(&b.name, b.extent, &b.keys, &b.values.values, &order).tile_len(b.heap.as_slice());
+        let out = b.finish();
+        assert_eq!(predicted, out.bytes.len());
+    }
+
+    #[test]
+    fn empty_layer_has_no_bytes() {
+        let b = LayerBuilder::new("l", 4096, ROOMY);
+        let out = b.finish();
+        assert!(out.bytes.is_empty());
+        assert_eq!(out.features, 0);
+    }
+}

@@ -1,0 +1,124 @@
+//! gridkit's Mapbox Vector Tile encoder (MVT 2.1), free of PostgreSQL.
+//!
+//! A tile layer is built from rows of (id, WKB geometry, attributes):
+//! [`LayerEncoder::add_wkb`] projects each geometry to tile space, clips it to
+//! the tile plus buffer, snaps it to the integer grid, repairs polygons and
+//! writes geometry commands; [`LayerEncoder::finish`] applies the tile budget
+//! and returns the encoded bytes. Tiles with several layers are the
+//! concatenation of single-layer tiles.
+
+pub mod clip;
+pub mod layer;
+pub mod proto;
+pub mod reader;
+pub mod tile;
+
+pub use clip::{Clipper, EncodedGeometry};
+pub use layer::{AttrValue, Budget, FinishedLayer, LayerBuilder};
+pub use reader::SourceGeometry;
+pub use tile::{SourceCrs, TileCoord, TileSpace, TileTransform};
+
+/// Errors in the arguments of a tile request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("zoom level {z} is out of range: it must be between 0 and 24")]
+    ZoomOutOfRange { z: i64 },
+    #[error("tile {z}/{x}/{y} does not exist: at zoom {z}, x and y must be between 0 and {max}")]
+    TileOutOfRange { z: i64, x: i64, y: i64, max: i64 },
+}
+
+/// Why one source geometry was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GeometryError {
+    #[error("malformed WKB: {0}")]
+    Malformed(String),
+    #[error("coordinate is NaN or infinite")]
+    NonFiniteCoordinate,
+    #[error("polygon ring has {0} points; at least 4 are needed")]
+    RingTooShort(usize),
+    #[error("linestring has a single point")]
+    LineTooShort,
+    #[error("{0} is not supported in vector tiles")]
+    Unsupported(&'static str),
+}
+
+/// What happened to the rows offered to a layer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RowStats {
+    /// Rows offered.
+    pub rows: usize,
+    /// Rows whose geometry was NULL or empty.
+    pub empty: usize,
+    /// Rows whose geometry could not be used (see [`GeometryError`]).
+    pub invalid: usize,
+    /// Rows whose geometry lies outside the tile or collapsed when snapped.
+    pub outside: usize,
+}
+
+/// Encodes one layer of one tile from source rows.
+pub struct LayerEncoder {
+    transform: TileTransform,
+    clipper: Clipper,
+    builder: LayerBuilder,
+    scratch: SourceGeometry,
+    stats: RowStats,
+    first_error: Option<GeometryError>,
+}
+
+impl LayerEncoder {
+    pub fn new(name: &str, tile: TileCoord, space: TileSpace, crs: SourceCrs, budget: Budget) -> Self {
+        LayerEncoder {
+            transform: TileTransform::new(tile, space, crs),
+            clipper: Clipper::new(space),
+            builder: LayerBuilder::new(name, space.extent, budget),
+            scratch: SourceGeometry::default(),
+            stats: RowStats::default(),
+            first_error: None,
+        }
+    }
+
+    /// The index of attribute key `name` (see [`LayerBuilder::key`]).
+    pub fn key(&mut self, name: &str) -> u32 {
+        self.builder.key(name)
+    }
+
+    /// Adds one row. `wkb` is `None` for a NULL geometry. Negative ids cannot
+    /// be MVT ids (which are unsigned); such features get no id, as with
+    /// `ST_AsMVT`.
+    pub fn add_wkb(&mut self, id: Option<i64>, wkb: Option<&[u8]>, attrs: &[(u32, AttrValue<'_>)]) {
+        self.stats.rows += 1;
+        let Some(wkb) = wkb else {
+            self.stats.empty += 1;
+            return;
+        };
+        if let Err(e) = reader::read_wkb(wkb, &self.transform, &mut self.scratch) {
+            self.stats.invalid += 1;
+            self.first_error.get_or_insert(e);
+            return;
+        }
+        if self.scratch.dimension().is_none() {
+            self.stats.empty += 1;
+            return;
+        }
+        match self.clipper.clip_and_encode(&self.scratch) {
+            Some(geometry) => {
+                let id = id.and_then(|v| u64::try_from(v).ok());
+                self.builder.push(id, geometry, attrs);
+            }
+            None => self.stats.outside += 1,
+        }
+    }
+
+    pub fn stats(&self) -> RowStats {
+        self.stats
+    }
+
+    /// The first reason a geometry was skipped, for messages.
+    pub fn first_error(&self) -> Option<&GeometryError> {
+        self.first_error.as_ref()
+    }
+
+    pub fn finish(self) -> FinishedLayer {
+        self.builder.finish()
+    }
+}

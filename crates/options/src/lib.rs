@@ -1,0 +1,119 @@
+//! Parsing and validation of a layer's `options` (the jsonb given to
+//! `gridkit.layer_register`). Every rejection says which option is wrong and
+//! what would be accepted, so the message can go to the user unchanged.
+
+use serde_json::{Map, Value};
+
+/// Options of one layer, with defaults applied where the layer sets none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// Tile units per tile side.
+    pub extent: u32,
+    /// Tile units kept outside the tile on every side.
+    pub buffer: u32,
+    /// Most features per tile; `None` means the server default (`gridkit.max_features`).
+    pub max_features: Option<u32>,
+    /// Most bytes per tile layer; `None` means the server default (`gridkit.max_bytes`).
+    pub max_bytes: Option<u32>,
+}
+
+impl Default for LayerOptions {
+    fn default() -> Self {
+        LayerOptions { extent: 4096, buffer: 64, max_features: None, max_bytes: None }
+    }
+}
+
+/// The option names this version understands.
+pub const KNOWN_OPTIONS: &[&str] = &["extent", "buffer", "max_features", "max_bytes"];
+
+pub const EXTENT_RANGE: (u32, u32) = (256, 65536);
+pub const MAX_FEATURES_RANGE: (u32, u32) = (1, 10_000_000);
+pub const MAX_BYTES_RANGE: (u32, u32) = (1024, 256 * 1024 * 1024);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("options must be a JSON object, not {0}")]
+    NotAnObject(&'static str),
+    #[error("unknown option \"{name}\"; known options are: {known}")]
+    Unknown { name: String, known: String },
+    #[error("option \"{name}\" must be an integer between {min} and {max}, not {got}")]
+    OutOfRange { name: &'static str, min: u64, max: u64, got: String },
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn integer(map: &Map<String, Value>, name: &'static str, (min, max): (u32, u32)) -> Result<Option<u32>, OptionsError> {
+    let Some(v) = map.get(name) else { return Ok(None) };
+    match v.as_u64() {
+        Some(n) if n >= u64::from(min) && n <= u64::from(max) => Ok(Some(n as u32)),
+        _ => Err(OptionsError::OutOfRange { name, min: u64::from(min), max: u64::from(max), got: v.to_string() }),
+    }
+}
+
+impl LayerOptions {
+    /// Parses and validates `options`.
+    pub fn parse(options: &Value) -> Result<Self, OptionsError> {
+        let Value::Object(map) = options else {
+            return Err(OptionsError::NotAnObject(json_kind(options)));
+        };
+        // Sorted, so the first unknown name reported does not depend on hashing.
+        let mut names: Vec<&String> = map.keys().collect();
+        names.sort();
+        if let Some(name) = names.into_iter().find(|n| !KNOWN_OPTIONS.contains(&n.as_str())) {
+            return Err(OptionsError::Unknown { name: name.clone(), known: KNOWN_OPTIONS.join(", ") });
+        }
+        let mut o = LayerOptions::default();
+        if let Some(e) = integer(map, "extent", EXTENT_RANGE)? {
+            o.extent = e;
+        }
+        if let Some(b) = integer(map, "buffer", (0, o.extent))? {
+            o.buffer = b;
+        }
+        o.max_features = integer(map, "max_features", MAX_FEATURES_RANGE)?;
+        o.max_bytes = integer(map, "max_bytes", MAX_BYTES_RANGE)?;
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults() {
+        assert_eq!(LayerOptions::parse(&json!({})).unwrap(), LayerOptions::default());
+    }
+
+    #[test]
+    fn accepts_all_known_options() {
+        let o = LayerOptions::parse(&json!({"extent": 512, "buffer": 8, "max_features": 10, "max_bytes": 2048})).unwrap();
+        assert_eq!(o, LayerOptions { extent: 512, buffer: 8, max_features: Some(10), max_bytes: Some(2048) });
+    }
+
+    #[test]
+    fn rejects_with_a_useful_message() {
+        let e = LayerOptions::parse(&json!({"extnet": 512})).unwrap_err();
+        assert_eq!(e.to_string(), "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes");
+        let e = LayerOptions::parse(&json!({"extent": 100})).unwrap_err();
+        assert_eq!(e.to_string(), "option \"extent\" must be an integer between 256 and 65536, not 100");
+        let e = LayerOptions::parse(&json!({"extent": 4096.5})).unwrap_err();
+        assert!(e.to_string().ends_with("not 4096.5"));
+        let e = LayerOptions::parse(&json!({"buffer": "64"})).unwrap_err();
+        assert_eq!(e.to_string(), "option \"buffer\" must be an integer between 0 and 4096, not \"64\"");
+        // The buffer's limit follows the extent.
+        assert!(LayerOptions::parse(&json!({"extent": 256, "buffer": 300})).is_err());
+        assert!(LayerOptions::parse(&json!({"max_features": 0})).is_err());
+        assert!(LayerOptions::parse(&json!({"max_bytes": -5})).is_err());
+        assert_eq!(LayerOptions::parse(&json!([1])).unwrap_err(), OptionsError::NotAnObject("an array"));
+    }
+}

@@ -1,0 +1,202 @@
+//! The layer registry: `gridkit.layer_register`, `gridkit.layer_drop` and the
+//! per-backend cache of layers ready to serve.
+
+pub mod cache;
+pub mod plan;
+pub mod registry;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::error::*;
+use crate::postgis::Postgis;
+use registry::{declared_srid, regclass_arg, resolve_columns, Source};
+
+/// Layer names appear in URLs and as MVT layer names: keep them plain.
+fn check_layer_name(name: &str) -> SqlResult<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !first_ok || !rest_ok || name.len() > 63 {
+        return Err(SqlError::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid layer name \"{name}\""),
+        )
+        .detail("A layer name starts with a letter or underscore, continues with letters, digits, '_', '-' or '.', and has at most 63 characters."));
+    }
+    Ok(())
+}
+
+fn required<T>(value: Option<T>, what: &str) -> SqlResult<T> {
+    value.ok_or_else(|| SqlError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{what} must not be NULL")))
+}
+
+fn register(
+    name: Option<&str>,
+    source: Option<pg_sys::Oid>,
+    geom_column: Option<&str>,
+    id_column: Option<&str>,
+    attributes: Option<Array<&str>>,
+    options: Option<JsonB>,
+) -> SqlResult<()> {
+    let name = required(name, "layer name")?;
+    let relid = required(source, "source")?;
+    let geom_column = required(geom_column, "geom_column")?;
+    let id_column = required(id_column, "id_column")?;
+    let attributes: Vec<String> = required(attributes, "attributes")?
+        .iter()
+        .map(|a| required(a, "an attribute name").map(str::to_string))
+        .collect::<SqlResult<_>>()?;
+    let options = required(options, "options")?.0;
+    check_layer_name(name)?;
+    gridkit_options::LayerOptions::parse(&options)
+        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("layer \"{name}\": {e}")))?;
+
+    // Hold the source still while we look at it.
+    unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+
+    Spi::connect_mut(|client| -> SqlResult<()> {
+        let postgis = Postgis::find(client)?;
+        let source = Source::load(client, relid)?.ok_or_else(|| {
+            SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation with oid {relid:?} does not exist"))
+        })?;
+        let table = source.qualified_name.clone();
+        if !source.is_tileable_kind() {
+            return Err(SqlError::new(
+                ERRCODE_WRONG_OBJECT_TYPE,
+                format!("{table} is a {}; a layer's source must be a table, view or materialized view", source.kind_name()),
+            ));
+        }
+        let columns = resolve_columns(&source, &postgis, geom_column, id_column, &attributes)?;
+
+        let srid = match declared_srid(client, &postgis, &columns.geom)? {
+            0 => sample_srid(client, &postgis, &table, geom_column)?,
+            declared => declared,
+        };
+        let known = client
+            .select(
+                &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE srid = $1)", postgis.f("spatial_ref_sys")),
+                Some(1),
+                &[srid.into()],
+            )?
+            .first()
+            .get::<bool>(1)?
+            .unwrap_or(false);
+        if !known {
+            return Err(SqlError::new(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("SRID {srid} of {table}.{geom_column} is not in spatial_ref_sys"),
+            ));
+        }
+
+        if source.has_indexes() && !has_spatial_index(client, relid, geom_column)? {
+            notice(format!(
+                "gridkit: {table} has no GiST index on \"{geom_column}\"; every tile will scan the whole {}. \
+                 CREATE INDEX ON {table} USING gist (\"{geom_column}\");",
+                source.kind_name()
+            ));
+        }
+
+        client.update(
+            "INSERT INTO gridkit.layer (name, source, source_name, geom_column, id_column, attributes, options, srid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (name) DO UPDATE SET
+                source = EXCLUDED.source, source_name = EXCLUDED.source_name,
+                geom_column = EXCLUDED.geom_column, id_column = EXCLUDED.id_column,
+                attributes = EXCLUDED.attributes, options = EXCLUDED.options,
+                srid = EXCLUDED.srid, registered_at = now()",
+            None,
+            &[
+                name.into(),
+                regclass_arg(relid),
+                table.as_str().into(),
+                geom_column.into(),
+                id_column.into(),
+                attributes.clone().into(),
+                JsonB(options).into(),
+                srid.into(),
+            ],
+        )?;
+        Ok(())
+    })
+}
+
+/// The SRID of the first non-NULL geometry, for columns that declare none.
+fn sample_srid(client: &pgrx::spi::SpiClient<'_>, postgis: &Postgis, table: &str, geom_column: &str) -> SqlResult<i32> {
+    let col = plan::quote_ident(geom_column);
+    let sql = format!("SELECT {}(t.{col}) FROM {table} AS t WHERE t.{col} IS NOT NULL LIMIT 1", postgis.f("st_srid"));
+    let sampled = client.select(&sql, Some(1), &[])?.first().get::<i32>(1)?;
+    let hint = format!("Declare the column with an SRID, e.g. ALTER TABLE {table} ALTER COLUMN \"{geom_column}\" TYPE geometry(Geometry, 4326).");
+    match sampled {
+        None => Err(SqlError::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("cannot tell the SRID of {table}.{geom_column}: the column declares none and has no rows"),
+        )
+        .hint(hint)),
+        Some(0) => Err(SqlError::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("geometries in {table}.{geom_column} have no SRID (0)"),
+        )
+        .hint(hint)),
+        Some(srid) => Ok(srid),
+    }
+}
+
+fn has_spatial_index(client: &pgrx::spi::SpiClient<'_>, relid: pg_sys::Oid, column: &str) -> SqlResult<bool> {
+    Ok(client
+        .select(
+            "SELECT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_index i
+                  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                  JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                 WHERE i.indrelid = $1 AND a.attname = $2 AND am.amname IN ('gist', 'spgist'))",
+            Some(1),
+            &[relid.into(), column.into()],
+        )?
+        .first()
+        .get::<bool>(1)?
+        .unwrap_or(false))
+}
+
+/// Registers (or replaces) a layer. Called by the SQL wrapper
+/// `gridkit.layer_register`, which gives the arguments their SQL types and defaults.
+#[pg_extern(schema = "gridkit", name = "_layer_register", volatile)]
+fn layer_register(
+    name: Option<&str>,
+    source: Option<pg_sys::Oid>,
+    geom_column: Option<&str>,
+    id_column: Option<&str>,
+    attributes: Option<Array<&str>>,
+    options: Option<JsonB>,
+) {
+    register(name, source, geom_column, id_column, attributes, options).or_raise()
+}
+
+/// Removes a layer from the registry. Its source is not touched.
+#[pg_extern(schema = "gridkit", volatile)]
+fn layer_drop(name: Option<&str>) {
+    let name = required(name, "layer name").or_raise();
+    let dropped = Spi::connect_mut(|client| -> SqlResult<bool> {
+        Ok(!client.update("DELETE FROM gridkit.layer WHERE name = $1 RETURNING 1", None, &[name.into()])?.is_empty())
+    })
+    .or_raise();
+    if !dropped {
+        registry::unknown_layer(name).raise();
+    }
+}
+
+#[pg_schema]
+mod gridkit {
+    use pgrx::prelude::*;
+
+    /// Statement trigger on `gridkit.layer`: tells every backend, at commit,
+    /// that cached layer plans are stale.
+    #[pg_trigger]
+    fn _layer_registry_changed<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relid()?) };
+        Ok(None)
+    }
+}

@@ -1,0 +1,186 @@
+//! A layer ready to serve: its checked definition, the tile query for it and
+//! that query's prepared plan, kept across calls in this backend.
+
+use gridkit_mvt::tile::{HALF_WORLD, Bounds};
+use gridkit_mvt::{SourceCrs, TileCoord, TileSpace};
+use gridkit_options::LayerOptions;
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::{self, Oid, PgOid};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+
+use super::registry::{declared_srid, resolve_columns, LayerRow, Source};
+use crate::error::*;
+use crate::postgis::Postgis;
+
+/// How an attribute column arrives from the tile query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrKind {
+    /// smallint, integer, bigint (cast to bigint).
+    Int,
+    /// real.
+    Float,
+    /// double precision, and numeric cast to it.
+    Double,
+    Bool,
+    /// Anything else, as its text form in UTF-8.
+    Text,
+}
+
+pub struct Attribute {
+    pub name: String,
+    pub kind: AttrKind,
+}
+
+pub struct LayerPlan {
+    pub name: String,
+    pub relid: Oid,
+    /// `None`: PostGIS transforms to Web Mercator in the query.
+    pub crs: Option<SourceCrs>,
+    pub options: LayerOptions,
+    pub attributes: Vec<Attribute>,
+    /// Columns: id bigint, wkb bytea, then one per attribute.
+    /// Parameters: xmin, ymin, xmax, ymax of the bounding box (and, when
+    /// PostGIS transforms, the segment length that densifies it).
+    pub statement: OwnedPreparedStatement,
+}
+
+/// Why a registered layer cannot be served: the source changed since it was
+/// registered. The message names the layer and the table.
+fn broken(name: &str, source_name: &str, e: SqlError) -> SqlError {
+    let hint = format!(
+        "Re-register it with gridkit.layer_register('{name}', ...) or remove it with gridkit.layer_drop('{name}')."
+    );
+    SqlError {
+        message: format!("layer \"{name}\" cannot be served from {source_name}: {}", e.message),
+        hint: Some(hint),
+        ..e
+    }
+}
+
+impl LayerPlan {
+    /// Loads layer `name` from the registry, checks its source, and prepares
+    /// its tile query. `Ok(None)` when no such layer is registered.
+    pub fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Option<LayerPlan>> {
+        let Some(row) = LayerRow::load(client, name)? else { return Ok(None) };
+        let postgis = Postgis::find(client)?;
+        let Some(source) = Source::load(client, row.source)? else {
+            return Err(broken(
+                name,
+                &row.source_name,
+                SqlError::new(ERRCODE_UNDEFINED_TABLE, "the relation no longer exists".to_string()),
+            ));
+        };
+        let columns = resolve_columns(&source, &postgis, &row.geom_column, &row.id_column, &row.attributes)
+            .map_err(|e| broken(name, &source.qualified_name, e))?;
+        let options = LayerOptions::parse(&row.options)
+            .map_err(|e| broken(name, &source.qualified_name, SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string())))?;
+        // A column type altered to another SRID wins over the registered one.
+        let srid = match declared_srid(client, &postgis, &columns.geom)? {
+            0 => row.srid,
+            declared => declared,
+        };
+        let crs = match srid {
+            4326 => Some(SourceCrs::LonLat),
+            3857 | 900913 => Some(SourceCrs::WebMercator),
+            _ => None,
+        };
+
+        let utf8 = unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32;
+        let mut select = vec![
+            format!("t.{}::int8", quote_ident(&columns.id.name)),
+            match crs {
+                Some(_) => format!("{}(t.{})", postgis.f("st_asbinary"), quote_ident(&columns.geom.name)),
+                None => format!(
+                    "{}({}(t.{}, 3857))",
+                    postgis.f("st_asbinary"),
+                    postgis.f("st_transform"),
+                    quote_ident(&columns.geom.name)
+                ),
+            },
+        ];
+        let mut attributes = Vec::with_capacity(columns.attributes.len());
+        for col in &columns.attributes {
+            let c = format!("t.{}", quote_ident(&col.name));
+            let (kind, expr) = match col.base_type {
+                t if t == pg_sys::INT2OID || t == pg_sys::INT4OID || t == pg_sys::INT8OID => (AttrKind::Int, format!("{c}::int8")),
+                t if t == pg_sys::FLOAT4OID => (AttrKind::Float, c),
+                t if t == pg_sys::FLOAT8OID => (AttrKind::Double, c),
+                t if t == pg_sys::NUMERICOID => (AttrKind::Double, format!("{c}::float8")),
+                t if t == pg_sys::BOOLOID => (AttrKind::Bool, c),
+                _ if utf8 => (AttrKind::Text, format!("{c}::text")),
+                _ => (AttrKind::Text, format!("pg_catalog.convert_to({c}::text, 'UTF8')")),
+            };
+            select.push(expr);
+            attributes.push(Attribute { name: col.name.clone(), kind });
+        }
+
+        let geom = format!("t.{}", quote_ident(&columns.geom.name));
+        let envelope = match crs {
+            Some(_) => format!("{}($1, $2, $3, $4, {srid})", postgis.f("st_makeenvelope")),
+            // Densified before transforming, so curved edges of the tile in the
+            // source projection stay inside the box the index sees.
+            None => format!(
+                "{}({}({}($1, $2, $3, $4, 3857), $5), {srid})",
+                postgis.f("st_transform"),
+                postgis.f("st_segmentize"),
+                postgis.f("st_makeenvelope")
+            ),
+        };
+        let sql = format!(
+            "SELECT {} FROM {} AS t WHERE {geom} OPERATOR({}.&&) {envelope}",
+            select.join(", "),
+            source.qualified_name,
+            postgis.schema
+        );
+        let mut arg_types = vec![PgOid::from(pg_sys::FLOAT8OID); 4];
+        if crs.is_none() {
+            arg_types.push(PgOid::from(pg_sys::FLOAT8OID));
+        }
+        let statement = client
+            .prepare(sql.as_str(), &arg_types)
+            .map_err(|e| broken(name, &source.qualified_name, SqlError::from(e)))?
+            .keep();
+        Ok(Some(LayerPlan {
+            name: name.to_string(),
+            relid: source.relid,
+            crs,
+            options,
+            attributes,
+            statement,
+        }))
+    }
+
+    pub fn space(&self) -> TileSpace {
+        TileSpace { extent: self.options.extent, buffer: self.options.buffer }
+    }
+
+    /// The arguments of the tile query for `tile`: the tile plus buffer in
+    /// the source's coordinates.
+    pub fn args(&self, tile: TileCoord) -> Vec<DatumWithOid<'static>> {
+        let margin = self.space().margin();
+        let b: Bounds = match self.crs {
+            Some(SourceCrs::LonLat) => tile.lonlat_bounds(margin),
+            Some(SourceCrs::WebMercator) => tile.mercator_bounds(margin),
+            // Other projections may not be defined past the Mercator world.
+            None => {
+                let m = tile.mercator_bounds(margin);
+                Bounds {
+                    xmin: m.xmin.max(-HALF_WORLD),
+                    ymin: m.ymin.max(-HALF_WORLD),
+                    xmax: m.xmax.min(HALF_WORLD),
+                    ymax: m.ymax.min(HALF_WORLD),
+                }
+            }
+        };
+        let mut args: Vec<DatumWithOid<'static>> = vec![b.xmin.into(), b.ymin.into(), b.xmax.into(), b.ymax.into()];
+        if self.crs.is_none() {
+            args.push(((b.xmax - b.xmin) / 16.0).into());
+        }
+        args
+    }
+}
+
+/// Quotes an identifier for SQL text.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}

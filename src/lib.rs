@@ -1,0 +1,34 @@
+//! gridkit: vector tiles and grid analytics inside PostgreSQL.
+//!
+//! This crate is the thin pgrx layer: argument checks, SPI, memory and errors.
+//! Algorithms live in the pgrx-free crates under `crates/`.
+
+use pgrx::prelude::*;
+
+mod error;
+mod gucs;
+mod layers;
+mod postgis;
+mod rows;
+mod tile;
+
+::pgrx::pg_module_magic!(name, version);
+
+pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+    layers::cache::init();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
