@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+mod demo;
 mod error;
 mod gucs;
 mod layers;

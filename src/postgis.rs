@@ -16,7 +16,7 @@ pub struct Postgis {
 
 impl Postgis {
     pub fn find(client: &SpiClient<'_>) -> SqlResult<Postgis> {
-        let row = client
+        let table = client
             .select(
                 "SELECT pg_catalog.quote_ident(n.nspname)::text,
                         (SELECT t.oid FROM pg_catalog.pg_type t
@@ -28,10 +28,13 @@ impl Postgis {
                   WHERE e.extname = 'postgis'",
                 Some(1),
                 &[],
-            )?
-            .first();
-        let (schema, geometry, geography) =
-            (row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<pg_sys::Oid>(3)?);
+            )?;
+        let (schema, geometry, geography) = if table.is_empty() {
+            (None, None, None)
+        } else {
+            let row = table.first();
+            (row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<pg_sys::Oid>(3)?)
+        };
         match (schema, geometry) {
             (Some(schema), Some(geometry)) => Ok(Postgis { schema, geometry, geography }),
             _ => Err(SqlError::new(ERRCODE_UNDEFINED_OBJECT, "PostGIS is not installed in this database")

@@ -1,4 +1,5 @@
-//! Reads a cursor's rows in batches as raw datums.
+//! Reading query results: single values, and a cursor's rows in batches as
+//! raw datums.
 //!
 //! One `heap_deform_tuple` per row and no per-column type checks: the query
 //! text fixes every column's type, and the caller decodes each by that type.
@@ -10,6 +11,8 @@ use pgrx::spi::SpiCursor;
 use pgrx::PgMemoryContexts;
 
 use crate::error::SqlResult;
+use pgrx::spi::{SpiClient, SpiTupleTable};
+use pgrx::datum::DatumWithOid;
 
 pub const BATCH_ROWS: i64 = 4096;
 
@@ -58,4 +61,18 @@ pub fn for_each_row(
 pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
     pgrx::varlena::varlena_to_byte_slice(v)
+}
+
+/// The first column of the first row of `sql`, or `None` when the query
+/// returns no row or NULL.
+pub fn first_value<T: FromDatum + IntoDatum>(
+    client: &SpiClient<'_>,
+    sql: &str,
+    args: &[DatumWithOid<'_>],
+) -> SqlResult<Option<T>> {
+    let table: SpiTupleTable<'_> = client.select(sql, Some(1), args)?;
+    if table.is_empty() {
+        return Ok(None);
+    }
+    Ok(table.first().get::<T>(1)?)
 }

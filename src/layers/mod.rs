@@ -10,6 +10,7 @@ use pgrx::JsonB;
 
 use crate::error::*;
 use crate::postgis::Postgis;
+use crate::rows::first_value;
 use registry::{declared_srid, regclass_arg, resolve_columns, Source};
 
 /// Layer names appear in URLs and as MVT layer names: keep them plain.
@@ -64,7 +65,7 @@ fn register(
         if !source.is_tileable_kind() {
             return Err(SqlError::new(
                 ERRCODE_WRONG_OBJECT_TYPE,
-                format!("{table} is a {}; a layer's source must be a table, view or materialized view", source.kind_name()),
+                format!("{table} is {}; a layer's source must be a table, view or materialized view", source.kind_name()),
             ));
         }
         let columns = resolve_columns(&source, &postgis, geom_column, id_column, &attributes)?;
@@ -73,15 +74,12 @@ fn register(
             0 => sample_srid(client, &postgis, &table, geom_column)?,
             declared => declared,
         };
-        let known = client
-            .select(
-                &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE srid = $1)", postgis.f("spatial_ref_sys")),
-                Some(1),
-                &[srid.into()],
-            )?
-            .first()
-            .get::<bool>(1)?
-            .unwrap_or(false);
+        let known = first_value::<bool>(
+            client,
+            &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE srid = $1)", postgis.f("spatial_ref_sys")),
+            &[srid.into()],
+        )?
+        .unwrap_or(false);
         if !known {
             return Err(SqlError::new(
                 ERRCODE_INVALID_PARAMETER_VALUE,
@@ -89,11 +87,18 @@ fn register(
             ));
         }
 
-        if source.has_indexes() && !has_spatial_index(client, relid, geom_column)? {
+        // Sources in 4326 and 3857 are filtered on the column; others on
+        // ST_Transform(column, 3857) (see plan.rs), which wants its own index.
+        let native = matches!(srid, 4326 | 3857 | 900913);
+        if source.has_indexes() && !has_spatial_index(client, relid, geom_column, native)? {
+            let indexed = if native {
+                format!("\"{geom_column}\"")
+            } else {
+                format!("{}(\"{geom_column}\", 3857)", postgis.f("st_transform"))
+            };
             notice(format!(
-                "gridkit: {table} has no GiST index on \"{geom_column}\"; every tile will scan the whole {}. \
-                 CREATE INDEX ON {table} USING gist (\"{geom_column}\");",
-                source.kind_name()
+                "gridkit: {table} has no GiST index on {indexed}; every tile will read all of it. \
+                 CREATE INDEX ON {table} USING gist ({indexed});"
             ));
         }
 
@@ -125,7 +130,7 @@ fn register(
 fn sample_srid(client: &pgrx::spi::SpiClient<'_>, postgis: &Postgis, table: &str, geom_column: &str) -> SqlResult<i32> {
     let col = plan::quote_ident(geom_column);
     let sql = format!("SELECT {}(t.{col}) FROM {table} AS t WHERE t.{col} IS NOT NULL LIMIT 1", postgis.f("st_srid"));
-    let sampled = client.select(&sql, Some(1), &[])?.first().get::<i32>(1)?;
+    let sampled = first_value::<i32>(client, &sql, &[])?;
     let hint = format!("Declare the column with an SRID, e.g. ALTER TABLE {table} ALTER COLUMN \"{geom_column}\" TYPE geometry(Geometry, 4326).");
     match sampled {
         None => Err(SqlError::new(
@@ -142,21 +147,23 @@ fn sample_srid(client: &pgrx::spi::SpiClient<'_>, postgis: &Postgis, table: &str
     }
 }
 
-fn has_spatial_index(client: &pgrx::spi::SpiClient<'_>, relid: pg_sys::Oid, column: &str) -> SqlResult<bool> {
-    Ok(client
-        .select(
-            "SELECT EXISTS (
-                SELECT 1 FROM pg_catalog.pg_index i
-                  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-                  JOIN pg_catalog.pg_am am ON am.oid = ic.relam
-                  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-                 WHERE i.indrelid = $1 AND a.attname = $2 AND am.amname IN ('gist', 'spgist'))",
-            Some(1),
-            &[relid.into(), column.into()],
-        )?
-        .first()
-        .get::<bool>(1)?
-        .unwrap_or(false))
+/// Whether a GiST or SP-GiST index leads with the geometry column (`native`)
+/// or with ST_Transform(column, 3857).
+fn has_spatial_index(client: &pgrx::spi::SpiClient<'_>, relid: pg_sys::Oid, column: &str, native: bool) -> SqlResult<bool> {
+    Ok(first_value::<bool>(
+        client,
+        "SELECT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = $1 AND am.amname IN ('gist', 'spgist')
+               AND CASE WHEN $3 THEN a.attname = $2
+                        ELSE i.indkey[0] = 0 AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, false)
+                             ~* ('^(\\w+\\.)?st_transform\\(\\(?\"?' || $2 || '\"?\\)?, 3857\\)$') END)",
+        &[relid.into(), column.into(), native.into()],
+    )?
+    .unwrap_or(false))
 }
 
 /// Registers (or replaces) a layer. Called by the SQL wrapper

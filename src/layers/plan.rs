@@ -1,7 +1,7 @@
 //! A layer ready to serve: its checked definition, the tile query for it and
 //! that query's prepared plan, kept across calls in this backend.
 
-use gridkit_mvt::tile::{HALF_WORLD, Bounds};
+use gridkit_mvt::tile::Bounds;
 use gridkit_mvt::{SourceCrs, TileCoord, TileSpace};
 use gridkit_options::LayerOptions;
 use pgrx::datum::DatumWithOid;
@@ -39,8 +39,8 @@ pub struct LayerPlan {
     pub options: LayerOptions,
     pub attributes: Vec<Attribute>,
     /// Columns: id bigint, wkb bytea, then one per attribute.
-    /// Parameters: xmin, ymin, xmax, ymax of the bounding box (and, when
-    /// PostGIS transforms, the segment length that densifies it).
+    /// Parameters: xmin, ymin, xmax, ymax of the bounding box, in the source's
+    /// coordinates (Web Mercator when PostGIS transforms the source).
     pub statement: OwnedPreparedStatement,
 }
 
@@ -115,27 +115,24 @@ impl LayerPlan {
         }
 
         let geom = format!("t.{}", quote_ident(&columns.geom.name));
-        let envelope = match crs {
-            Some(_) => format!("{}($1, $2, $3, $4, {srid})", postgis.f("st_makeenvelope")),
-            // Densified before transforming, so curved edges of the tile in the
-            // source projection stay inside the box the index sees.
-            None => format!(
-                "{}({}({}($1, $2, $3, $4, 3857), $5), {srid})",
-                postgis.f("st_transform"),
-                postgis.f("st_segmentize"),
-                postgis.f("st_makeenvelope")
+        // Other projections are compared in Web Mercator: transforming a
+        // tile's box into, say, UTM is meaningless for large tiles and fails
+        // outside the projection's domain. An expression index on
+        // ST_Transform(geom, 3857) serves this filter.
+        let (filtered, envelope) = match crs {
+            Some(_) => (geom.clone(), format!("{}($1, $2, $3, $4, {srid})", postgis.f("st_makeenvelope"))),
+            None => (
+                format!("{}({geom}, 3857)", postgis.f("st_transform")),
+                format!("{}($1, $2, $3, $4, 3857)", postgis.f("st_makeenvelope")),
             ),
         };
         let sql = format!(
-            "SELECT {} FROM {} AS t WHERE {geom} OPERATOR({}.&&) {envelope}",
+            "SELECT {} FROM {} AS t WHERE {filtered} OPERATOR({}.&&) {envelope}",
             select.join(", "),
             source.qualified_name,
             postgis.schema
         );
-        let mut arg_types = vec![PgOid::from(pg_sys::FLOAT8OID); 4];
-        if crs.is_none() {
-            arg_types.push(PgOid::from(pg_sys::FLOAT8OID));
-        }
+        let arg_types = [PgOid::from(pg_sys::FLOAT8OID); 4];
         let statement = client
             .prepare(sql.as_str(), &arg_types)
             .map_err(|e| broken(name, &source.qualified_name, SqlError::from(e)))?
@@ -160,23 +157,9 @@ impl LayerPlan {
         let margin = self.space().margin();
         let b: Bounds = match self.crs {
             Some(SourceCrs::LonLat) => tile.lonlat_bounds(margin),
-            Some(SourceCrs::WebMercator) => tile.mercator_bounds(margin),
-            // Other projections may not be defined past the Mercator world.
-            None => {
-                let m = tile.mercator_bounds(margin);
-                Bounds {
-                    xmin: m.xmin.max(-HALF_WORLD),
-                    ymin: m.ymin.max(-HALF_WORLD),
-                    xmax: m.xmax.min(HALF_WORLD),
-                    ymax: m.ymax.min(HALF_WORLD),
-                }
-            }
+            Some(SourceCrs::WebMercator) | None => tile.mercator_bounds(margin),
         };
-        let mut args: Vec<DatumWithOid<'static>> = vec![b.xmin.into(), b.ymin.into(), b.xmax.into(), b.ymax.into()];
-        if self.crs.is_none() {
-            args.push(((b.xmax - b.xmin) / 16.0).into());
-        }
-        args
+        vec![b.xmin.into(), b.ymin.into(), b.xmax.into(), b.ymax.into()]
     }
 }
 

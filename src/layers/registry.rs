@@ -10,6 +10,7 @@ use pgrx::spi::SpiClient;
 
 use crate::error::*;
 use crate::postgis::Postgis;
+use crate::rows::first_value;
 
 /// A column of a source relation.
 #[derive(Clone, Debug)]
@@ -77,17 +78,18 @@ impl Source {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// What kind of relation this is, with its article ("an index").
     pub fn kind_name(&self) -> &'static str {
         match self.relkind {
-            b'r' | b'p' => "table",
-            b'v' => "view",
-            b'm' => "materialized view",
-            b'f' => "foreign table",
-            b'i' | b'I' => "index",
-            b'S' => "sequence",
-            b'c' => "composite type",
-            b't' => "TOAST table",
-            _ => "relation",
+            b'r' | b'p' => "a table",
+            b'v' => "a view",
+            b'm' => "a materialized view",
+            b'f' => "a foreign table",
+            b'i' | b'I' => "an index",
+            b'S' => "a sequence",
+            b'c' => "a composite type",
+            b't' => "a TOAST table",
+            _ => "a relation",
         }
     }
 
@@ -170,7 +172,7 @@ pub fn declared_srid(client: &SpiClient<'_>, postgis: &Postgis, geom: &Column) -
         return Ok(0);
     }
     let sql = format!("SELECT {}($1)", postgis.f("postgis_typmod_srid"));
-    Ok(client.select(&sql, Some(1), &[geom.typmod.into()])?.first().get::<i32>(1)?.unwrap_or(0))
+    Ok(first_value::<i32>(client, &sql, &[geom.typmod.into()])?.unwrap_or(0))
 }
 
 /// A layer's row in `gridkit.layer`.
@@ -217,11 +219,7 @@ impl LayerRow {
 /// The oid of `gridkit.layer`, whose invalidation tells every backend that
 /// the registry changed.
 pub fn registry_relid(client: &SpiClient<'_>) -> SqlResult<Oid> {
-    Ok(client
-        .select("SELECT 'gridkit.layer'::pg_catalog.regclass::oid", Some(1), &[])?
-        .first()
-        .get::<Oid>(1)?
-        .unwrap_or(Oid::INVALID))
+    Ok(first_value::<Oid>(client, "SELECT 'gridkit.layer'::pg_catalog.regclass::oid", &[])?.unwrap_or(Oid::INVALID))
 }
 
 /// The error for a layer name that is not registered.

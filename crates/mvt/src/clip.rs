@@ -3,6 +3,8 @@
 //!
 //! The order of operations follows `ST_AsMVTGeom`, so our tiles agree with
 //! PostGIS's within one unit:
+//! - lines and rings are first simplified (Douglas–Peucker, half a tile unit,
+//!   see [`crate::simplify`]);
 //! - points are snapped, then kept when inside the clip box (inclusive);
 //! - lines are clipped exactly in floating point, then snapped, with repeated
 //!   and collinear points removed;
@@ -20,6 +22,7 @@ use i_overlay::i_float::int::point::IntPoint;
 
 use crate::proto::GeomType;
 use crate::reader::{Dimension, SourceGeometry};
+use crate::simplify::{Simplifier, DEFAULT_TOLERANCE};
 use crate::tile::{ClipBox, TileSpace};
 
 /// A feature's geometry as MVT commands, with the measure used to decide
@@ -40,6 +43,8 @@ pub struct Clipper {
     lo: f64,
     hi: f64,
     snapped: Vec<[i32; 2]>,
+    simplifier: Simplifier,
+    simplified: Vec<[f64; 2]>,
     run: Vec<[f64; 2]>,
     ring_a: Vec<[f64; 2]>,
     ring_b: Vec<[f64; 2]>,
@@ -55,6 +60,8 @@ impl Clipper {
             lo: f64::from(cbox.lo),
             hi: f64::from(cbox.hi),
             snapped: Vec::new(),
+            simplifier: Simplifier::default(),
+            simplified: Vec::new(),
             run: Vec::new(),
             ring_a: Vec::new(),
             ring_b: Vec::new(),
@@ -93,8 +100,10 @@ impl Clipper {
         let mut enc = CommandWriter::with_capacity(16);
         let mut length = 0.0;
         for line in g.lines() {
+            self.simplifier.simplify(line, DEFAULT_TOLERANCE, &mut self.simplified);
             self.run.clear();
-            for w in line.windows(2) {
+            for k in 0..self.simplified.len().saturating_sub(1) {
+                let w = [self.simplified[k], self.simplified[k + 1]];
                 match clip_segment(w[0], w[1], self.lo, self.hi) {
                     None => length += self.flush_run(&mut enc),
                     Some(seg) => {
@@ -142,7 +151,11 @@ impl Clipper {
         let mut used = 0;
         for poly in g.polygons() {
             for ring_index in poly {
-                let ring = g.ring(ring_index);
+                self.simplifier.simplify(g.ring(ring_index), DEFAULT_TOLERANCE, &mut self.simplified);
+                let ring = &self.simplified;
+                if ring.len() < 4 {
+                    continue; // collapsed below a tile unit
+                }
                 let bbox = bbox_of(ring);
                 if bbox[2] < self.lo || bbox[0] > self.hi || bbox[3] < self.lo || bbox[1] > self.hi {
                     continue;
@@ -151,7 +164,7 @@ impl Clipper {
                 let source: &[[f64; 2]] = if inside {
                     ring
                 } else {
-                    self.clip_ring(ring);
+                    clip_ring(ring, self.lo, self.hi, &mut self.ring_a, &mut self.ring_b);
                     &self.ring_b
                 };
                 if used == self.contours.len() {
@@ -207,41 +220,41 @@ impl Clipper {
         Some(EncodedGeometry { kind: GeomType::Polygon, commands: enc.out, weight: area })
     }
 
-    /// Sutherland–Hodgman against the clip box; result in `ring_b`.
-    fn clip_ring(&mut self, ring: &[[f64; 2]]) {
-        let (lo, hi) = (self.lo, self.hi);
-        self.ring_b.clear();
-        self.ring_b.extend_from_slice(ring);
-        for edge in 0..4 {
-            std::mem::swap(&mut self.ring_a, &mut self.ring_b);
-            self.ring_b.clear();
-            let input = &self.ring_a;
-            let Some(&last) = input.last() else { return };
-            let inside = |p: [f64; 2]| match edge {
-                0 => p[0] >= lo,
-                1 => p[0] <= hi,
-                2 => p[1] >= lo,
-                _ => p[1] <= hi,
-            };
-            let cross = |a: [f64; 2], b: [f64; 2]| match edge {
-                0 => at_x(a, b, lo),
-                1 => at_x(a, b, hi),
-                2 => at_y(a, b, lo),
-                _ => at_y(a, b, hi),
-            };
-            let mut prev = last;
-            for &cur in input {
-                match (inside(prev), inside(cur)) {
-                    (true, true) => self.ring_b.push(cur),
-                    (true, false) => self.ring_b.push(cross(prev, cur)),
-                    (false, true) => {
-                        self.ring_b.push(cross(prev, cur));
-                        self.ring_b.push(cur);
-                    }
-                    (false, false) => {}
+}
+
+/// Sutherland–Hodgman clipping of `ring` to the square `[lo, hi]²`; the
+/// result is left in `out` (`tmp` is scratch).
+fn clip_ring(ring: &[[f64; 2]], lo: f64, hi: f64, tmp: &mut Vec<[f64; 2]>, out: &mut Vec<[f64; 2]>) {
+    out.clear();
+    out.extend_from_slice(ring);
+    for edge in 0..4 {
+        std::mem::swap(tmp, out);
+        out.clear();
+        let Some(&last) = tmp.last() else { return };
+        let inside = |p: [f64; 2]| match edge {
+            0 => p[0] >= lo,
+            1 => p[0] <= hi,
+            2 => p[1] >= lo,
+            _ => p[1] <= hi,
+        };
+        let cross = |a: [f64; 2], b: [f64; 2]| match edge {
+            0 => at_x(a, b, lo),
+            1 => at_x(a, b, hi),
+            2 => at_y(a, b, lo),
+            _ => at_y(a, b, hi),
+        };
+        let mut prev = last;
+        for &cur in tmp.iter() {
+            match (inside(prev), inside(cur)) {
+                (true, true) => out.push(cur),
+                (true, false) => out.push(cross(prev, cur)),
+                (false, true) => {
+                    out.push(cross(prev, cur));
+                    out.push(cur);
                 }
-                prev = cur;
+                (false, false) => {}
             }
+            prev = cur;
         }
     }
 }

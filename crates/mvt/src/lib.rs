@@ -11,6 +11,7 @@ pub mod clip;
 pub mod layer;
 pub mod proto;
 pub mod reader;
+pub mod simplify;
 pub mod tile;
 
 pub use clip::{Clipper, EncodedGeometry};

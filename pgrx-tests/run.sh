@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# End-to-end suites against the installed extension, in a fresh cluster:
+#   regress/  SQL behaviour and error codes (pg_regress, expected output)
+#   tiles/    tiles decoded by mapbox-vector-tile and compared with PostGIS
+#             ST_AsMVT; geometry checked with shapely (pytest)
+# Set KEEP_CLUSTER=1 to leave the cluster running afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+PORT=${GRIDKIT_TEST_PORT:-54331}
+
+scripts/cluster.sh wipe test
+scripts/cluster.sh start test "$PORT"
+dir=$(scripts/cluster.sh dir test)
+[ -n "${KEEP_CLUSTER:-}" ] || trap 'scripts/cluster.sh stop test' EXIT
+psql -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE gridkit_regress" -c "CREATE DATABASE gridkit_tiles"
+
+echo "==> pg_regress"
+tests=$(cd pgrx-tests/regress/sql && ls *.sql | sed 's/\.sql$//' | sort)
+out=target/regress
+rm -rf "$out" && mkdir -p "$out" && chown "$PG_USER" "$out"
+if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+        --use-existing --host="$dir" --port="$PORT" --user=postgres --dbname=gridkit_regress \
+        --inputdir=pgrx-tests/regress --outputdir="$out" $tests; then
+    cat "$out/regression.diffs"
+    exit 1
+fi
+
+echo "==> tile comparison"
+GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/tiles

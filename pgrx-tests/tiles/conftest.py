@@ -1,0 +1,36 @@
+import math
+import os
+import pathlib
+
+import psycopg
+import pytest
+
+HERE = pathlib.Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def conn():
+    """One connection to a database with the extension, the fixtures and the
+    demo data at scale 1."""
+    c = psycopg.connect(os.environ["GRIDKIT_DSN"], autocommit=True)
+    c.execute("CREATE EXTENSION IF NOT EXISTS gridkit CASCADE")
+    c.execute((HERE / "fixtures.sql").read_text())
+    if c.execute("SELECT to_regclass('demo.pnodes') IS NULL").fetchone()[0]:
+        c.execute("SELECT gridkit.demo_generate(1, 42)")
+    yield c
+    c.close()
+
+
+def tile_of(lon, lat, z):
+    """The XYZ tile holding a lon/lat point at zoom z."""
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    lat_r = math.radians(lat)
+    y = int((1 - math.asinh(math.tan(lat_r)) / math.pi) / 2 * n)
+    return z, min(max(x, 0), n - 1), min(max(y, 0), n - 1)
+
+
+def tiles_covering(west, south, east, north, z):
+    _, x0, y0 = tile_of(west, north, z)
+    _, x1, y1 = tile_of(east, south, z)
+    return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]

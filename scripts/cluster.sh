@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A project-local PostgreSQL 15 cluster, run by $PG_USER (PostgreSQL refuses
+# to run as root), with its own data directory, port and socket directory.
+#
+#   scripts/cluster.sh start NAME PORT   create if needed, start if stopped
+#   scripts/cluster.sh stop NAME         stop if running
+#   scripts/cluster.sh wipe NAME         stop and delete
+#   scripts/cluster.sh dir NAME          print the cluster's directory
+#
+# The cluster lives in .local/NAME, or under /var/tmp when $PG_USER cannot
+# reach the checkout (for example a clone under /root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+state_dir() {
+    local name=$1
+    if sudo -u "$PG_USER" test -x "$PWD" 2>/dev/null; then
+        echo "$PWD/.local/$name"
+    else
+        echo "/var/tmp/gridkit-$(echo "$PWD" | md5sum | cut -c1-8)/$name"
+    fi
+}
+
+as_pg() { sudo -u "$PG_USER" "$@"; }
+
+cmd=${1:?usage: cluster.sh start|stop|wipe|dir NAME [PORT]}
+name=${2:?cluster name}
+dir=$(state_dir "$name")
+
+case "$cmd" in
+dir)
+    echo "$dir" ;;
+start)
+    port=${3:?port}
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        chown "$PG_USER" "$dir" "$(dirname "$dir")" 2>/dev/null || true
+        as_pg "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+        as_pg tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
+# gridkit project-local cluster
+port = $port
+listen_addresses = 'localhost'
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'gridkit'
+max_worker_processes = 16
+shared_buffers = 512MB
+work_mem = 32MB
+maintenance_work_mem = 512MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+CONF
+    fi
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    fi ;;
+stop)
+    if [ -f "$dir/data/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    fi ;;
+wipe)
+    "$0" stop "$name"
+    rm -rf "$dir" ;;
+*)
+    echo "unknown command $cmd" >&2; exit 2 ;;
+esac

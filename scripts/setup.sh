@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Prepares this machine to build, run and test gridkit. Safe to re-run: each
+# step is skipped when already done. Needs root (installs Debian packages).
+#
+#   scripts/setup.sh          build and run prerequisites
+#   scripts/setup.sh --test   also the Python packages the test suites use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgresql-15-cron
+          postgresql-15-partman sudo clang libclang-dev pkg-config python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Debian starts a default cluster on port 5432; gridkit runs its own.
+    pg_ctlcluster 15 main stop 2>/dev/null || true
+fi
+
+if [ "$(cargo pgrx --version 2>/dev/null)" != "cargo-pgrx $PGRX_VERSION" ]; then
+    echo "==> installing cargo-pgrx $PGRX_VERSION"
+    cargo install cargo-pgrx --version "=$PGRX_VERSION" --locked --quiet
+fi
+
+if ! grep -qs "pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+    echo "==> pointing pgrx at $PG_CONFIG"
+    cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ]; then
+    if [ ! -x "$VENV/bin/python" ] || ! cmp -s pgrx-tests/requirements.txt "$VENV/requirements.txt"; then
+        echo "==> installing Python test packages into $VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check -r pgrx-tests/requirements.txt
+        cp pgrx-tests/requirements.txt "$VENV/requirements.txt"
+    fi
+fi

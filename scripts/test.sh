@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: the algorithm crates, the #[pg_test]s (in a cluster run by
+# $PG_USER), then the end-to-end suites in pgrx-tests/ against the installed
+# extension.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+scripts/setup.sh --test
+
+echo "==> crate tests"
+cargo test --workspace --exclude gridkit
+
+echo "==> #[pg_test]s"
+rm -rf target/pgrx-test-data
+mkdir -p target/pgrx-test-data
+chown "$PG_USER" target/pgrx-test-data
+cargo pgrx test pg15 --runas "$PG_USER" --pgdata "$PWD/target/pgrx-test-data"
+
+echo "==> end-to-end suites"
+cargo pgrx install --pg-config "$PG_CONFIG" >target/install.log 2>&1 || { cat target/install.log; exit 1; }
+pgrx-tests/run.sh
