@@ -18,7 +18,7 @@ psql -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE grid
 echo "==> pg_regress"
 tests=$(cd pgrx-tests/regress/sql && ls *.sql | sed 's/\.sql$//' | sort)
 out=target/regress
-rm -rf "$out" && mkdir -p "$out" && chown "$PG_USER" "$out"
+rm -rf "$out" && mkdir -p "$out"
 if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
         --use-existing --host="$dir" --port="$PORT" --user=postgres --dbname=gridkit_regress \
         --inputdir=pgrx-tests/regress --outputdir="$out" $tests; then

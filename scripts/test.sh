@@ -12,10 +12,12 @@ echo "==> crate tests"
 cargo test --workspace --exclude gridkit
 
 echo "==> #[pg_test]s"
-rm -rf target/pgrx-test-data
-mkdir -p target/pgrx-test-data
-chown "$PG_USER" target/pgrx-test-data
-cargo pgrx test pg15 --runas "$PG_USER" --pgdata "$PWD/target/pgrx-test-data"
+# A data directory $PG_USER can reach, even when the checkout is under /root.
+pgdata=$(scripts/cluster.sh dir pgrx-test)
+rm -rf "$pgdata"
+mkdir -p "$pgdata"
+chown "$PG_USER" "$pgdata" "$(dirname "$pgdata")"
+cargo pgrx test pg15 --runas "$PG_USER" --pgdata "$pgdata"
 
 echo "==> end-to-end suites"
 cargo pgrx install --pg-config "$PG_CONFIG" >target/install.log 2>&1 || { cat target/install.log; exit 1; }

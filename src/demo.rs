@@ -102,14 +102,20 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
     let mut counts = Vec::new();
 
     let isos = demo.isos();
-    counts.push(("isos", insert_chunks(
-        client,
-        &isos,
-        &format!("INSERT INTO demo.isos SELECT id, code, name, {pg}.st_multi({from_wkb})
-                    FROM unnest($1::int[], $2::text[], $3::text[], $4::bytea[]) AS u(id, code, name, wkb)", pg = pg.schema),
-        |r| vertices(&r.wkb),
-        |c| vec![col(c, |r| r.id), col(c, |r| r.code), col(c, |r| r.name), col(c, |r| r.wkb.clone())],
-    )?));
+    counts.push((
+        "isos",
+        insert_chunks(
+            client,
+            &isos,
+            &format!(
+                "INSERT INTO demo.isos SELECT id, code, name, {pg}.st_multi({from_wkb})
+                    FROM unnest($1::int[], $2::text[], $3::text[], $4::bytea[]) AS u(id, code, name, wkb)",
+                pg = pg.schema
+            ),
+            |r| vertices(&r.wkb),
+            |c| vec![col(c, |r| r.id), col(c, |r| r.code), col(c, |r| r.name), col(c, |r| r.wkb.clone())],
+        )?,
+    ));
 
     let zones = demo.zones();
     counts.push(("zones", insert_chunks(
@@ -152,18 +158,30 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
     drop(rows);
 
     let rows = demo.substations();
-    counts.push(("substations", insert_chunks(
-        client,
-        &rows,
-        &format!("INSERT INTO demo.substations SELECT id, name, kv, iso, zone, {point}
+    counts.push((
+        "substations",
+        insert_chunks(
+            client,
+            &rows,
+            &format!(
+                "INSERT INTO demo.substations SELECT id, name, kv, iso, zone, {point}
                     FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::text[], $5::int[], $6::text[], $7::int[])
-                      AS u(id, lon, lat, name, kv, iso, zone)"),
-        |_| 1,
-        |c| vec![
-            col(c, |r| r.id), col(c, |r| r.lon), col(c, |r| r.lat), col(c, |r| r.name.clone()), col(c, |r| r.voltage_kv),
-            col(c, |r| r.iso_id), col(c, |r| r.zone_id),
-        ],
-    )?));
+                      AS u(id, lon, lat, name, kv, iso, zone)"
+            ),
+            |_| 1,
+            |c| {
+                vec![
+                    col(c, |r| r.id),
+                    col(c, |r| r.lon),
+                    col(c, |r| r.lat),
+                    col(c, |r| r.name.clone()),
+                    col(c, |r| r.voltage_kv),
+                    col(c, |r| r.iso_id),
+                    col(c, |r| r.zone_id),
+                ]
+            },
+        )?,
+    ));
     drop(rows);
 
     let rows = demo.transmission_lines();
@@ -182,18 +200,30 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
     drop(rows);
 
     let rows = demo.feeders();
-    counts.push(("feeders", insert_chunks(
-        client,
-        &rows,
-        &format!("INSERT INTO demo.feeders SELECT id, sub, kv, phases, customers, km, {from_wkb}
+    counts.push((
+        "feeders",
+        insert_chunks(
+            client,
+            &rows,
+            &format!(
+                "INSERT INTO demo.feeders SELECT id, sub, kv, phases, customers, km, {from_wkb}
                     FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int[], $5::int[], $6::float8[], $7::bytea[])
-                      AS u(id, sub, kv, phases, customers, km, wkb)"),
-        |r| vertices(&r.wkb),
-        |c| vec![
-            col(c, |r| r.id), col(c, |r| r.substation_id), col(c, |r| r.voltage_kv), col(c, |r| r.phases),
-            col(c, |r| r.customers), col(c, |r| r.length_km), col(c, |r| r.wkb.clone()),
-        ],
-    )?));
+                      AS u(id, sub, kv, phases, customers, km, wkb)"
+            ),
+            |r| vertices(&r.wkb),
+            |c| {
+                vec![
+                    col(c, |r| r.id),
+                    col(c, |r| r.substation_id),
+                    col(c, |r| r.voltage_kv),
+                    col(c, |r| r.phases),
+                    col(c, |r| r.customers),
+                    col(c, |r| r.length_km),
+                    col(c, |r| r.wkb.clone()),
+                ]
+            },
+        )?,
+    ));
     drop(rows);
 
     let rows = demo.der_locations();

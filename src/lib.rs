@@ -11,6 +11,7 @@ mod gucs;
 mod layers;
 mod postgis;
 mod rows;
+mod tests;
 mod tile;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -16,9 +16,8 @@ pub struct Postgis {
 
 impl Postgis {
     pub fn find(client: &SpiClient<'_>) -> SqlResult<Postgis> {
-        let table = client
-            .select(
-                "SELECT pg_catalog.quote_ident(n.nspname)::text,
+        let table = client.select(
+            "SELECT pg_catalog.quote_ident(n.nspname)::text,
                         (SELECT t.oid FROM pg_catalog.pg_type t
                           WHERE t.typnamespace = n.oid AND t.typname = 'geometry'),
                         (SELECT t.oid FROM pg_catalog.pg_type t
@@ -26,9 +25,9 @@ impl Postgis {
                    FROM pg_catalog.pg_extension e
                    JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
                   WHERE e.extname = 'postgis'",
-                Some(1),
-                &[],
-            )?;
+            Some(1),
+            &[],
+        )?;
         let (schema, geometry, geography) = if table.is_empty() {
             (None, None, None)
         } else {

@@ -11,8 +11,8 @@ use pgrx::spi::SpiCursor;
 use pgrx::PgMemoryContexts;
 
 use crate::error::SqlResult;
-use pgrx::spi::{SpiClient, SpiTupleTable};
 use pgrx::datum::DatumWithOid;
+use pgrx::spi::{SpiClient, SpiTupleTable};
 
 pub const BATCH_ROWS: i64 = 4096;
 

@@ -32,100 +32,6 @@ fn required<T>(value: Option<T>, what: &str) -> SqlResult<T> {
     value.ok_or_else(|| SqlError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{what} must not be NULL")))
 }
 
-fn register(
-    name: Option<&str>,
-    source: Option<pg_sys::Oid>,
-    geom_column: Option<&str>,
-    id_column: Option<&str>,
-    attributes: Option<Array<&str>>,
-    options: Option<JsonB>,
-) -> SqlResult<()> {
-    let name = required(name, "layer name")?;
-    let relid = required(source, "source")?;
-    let geom_column = required(geom_column, "geom_column")?;
-    let id_column = required(id_column, "id_column")?;
-    let attributes: Vec<String> = required(attributes, "attributes")?
-        .iter()
-        .map(|a| required(a, "an attribute name").map(str::to_string))
-        .collect::<SqlResult<_>>()?;
-    let options = required(options, "options")?.0;
-    check_layer_name(name)?;
-    gridkit_options::LayerOptions::parse(&options)
-        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("layer \"{name}\": {e}")))?;
-
-    // Hold the source still while we look at it.
-    unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
-
-    Spi::connect_mut(|client| -> SqlResult<()> {
-        let postgis = Postgis::find(client)?;
-        let source = Source::load(client, relid)?.ok_or_else(|| {
-            SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation with oid {relid:?} does not exist"))
-        })?;
-        let table = source.qualified_name.clone();
-        if !source.is_tileable_kind() {
-            return Err(SqlError::new(
-                ERRCODE_WRONG_OBJECT_TYPE,
-                format!("{table} is {}; a layer's source must be a table, view or materialized view", source.kind_name()),
-            ));
-        }
-        let columns = resolve_columns(&source, &postgis, geom_column, id_column, &attributes)?;
-
-        let srid = match declared_srid(client, &postgis, &columns.geom)? {
-            0 => sample_srid(client, &postgis, &table, geom_column)?,
-            declared => declared,
-        };
-        let known = first_value::<bool>(
-            client,
-            &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE srid = $1)", postgis.f("spatial_ref_sys")),
-            &[srid.into()],
-        )?
-        .unwrap_or(false);
-        if !known {
-            return Err(SqlError::new(
-                ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("SRID {srid} of {table}.{geom_column} is not in spatial_ref_sys"),
-            ));
-        }
-
-        // Sources in 4326 and 3857 are filtered on the column; others on
-        // ST_Transform(column, 3857) (see plan.rs), which wants its own index.
-        let native = matches!(srid, 4326 | 3857 | 900913);
-        if source.has_indexes() && !has_spatial_index(client, relid, geom_column, native)? {
-            let indexed = if native {
-                format!("\"{geom_column}\"")
-            } else {
-                format!("{}(\"{geom_column}\", 3857)", postgis.f("st_transform"))
-            };
-            notice(format!(
-                "gridkit: {table} has no GiST index on {indexed}; every tile will read all of it. \
-                 CREATE INDEX ON {table} USING gist ({indexed});"
-            ));
-        }
-
-        client.update(
-            "INSERT INTO gridkit.layer (name, source, source_name, geom_column, id_column, attributes, options, srid)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (name) DO UPDATE SET
-                source = EXCLUDED.source, source_name = EXCLUDED.source_name,
-                geom_column = EXCLUDED.geom_column, id_column = EXCLUDED.id_column,
-                attributes = EXCLUDED.attributes, options = EXCLUDED.options,
-                srid = EXCLUDED.srid, registered_at = now()",
-            None,
-            &[
-                name.into(),
-                regclass_arg(relid),
-                table.as_str().into(),
-                geom_column.into(),
-                id_column.into(),
-                attributes.clone().into(),
-                JsonB(options).into(),
-                srid.into(),
-            ],
-        )?;
-        Ok(())
-    })
-}
-
 /// The SRID of the first non-NULL geometry, for columns that declare none.
 fn sample_srid(client: &pgrx::spi::SpiClient<'_>, postgis: &Postgis, table: &str, geom_column: &str) -> SqlResult<i32> {
     let col = plan::quote_ident(geom_column);
@@ -149,7 +55,12 @@ fn sample_srid(client: &pgrx::spi::SpiClient<'_>, postgis: &Postgis, table: &str
 
 /// Whether a GiST or SP-GiST index leads with the geometry column (`native`)
 /// or with ST_Transform(column, 3857).
-fn has_spatial_index(client: &pgrx::spi::SpiClient<'_>, relid: pg_sys::Oid, column: &str, native: bool) -> SqlResult<bool> {
+fn has_spatial_index(
+    client: &pgrx::spi::SpiClient<'_>,
+    relid: pg_sys::Oid,
+    column: &str,
+    native: bool,
+) -> SqlResult<bool> {
     Ok(first_value::<bool>(
         client,
         "SELECT EXISTS (
@@ -177,7 +88,93 @@ fn layer_register(
     attributes: Option<Array<&str>>,
     options: Option<JsonB>,
 ) {
-    register(name, source, geom_column, id_column, attributes, options).or_raise()
+    (|| -> SqlResult<()> {
+        let name = required(name, "layer name")?;
+        let relid = required(source, "source")?;
+        let geom_column = required(geom_column, "geom_column")?;
+        let id_column = required(id_column, "id_column")?;
+        let attributes: Vec<String> = required(attributes, "attributes")?
+            .iter()
+            .map(|a| required(a, "an attribute name").map(str::to_string))
+            .collect::<SqlResult<_>>()?;
+        let options = required(options, "options")?.0;
+        check_layer_name(name)?;
+        gridkit_options::LayerOptions::parse(&options)
+            .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("layer \"{name}\": {e}")))?;
+
+        // Hold the source still while we look at it.
+        unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+
+        Spi::connect_mut(|client| -> SqlResult<()> {
+            let postgis = Postgis::find(client)?;
+            let source = Source::load(client, relid)?.ok_or_else(|| {
+                SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation with oid {relid:?} does not exist"))
+            })?;
+            let table = source.qualified_name.clone();
+            if !source.is_tileable_kind() {
+                return Err(SqlError::new(
+                    ERRCODE_WRONG_OBJECT_TYPE,
+                    format!("{table} is {}; a layer's source must be a table, view or materialized view", source.kind_name()),
+                ));
+            }
+            let columns = resolve_columns(&source, &postgis, geom_column, id_column, &attributes)?;
+
+            let srid = match declared_srid(client, &postgis, &columns.geom)? {
+                0 => sample_srid(client, &postgis, &table, geom_column)?,
+                declared => declared,
+            };
+            let known = first_value::<bool>(
+                client,
+                &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE srid = $1)", postgis.f("spatial_ref_sys")),
+                &[srid.into()],
+            )?
+            .unwrap_or(false);
+            if !known {
+                return Err(SqlError::new(
+                    ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("SRID {srid} of {table}.{geom_column} is not in spatial_ref_sys"),
+                ));
+            }
+
+            // Sources in 4326 and 3857 are filtered on the column; others on
+            // ST_Transform(column, 3857) (see plan.rs), which wants its own index.
+            let native = matches!(srid, 4326 | 3857 | 900913);
+            if source.has_indexes() && !has_spatial_index(client, relid, geom_column, native)? {
+                let indexed = if native {
+                    format!("\"{geom_column}\"")
+                } else {
+                    format!("{}(\"{geom_column}\", 3857)", postgis.f("st_transform"))
+                };
+                notice(format!(
+                    "gridkit: {table} has no GiST index on {indexed}; every tile will read all of it. \
+                     CREATE INDEX ON {table} USING gist ({indexed});"
+                ));
+            }
+
+            client.update(
+                "INSERT INTO gridkit.layer (name, source, source_name, geom_column, id_column, attributes, options, srid)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (name) DO UPDATE SET
+                    source = EXCLUDED.source, source_name = EXCLUDED.source_name,
+                    geom_column = EXCLUDED.geom_column, id_column = EXCLUDED.id_column,
+                    attributes = EXCLUDED.attributes, options = EXCLUDED.options,
+                    srid = EXCLUDED.srid, registered_at = now()",
+                None,
+                &[
+                    name.into(),
+                    regclass_arg(relid),
+                    table.as_str().into(),
+                    geom_column.into(),
+                    id_column.into(),
+                    attributes.clone().into(),
+                    JsonB(options).into(),
+                    srid.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    })()
+    .or_raise()
 }
 
 /// Removes a layer from the registry. Its source is not touched.

@@ -72,8 +72,9 @@ impl LayerPlan {
         };
         let columns = resolve_columns(&source, &postgis, &row.geom_column, &row.id_column, &row.attributes)
             .map_err(|e| broken(name, &source.qualified_name, e))?;
-        let options = LayerOptions::parse(&row.options)
-            .map_err(|e| broken(name, &source.qualified_name, SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string())))?;
+        let options = LayerOptions::parse(&row.options).map_err(|e| {
+            broken(name, &source.qualified_name, SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))
+        })?;
         // A column type altered to another SRID wins over the registered one.
         let srid = match declared_srid(client, &postgis, &columns.geom)? {
             0 => row.srid,
@@ -102,7 +103,9 @@ impl LayerPlan {
         for col in &columns.attributes {
             let c = format!("t.{}", quote_ident(&col.name));
             let (kind, expr) = match col.base_type {
-                t if t == pg_sys::INT2OID || t == pg_sys::INT4OID || t == pg_sys::INT8OID => (AttrKind::Int, format!("{c}::int8")),
+                t if t == pg_sys::INT2OID || t == pg_sys::INT4OID || t == pg_sys::INT8OID => {
+                    (AttrKind::Int, format!("{c}::int8"))
+                }
                 t if t == pg_sys::FLOAT4OID => (AttrKind::Float, c),
                 t if t == pg_sys::FLOAT8OID => (AttrKind::Double, c),
                 t if t == pg_sys::NUMERICOID => (AttrKind::Double, format!("{c}::float8")),
@@ -137,14 +140,7 @@ impl LayerPlan {
             .prepare(sql.as_str(), &arg_types)
             .map_err(|e| broken(name, &source.qualified_name, SqlError::from(e)))?
             .keep();
-        Ok(Some(LayerPlan {
-            name: name.to_string(),
-            relid: source.relid,
-            crs,
-            options,
-            attributes,
-            statement,
-        }))
+        Ok(Some(LayerPlan { name: name.to_string(), relid: source.relid, crs, options, attributes, statement }))
     }
 
     pub fn space(&self) -> TileSpace {

@@ -119,9 +119,8 @@ pub fn resolve_columns(
     attributes: &[String],
 ) -> SqlResult<LayerColumns> {
     let table = &source.qualified_name;
-    let missing = |col: &str| {
-        SqlError::new(ERRCODE_UNDEFINED_COLUMN, format!("column \"{col}\" does not exist in {table}"))
-    };
+    let missing =
+        |col: &str| SqlError::new(ERRCODE_UNDEFINED_COLUMN, format!("column \"{col}\" does not exist in {table}"));
 
     let geom = source.column(geom_column).ok_or_else(|| missing(geom_column))?.clone();
     if Some(geom.base_type) == postgis.geography {
@@ -204,12 +203,7 @@ impl LayerRow {
             source_name: row.get::<String>(2)?.unwrap_or_default(),
             geom_column: row.get::<String>(3)?.unwrap_or_default(),
             id_column: row.get::<String>(4)?.unwrap_or_default(),
-            attributes: row
-                .get::<Vec<Option<String>>>(5)?
-                .unwrap_or_default()
-                .into_iter()
-                .flatten()
-                .collect(),
+            attributes: row.get::<Vec<Option<String>>>(5)?.unwrap_or_default().into_iter().flatten().collect(),
             options: row.get::<pgrx::JsonB>(6)?.map(|j| j.0).unwrap_or(serde_json::Value::Null),
             srid: row.get::<i32>(7)?.unwrap_or(0),
         }))

@@ -150,6 +150,13 @@ fn cumulative(weights: impl Iterator<Item = f64>) -> Vec<f64> {
         .collect()
 }
 
+/// Every metro, weighted by population (plus a floor, so small places get some).
+fn by_population() -> (Vec<&'static Metro>, Vec<f64>) {
+    let metros: Vec<&Metro> = METROS.iter().collect();
+    let weights = cumulative(metros.iter().map(|m| 0.2 + m.pop));
+    (metros, weights)
+}
+
 fn gauss(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = rng.random::<f64>().max(1e-300);
     let u2: f64 = rng.random();
@@ -342,8 +349,7 @@ impl Demo {
                 let zone = self.world.zone_at(p[0], p[1]);
                 let operator = choose(&mut rng, OPERATORS);
                 let capacity = (12.0 * (1.1 * gauss(&mut rng)).exp()).clamp(0.5, 1500.0);
-                let status =
-                    choose(&mut rng, &[("operating", 70.0), ("under_construction", 15.0), ("planned", 15.0)]);
+                let status = choose(&mut rng, &[("operating", 70.0), ("under_construction", 15.0), ("planned", 15.0)]);
                 let id = k as i64 + 1;
                 DataCenterRow {
                     id,
@@ -362,8 +368,7 @@ impl Demo {
 
     pub fn substations(&self) -> Vec<SubstationRow> {
         let mut rng = self.rng(4);
-        let metros: Vec<&Metro> = METROS.iter().collect();
-        let weights = cumulative(metros.iter().map(|m| 0.2 + m.pop));
+        let (metros, weights) = by_population();
         let land = |lon: f64, lat: f64| self.world.on_land(lon, lat);
         (0..count(SUBSTATIONS_PER_SCALE, self.scale))
             .map(|k| {
@@ -401,7 +406,11 @@ impl Demo {
         let all: RTree<GeomWithData<[f64; 2], usize>> =
             RTree::bulk_load(subs.iter().enumerate().map(|(k, s)| GeomWithData::new(flat(s), k)).collect());
         let hv: RTree<GeomWithData<[f64; 2], usize>> = RTree::bulk_load(
-            subs.iter().enumerate().filter(|(_, s)| s.voltage_kv >= 345).map(|(k, s)| GeomWithData::new(flat(s), k)).collect(),
+            subs.iter()
+                .enumerate()
+                .filter(|(_, s)| s.voltage_kv >= 345)
+                .map(|(k, s)| GeomWithData::new(flat(s), k))
+                .collect(),
         );
         let mut pairs = std::collections::BTreeSet::new();
         for (k, s) in subs.iter().enumerate() {
@@ -458,7 +467,10 @@ impl Demo {
                 FeederRow {
                     id: k as i64 + 1,
                     substation_id: s.id,
-                    voltage_kv: choose(&mut rng, &[(12.47, 40.0), (13.2, 15.0), (13.8, 20.0), (24.94, 15.0), (34.5, 10.0)]),
+                    voltage_kv: choose(
+                        &mut rng,
+                        &[(12.47, 40.0), (13.2, 15.0), (13.8, 20.0), (24.94, 15.0), (34.5, 10.0)],
+                    ),
                     phases: if rng.random::<f64>() < 0.75 { 3 } else { 1 },
                     customers: (150.0 * (0.8 * gauss(&mut rng)).exp()).round() as i32 + 1,
                     length_km: round_to(path_length_km(&pts), 3),
@@ -470,8 +482,7 @@ impl Demo {
 
     pub fn der_locations(&self) -> Vec<DerRow> {
         let mut rng = self.rng(7);
-        let metros: Vec<&Metro> = METROS.iter().collect();
-        let weights = cumulative(metros.iter().map(|m| 0.2 + m.pop));
+        let (metros, weights) = by_population();
         let land = |lon: f64, lat: f64| self.world.on_land(lon, lat);
         (0..count(DERS_PER_SCALE, self.scale))
             .map(|k| {
@@ -482,7 +493,10 @@ impl Demo {
                     self.anywhere(&mut rng, land)
                 };
                 let der_type = if urban {
-                    choose(&mut rng, &[("solar", 55.0), ("storage", 20.0), ("ev_charging", 15.0), ("chp", 5.0), ("fuel_cell", 5.0)])
+                    choose(
+                        &mut rng,
+                        &[("solar", 55.0), ("storage", 20.0), ("ev_charging", 15.0), ("chp", 5.0), ("fuel_cell", 5.0)],
+                    )
                 } else {
                     choose(&mut rng, &[("solar", 50.0), ("wind", 30.0), ("storage", 20.0)])
                 };

@@ -94,7 +94,9 @@ fn counts_follow_scale_and_points_cluster_near_metros() {
     let dcs = d.data_centers();
     let near = dcs
         .iter()
-        .filter(|dc| METROS.iter().any(|m| m.dc_weight > 0.0 && (m.lon - dc.lon).abs() < 1.0 && (m.lat - dc.lat).abs() < 1.0))
+        .filter(|dc| {
+            METROS.iter().any(|m| m.dc_weight > 0.0 && (m.lon - dc.lon).abs() < 1.0 && (m.lat - dc.lat).abs() < 1.0)
+        })
         .count();
     assert!(near as f64 > 0.8 * dcs.len() as f64, "{near} of {}", dcs.len());
 }
@@ -109,7 +111,12 @@ fn lines_join_substations_with_many_vertices() {
         assert!([69, 115, 138, 230, 345, 500, 765].contains(&l.voltage_kv));
         let g = geozero::wkb::Wkb(l.wkb.clone()).to_geo().unwrap();
         let n = g.coords_count();
-        assert!(n as f64 >= l.length_km / TOWER_SPACING_KM * 0.9, "line {} has {n} vertices for {} km", l.id, l.length_km);
+        assert!(
+            n as f64 >= l.length_km / TOWER_SPACING_KM * 0.9,
+            "line {} has {n} vertices for {} km",
+            l.id,
+            l.length_km
+        );
         let first = g.coords_iter().next().unwrap();
         let s = &subs[l.from_substation as usize - 1];
         assert_eq!((first.x, first.y), (s.lon, s.lat));

@@ -132,7 +132,8 @@ impl Lattice {
         let horizontal = lo.1 == hi.1;
         let start = out.len();
         for (k, &(t, jitter)) in EDGE_POINTS.iter().enumerate() {
-            let s = jitter * self.cell * unit(self.salt, lo.0, lo.1, if horizontal { 3 + k as u64 } else { 6 + k as u64 });
+            let s =
+                jitter * self.cell * unit(self.salt, lo.0, lo.1, if horizontal { 3 + k as u64 } else { 6 + k as u64 });
             let mut m = [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])];
             if horizontal {
                 m[1] += s;

@@ -219,7 +219,6 @@ impl Clipper {
         }
         Some(EncodedGeometry { kind: GeomType::Polygon, commands: enc.out, weight: area })
     }
-
 }
 
 /// Sutherland–Hodgman clipping of `ring` to the square `[lo, hi]²`; the

@@ -16,15 +16,19 @@
 //! `max_bytes` is then met exactly: the largest prefix of the kept features (in
 //! keep order) whose encoded layer fits.
 //!
-//! Kept features are written in ascending id order, so the same data always
-//! gives the same bytes.
+//! Kept features are written in ascending id order, and keys and values are
+//! numbered by first use in that order, so the same data always gives the
+//! same bytes, whatever order the rows arrived in.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use prost::encoding::{encoded_len_varint, key_len};
 use prost::Message;
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::clip::EncodedGeometry;
 use crate::proto::{self, GeomType};
@@ -57,6 +61,7 @@ pub struct FinishedLayer {
     pub dropped_max_bytes: usize,
 }
 
+#[derive(Clone)]
 struct Candidate {
     id: Option<u64>,
     seq: u64,
@@ -109,7 +114,8 @@ impl Ord for Candidate {
 #[derive(Default)]
 struct ValueTable {
     values: Vec<proto::Value>,
-    strings: FxHashMap<Box<str>, u32>,
+    /// Indexes of string values, hashed by their text (stored once, in `values`).
+    strings: HashTable<u32>,
     floats: FxHashMap<u32, u32>,
     doubles: FxHashMap<u64, u32>,
     uints: FxHashMap<u64, u32>,
@@ -127,29 +133,36 @@ impl ValueTable {
         let values = &mut self.values;
         match v {
             AttrValue::String(s) => {
-                if let Some(&i) = self.strings.get(s) {
+                let text = |i: &u32| values[*i as usize].string_value.as_deref().unwrap_or_default();
+                let hash = FxBuildHasher.hash_one(s);
+                if let Some(&i) = self.strings.find(hash, |i| text(i) == s) {
                     return i;
                 }
                 let i = Self::add(values, proto::Value { string_value: Some(s.to_owned()), ..Default::default() });
-                self.strings.insert(s.into(), i);
+                let values = &self.values;
+                self.strings.insert_unique(hash, i, |i| {
+                    FxBuildHasher.hash_one(values[*i as usize].string_value.as_deref().unwrap_or_default())
+                });
                 i
             }
-            AttrValue::Float(f) => *self.floats.entry(f.to_bits()).or_insert_with(|| {
-                Self::add(values, proto::Value { float_value: Some(f), ..Default::default() })
-            }),
-            AttrValue::Double(f) => *self.doubles.entry(f.to_bits()).or_insert_with(|| {
-                Self::add(values, proto::Value { double_value: Some(f), ..Default::default() })
-            }),
+            AttrValue::Float(f) => *self
+                .floats
+                .entry(f.to_bits())
+                .or_insert_with(|| Self::add(values, proto::Value { float_value: Some(f), ..Default::default() })),
+            AttrValue::Double(f) => *self
+                .doubles
+                .entry(f.to_bits())
+                .or_insert_with(|| Self::add(values, proto::Value { double_value: Some(f), ..Default::default() })),
             // Like ST_AsMVT: non-negative integers as uint, negative as sint (zigzag).
             AttrValue::Int(n) if n >= 0 => *self.uints.entry(n as u64).or_insert_with(|| {
                 Self::add(values, proto::Value { uint_value: Some(n as u64), ..Default::default() })
             }),
-            AttrValue::Int(n) => *self.sints.entry(n).or_insert_with(|| {
-                Self::add(values, proto::Value { sint_value: Some(n), ..Default::default() })
-            }),
-            AttrValue::Bool(b) => *self.bools[b as usize].get_or_insert_with(|| {
-                Self::add(values, proto::Value { bool_value: Some(b), ..Default::default() })
-            }),
+            AttrValue::Int(n) => *self
+                .sints
+                .entry(n)
+                .or_insert_with(|| Self::add(values, proto::Value { sint_value: Some(n), ..Default::default() })),
+            AttrValue::Bool(b) => *self.bools[b as usize]
+                .get_or_insert_with(|| Self::add(values, proto::Value { bool_value: Some(b), ..Default::default() })),
         }
     }
 }
@@ -162,7 +175,10 @@ pub struct LayerBuilder {
     keys: Vec<String>,
     key_index: FxHashMap<String, u32>,
     values: ValueTable,
-    heap: BinaryHeap<Candidate>,
+    /// The kept features. A plain list until `max_features` is reached, a
+    /// heap with the next feature to drop on top from then on.
+    kept: Vec<Candidate>,
+    heap: Option<BinaryHeap<Candidate>>,
     seq: u64,
     offered: usize,
 }
@@ -176,7 +192,8 @@ impl LayerBuilder {
             keys: Vec::new(),
             key_index: FxHashMap::default(),
             values: ValueTable::default(),
-            heap: BinaryHeap::new(),
+            kept: Vec::new(),
+            heap: None,
             seq: 0,
             offered: 0,
         }
@@ -211,10 +228,12 @@ impl LayerBuilder {
             geometry_len,
             tags: Vec::new(),
         };
-        if self.heap.len() >= self.budget.max_features {
-            match self.heap.peek() {
-                Some(worst) if c >= *worst => return,
-                _ => {}
+        if self.heap.is_none() && self.kept.len() == self.budget.max_features {
+            self.heap = Some(BinaryHeap::from(std::mem::take(&mut self.kept)));
+        }
+        if let Some(heap) = &self.heap {
+            if heap.peek().is_some_and(|worst| c >= *worst) {
+                return;
             }
         }
         c.tags.reserve(attrs.len() * 2);
@@ -223,58 +242,74 @@ impl LayerBuilder {
             c.tags.push(k);
             c.tags.push(self.values.intern(v));
         }
-        self.heap.push(c);
-        if self.heap.len() > self.budget.max_features {
-            self.heap.pop();
+        match &mut self.heap {
+            None => self.kept.push(c),
+            Some(heap) => {
+                heap.push(c);
+                heap.pop();
+            }
         }
     }
 
     /// Applies the byte budget and encodes the layer.
     pub fn finish(self) -> FinishedLayer {
-        let mut kept = self.heap.into_sorted_vec(); // best first
+        let mut kept = match self.heap {
+            Some(heap) => heap.into_vec(),
+            None => self.kept,
+        };
         let dropped_max_features = self.offered - kept.len();
-        let value_order = canonical_value_order(&self.values.values);
-        let sizer = Sizer::new(&self.name, self.extent, &self.keys, &self.values.values, &value_order);
-        let n = if sizer.tile_len(&kept) <= self.budget.max_bytes {
-            kept.len()
-        } else {
-            // tile_len grows with the prefix length, and the empty prefix fits.
+        // Output order: ascending id. Keys and values are numbered by first
+        // use in this order, so equal data gives equal bytes whatever order
+        // the rows arrived in.
+        kept.sort_unstable_by(|a, b| id_key(a.id).cmp(&id_key(b.id)).then(a.seq.cmp(&b.seq)));
+        let sizer = Sizer::new(&self.name, self.extent, &self.keys, &self.values.values);
+        let all: Vec<usize> = (0..kept.len()).collect();
+        let mut chosen = all;
+        if sizer.tile_len(&kept, &chosen) > self.budget.max_bytes {
+            // Keep the largest prefix of the drop order (best first) whose
+            // layer fits; the empty prefix always does.
+            let mut by_rank: Vec<usize> = (0..kept.len()).collect();
+            by_rank.sort_unstable_by(|&a, &b| kept[a].drop_order(&kept[b]));
+            let subset = |n: usize| {
+                let mut s = by_rank[..n].to_vec();
+                s.sort_unstable();
+                s
+            };
             let (mut fits, mut too_big) = (0, kept.len());
             while too_big - fits > 1 {
                 let mid = fits + (too_big - fits) / 2;
-                if sizer.tile_len(&kept[..mid]) <= self.budget.max_bytes {
+                if sizer.tile_len(&kept, &subset(mid)) <= self.budget.max_bytes {
                     fits = mid;
                 } else {
                     too_big = mid;
                 }
             }
-            fits
-        };
-        let dropped_max_bytes = kept.len() - n;
-        kept.truncate(n);
-        if kept.is_empty() {
+            chosen = subset(fits);
+        }
+        let dropped_max_bytes = kept.len() - chosen.len();
+        if chosen.is_empty() {
             return FinishedLayer { dropped_max_features, dropped_max_bytes, ..Default::default() };
         }
-        kept.sort_by(|a, b| id_key(a.id).cmp(&id_key(b.id)).then(a.seq.cmp(&b.seq)));
 
-        let remap = Remap::new(&kept, self.keys.len(), &value_order);
-        let keys: Vec<String> =
-            self.keys.into_iter().zip(&remap.keys).filter(|(_, &m)| m != UNUSED).map(|(k, _)| k).collect();
-        let mut all_values: Vec<Option<proto::Value>> = self.values.values.into_iter().map(Some).collect();
-        let values: Vec<proto::Value> = value_order
+        let remap = Remap::new(&kept, &chosen, self.keys.len(), self.values.values.len());
+        let mut keys: Vec<Option<String>> = self.keys.into_iter().map(Some).collect();
+        let keys: Vec<String> = remap.key_order.iter().map(|&k| keys[k as usize].take().unwrap_or_default()).collect();
+        let mut values: Vec<Option<proto::Value>> = self.values.values.into_iter().map(Some).collect();
+        let values: Vec<proto::Value> =
+            remap.value_order.iter().map(|&v| values[v as usize].take().unwrap_or_default()).collect();
+        let mut slots: Vec<Option<Candidate>> = kept.into_iter().map(Some).collect();
+        let features: Vec<proto::Feature> = chosen
             .iter()
-            .filter(|&&v| remap.values[v as usize] != UNUSED)
-            .map(|&v| all_values[v as usize].take().expect("each value is taken once"))
-            .collect();
-        let features = kept
-            .into_iter()
-            .map(|c| proto::Feature {
-                id: c.id,
-                tags: remap.tags(&c.tags).collect(),
-                r#type: Some(c.kind as i32),
-                geometry: c.commands,
+            .map(|&i| {
+                let c = slots[i].take().expect("each feature is written once");
+                proto::Feature {
+                    id: c.id,
+                    tags: remap.tags(&c.tags).collect(),
+                    r#type: Some(c.kind as i32),
+                    geometry: c.commands,
+                }
             })
-            .collect::<Vec<_>>();
+            .collect();
         let count = features.len();
         let tile = proto::Tile {
             layers: vec![proto::Layer {
@@ -294,58 +329,38 @@ impl LayerBuilder {
 
 const UNUSED: u32 = u32::MAX;
 
-/// Orders values by type, then by value, so a tile's value table does not
-/// depend on the order in which rows arrived.
-fn canonical_value_order(values: &[proto::Value]) -> Vec<u32> {
-    fn rank(v: &proto::Value) -> (u8, &str, u64, i64) {
-        match v {
-            proto::Value { string_value: Some(s), .. } => (0, s, 0, 0),
-            proto::Value { float_value: Some(f), .. } => (1, "", 0, i64::from(f.to_bits() as i32)),
-            proto::Value { double_value: Some(f), .. } => (2, "", f.to_bits(), 0),
-            proto::Value { uint_value: Some(u), .. } => (3, "", *u, 0),
-            proto::Value { sint_value: Some(i), .. } => (4, "", 0, *i),
-            proto::Value { bool_value: Some(b), .. } => (5, "", u64::from(*b), 0),
-            proto::Value { int_value: Some(i), .. } => (6, "", 0, *i),
-            _ => (7, "", 0, 0),
-        }
-    }
-    let mut order: Vec<u32> = (0..values.len() as u32).collect();
-    order.sort_by(|&a, &b| rank(&values[a as usize]).cmp(&rank(&values[b as usize])));
-    order
-}
-
-/// New key and value indexes for the keys and values a set of features uses:
-/// keys in the order they were declared, values in canonical order. Neither
-/// depends on the order of the features, so sizes computed on the keep order
-/// hold for the output order too, and equal data gives equal bytes.
+/// New key and value indexes for the features `chosen` (indexes into
+/// `features`, in output order): numbered by first use.
 struct Remap {
     keys: Vec<u32>,
     values: Vec<u32>,
+    /// Old indexes in their new order.
+    key_order: Vec<u32>,
+    value_order: Vec<u32>,
 }
 
 impl Remap {
-    fn new(features: &[Candidate], n_keys: usize, value_order: &[u32]) -> Self {
-        let mut keys = vec![UNUSED; n_keys];
-        let mut values = vec![UNUSED; value_order.len()];
-        for f in features {
-            for pair in f.tags.chunks_exact(2) {
-                keys[pair[0] as usize] = 0;
-                values[pair[1] as usize] = 0;
+    fn new(features: &[Candidate], chosen: &[usize], n_keys: usize, n_values: usize) -> Self {
+        let mut r = Remap {
+            keys: vec![UNUSED; n_keys],
+            values: vec![UNUSED; n_values],
+            key_order: Vec::new(),
+            value_order: Vec::new(),
+        };
+        for &i in chosen {
+            for pair in features[i].tags.chunks_exact(2) {
+                let (k, v) = (pair[0] as usize, pair[1] as usize);
+                if r.keys[k] == UNUSED {
+                    r.keys[k] = r.key_order.len() as u32;
+                    r.key_order.push(k as u32);
+                }
+                if r.values[v] == UNUSED {
+                    r.values[v] = r.value_order.len() as u32;
+                    r.value_order.push(v as u32);
+                }
             }
         }
-        let mut next = 0;
-        for slot in keys.iter_mut().filter(|s| **s != UNUSED) {
-            *slot = next;
-            next += 1;
-        }
-        let mut next = 0;
-        for &v in value_order {
-            if values[v as usize] != UNUSED {
-                values[v as usize] = next;
-                next += 1;
-            }
-        }
-        Remap { keys, values }
+        r
     }
 
     fn tags<'a>(&'a self, tags: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
@@ -354,19 +369,18 @@ impl Remap {
 }
 
 /// Computes the encoded size of a layer without encoding it.
-struct Sizer<'a> {
+struct Sizer {
     header_len: usize,
     key_lens: Vec<usize>,
     value_lens: Vec<usize>,
-    value_order: &'a [u32],
 }
 
 fn field_len(tag: u32, payload: usize) -> usize {
     key_len(tag) + encoded_len_varint(payload as u64) + payload
 }
 
-impl<'a> Sizer<'a> {
-    fn new(name: &str, extent: u32, keys: &[String], values: &[proto::Value], value_order: &'a [u32]) -> Self {
+impl Sizer {
+    fn new(name: &str, extent: u32, keys: &[String], values: &[proto::Value]) -> Self {
         let header_len = key_len(15) + encoded_len_varint(2) // version
             + field_len(1, name.len())
             + key_len(5) + encoded_len_varint(u64::from(extent));
@@ -374,20 +388,21 @@ impl<'a> Sizer<'a> {
             header_len,
             key_lens: keys.iter().map(|k| field_len(3, k.len())).collect(),
             value_lens: values.iter().map(|v| field_len(4, v.encoded_len())).collect(),
-            value_order,
         }
     }
 
-    /// Size of `Tile { layers: [layer of these features] }`; 0 for no feature.
-    fn tile_len(&self, features: &[Candidate]) -> usize {
-        if features.is_empty() {
+    /// Size of `Tile { layers: [layer of the chosen features] }`, as
+    /// `finish` writes it; 0 for no feature.
+    fn tile_len(&self, features: &[Candidate], chosen: &[usize]) -> usize {
+        if chosen.is_empty() {
             return 0;
         }
-        let remap = Remap::new(features, self.key_lens.len(), self.value_order);
+        let remap = Remap::new(features, chosen, self.key_lens.len(), self.value_lens.len());
         let mut layer = self.header_len;
-        layer += remap.keys.iter().zip(&self.key_lens).filter(|(m, _)| **m != UNUSED).map(|(_, l)| l).sum::<usize>();
-        layer += remap.values.iter().zip(&self.value_lens).filter(|(m, _)| **m != UNUSED).map(|(_, l)| l).sum::<usize>();
-        for f in features {
+        layer += remap.key_order.iter().map(|&k| self.key_lens[k as usize]).sum::<usize>();
+        layer += remap.value_order.iter().map(|&v| self.value_lens[v as usize]).sum::<usize>();
+        for &i in chosen {
+            let f = &features[i];
             let mut len = key_len(3) + encoded_len_varint(f.kind as u64);
             if let Some(id) = f.id {
                 len += key_len(1) + encoded_len_varint(id);
@@ -443,12 +458,12 @@ mod tests {
         assert_eq!(layer.version, 2);
         assert_eq!(layer.extent, Some(4096));
         assert_eq!(layer.keys, vec!["tier", "score", "n", "ok"]);
-        // In canonical order: "critical", 0.5, 0 (uint), -2, -1 (sint), true.
+        // By first use: "critical", 0.5, 0 (uint), true, then -1 and -2 (sint).
         assert_eq!(layer.values.len(), 6);
         assert_eq!(layer.values[0].string_value.as_deref(), Some("critical"));
         assert_eq!(layer.values[2].uint_value, Some(0));
-        assert_eq!(layer.values[3].sint_value, Some(-2));
-        assert_eq!(layer.values[5].bool_value, Some(true));
+        assert_eq!(layer.values[3].bool_value, Some(true));
+        assert_eq!(layer.values[5].sint_value, Some(-2));
         assert!(layer.values.iter().any(|v| v.sint_value == Some(-2)));
         assert_eq!(layer.features.iter().map(|f| f.id.unwrap()).collect::<Vec<_>>(), vec![0, 1, 2]);
     }
@@ -524,10 +539,11 @@ mod tests {
             let attrs = [(k1, AttrValue::String(&s)), (k2, AttrValue::Int(id as i64 * 1000 - 150_000))];
             b.push(if id % 5 == 0 { None } else { Some(id * 1_000_003) }, geom, &attrs[..(id % 3) as usize]);
         }
-        assert_eq!(b.heap.len(), 300);
-        // The size does not depend on feature order, so the heap's order will do.
-        let order = canonical_value_order(&b.values.values);
-        let predicted = Sizer::new(&b.name, b.extent, &b.keys, &b.values.values, &order).tile_len(b.heap.as_slice());
+        assert_eq!(b.kept.len(), 300);
+        let mut kept = b.kept.clone();
+        kept.sort_unstable_by(|a, b| id_key(a.id).cmp(&id_key(b.id)).then(a.seq.cmp(&b.seq)));
+        let all: Vec<usize> = (0..kept.len()).collect();
+        let predicted = Sizer::new(&b.name, b.extent, &b.keys, &b.values.values).tile_len(&kept, &all);
         let out = b.finish();
         assert_eq!(predicted, out.bytes.len());
     }

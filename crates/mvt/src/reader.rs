@@ -85,11 +85,7 @@ impl SourceGeometry {
 }
 
 /// Parses WKB into a [`SourceGeometry`], projecting with `transform`.
-pub fn read_wkb(
-    wkb: &[u8],
-    transform: &TileTransform,
-    out: &mut SourceGeometry,
-) -> Result<(), GeometryError> {
+pub fn read_wkb(wkb: &[u8], transform: &TileTransform, out: &mut SourceGeometry) -> Result<(), GeometryError> {
     out.clear();
     let mut p = Projector { transform, out, polygon_depth: 0, target: Target::Points, error: None };
     let mut cursor = wkb;
@@ -265,10 +261,7 @@ mod tests {
     fn rejects_short_rings_and_nan() {
         let bad = [[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]];
         let mut g = SourceGeometry::default();
-        assert!(matches!(
-            read_wkb(&wkb_polygon(&[&bad]), &identity(), &mut g),
-            Err(GeometryError::RingTooShort(3))
-        ));
+        assert!(matches!(read_wkb(&wkb_polygon(&[&bad]), &identity(), &mut g), Err(GeometryError::RingTooShort(3))));
         let nan = [[0.0, 0.0], [f64::NAN, 0.0], [1.0, 1.0], [0.0, 0.0]];
         assert!(matches!(
             read_wkb(&wkb_polygon(&[&nan]), &identity(), &mut g),

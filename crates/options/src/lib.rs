@@ -96,14 +96,18 @@ mod tests {
 
     #[test]
     fn accepts_all_known_options() {
-        let o = LayerOptions::parse(&json!({"extent": 512, "buffer": 8, "max_features": 10, "max_bytes": 2048})).unwrap();
+        let o =
+            LayerOptions::parse(&json!({"extent": 512, "buffer": 8, "max_features": 10, "max_bytes": 2048})).unwrap();
         assert_eq!(o, LayerOptions { extent: 512, buffer: 8, max_features: Some(10), max_bytes: Some(2048) });
     }
 
     #[test]
     fn rejects_with_a_useful_message() {
         let e = LayerOptions::parse(&json!({"extnet": 512})).unwrap_err();
-        assert_eq!(e.to_string(), "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes");
+        assert_eq!(
+            e.to_string(),
+            "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes"
+        );
         let e = LayerOptions::parse(&json!({"extent": 100})).unwrap_err();
         assert_eq!(e.to_string(), "option \"extent\" must be an integer between 256 and 65536, not 100");
         let e = LayerOptions::parse(&json!({"extent": 4096.5})).unwrap_err();

@@ -1,0 +1,122 @@
+"""grid_tile against ST_AsMVT(ST_AsMVTGeom(...)), same data, same tiles, same run.
+
+Usage: tiles.py SCALE=DSN [SCALE=DSN ...]
+
+For each layer and zoom, the tiles over a fixed list of metro areas are
+fetched by both queries, interleaved, REPS times each after one warm-up.
+Times are client round trips over the Unix socket (what an HTTP server sees),
+both statements prepared. Prints one Markdown table row per case.
+
+Both sides do the same work: gridkit's tile budget is lifted (the default
+500 kB would make large tiles cheaper still, by dropping features), and the
+baseline's bounding box is the exact lon/lat box of the tile plus buffer. The
+form usually written, ``ST_Transform(ST_TileEnvelope(z, x, y, margin => m),
+4326)``, wraps across the antimeridian for tiles on the west edge of the map
+and misses their features.
+"""
+
+import math
+import statistics
+import sys
+import time
+
+import mapbox_vector_tile
+import psycopg
+
+REPS = 7
+METROS = [(-87.63, 41.88), (-75.16, 39.95), (-77.49, 39.04), (-96.8, 32.78), (-95.37, 29.76),
+          (-118.24, 34.05), (-122.27, 37.8), (-93.27, 44.98), (-97.52, 35.47), (-90.2, 38.63)]
+CASES = [
+    ("pnodes", "points", [0, 2, 4, 6, 8, 10, 12, 14]),
+    ("data_centers", "points", [0, 2, 4, 6, 8, 10, 12, 14]),
+    ("transmission_lines", "lines", [0, 2, 4, 6, 8, 10, 12, 14]),
+    ("zones", "polygons", [0, 2, 4, 6, 8, 10, 12]),
+]
+
+
+def tile_of(lon, lat, z):
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return z, min(x, n - 1), min(y, n - 1)
+
+
+def lonlat_box(z, x, y, margin=64 / 4096):
+    """The tile plus buffer in degrees: exact, since Mercator is separable."""
+    n = 2**z
+
+    def lon(tx):
+        return tx / n * 360 - 180
+
+    def lat(ty):
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * ty / n))))
+
+    return lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin)
+
+
+def baseline_sql(conn, layer):
+    """What a user writes with PostGIS: the GiST-indexed && filter on the
+    buffered tile, ST_AsMVTGeom, ST_AsMVT."""
+    src, geom, idcol, attrs, srid = conn.execute(
+        "SELECT source::text, geom_column, id_column, attributes, srid FROM gridkit.layer WHERE name = %s", (layer,)
+    ).fetchone()
+    cols = "".join(f'"{a}", ' for a in attrs)
+    return (
+        f"SELECT ST_AsMVT(q, '{layer}', 4096, 'geom', 'id') FROM ("
+        f' SELECT "{idcol}" AS id, {cols}'
+        f'  ST_AsMVTGeom(ST_Transform("{geom}", 3857), ST_TileEnvelope(%s, %s, %s), 4096, 64, true) AS geom'
+        f" FROM {src}"
+        f' WHERE "{geom}" && ST_MakeEnvelope(%s, %s, %s, %s, {srid})'
+        f") q WHERE geom IS NOT NULL"
+    )
+
+
+def timed(conn, sql, params):
+    t0 = time.perf_counter()
+    data = conn.execute(sql, params, prepare=True).fetchone()[0]
+    return (time.perf_counter() - t0) * 1000, bytes(data or b"")
+
+
+def features(data, layer):
+    return len(mapbox_vector_tile.decode(data).get(layer, {}).get("features", [])) if data else 0
+
+
+def p95(xs):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, math.ceil(0.95 * len(xs)) - 1)]
+
+
+def main():
+    print("| scale | layer | kind | zoom | tiles | gridkit p50 ms | gridkit p95 ms | PostGIS p50 ms | PostGIS p95 ms "
+          "| p50 ratio | gridkit KB | PostGIS KB | features gridkit / PostGIS |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for arg in sys.argv[1:]:
+        scale, dsn = arg.split("=", 1)
+        conn = psycopg.connect(dsn, autocommit=True)
+        conn.execute("SET gridkit.max_features = 10000000")
+        conn.execute("SET gridkit.max_bytes = '256MB'")
+        for layer, kind, zooms in CASES:
+            base = baseline_sql(conn, layer)
+            ours_sql = "SELECT grid_tile(%s, %s, %s, %s)"
+            for z in zooms:
+                tiles = sorted({tile_of(lon, lat, z) for lon, lat in METROS})
+                t_ours, t_base, b_ours, b_base, f_ours, f_base = [], [], [], [], 0, 0
+                for t in tiles:
+                    _, a = timed(conn, ours_sql, (layer, *t))
+                    _, b = timed(conn, base, (*t, *lonlat_box(*t)))
+                    b_ours.append(len(a))
+                    b_base.append(len(b))
+                    f_ours += features(a, layer)
+                    f_base += features(b, layer)
+                    for _ in range(REPS):
+                        t_ours.append(timed(conn, ours_sql, (layer, *t))[0])
+                        t_base.append(timed(conn, base, (*t, *lonlat_box(*t)))[0])
+                mo, mb = statistics.median(t_ours), statistics.median(t_base)
+                print(f"| {scale} | {layer} | {kind} | {z} | {len(tiles)} | {mo:.2f} | {p95(t_ours):.2f} | {mb:.2f} "
+                      f"| {p95(t_base):.2f} | **{mb / mo:.1f}x** | {statistics.mean(b_ours) / 1024:.1f} "
+                      f"| {statistics.mean(b_base) / 1024:.1f} | {f_ours} / {f_base} |", flush=True)
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()
