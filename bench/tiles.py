@@ -3,9 +3,11 @@
 Usage: tiles.py SCALE=DSN [SCALE=DSN ...]
 
 For each layer and zoom, the tiles over a fixed list of metro areas are
-fetched by both queries, interleaved, REPS times each after one warm-up.
-Times are client round trips over the Unix socket (what an HTTP server sees),
-both statements prepared. Prints one Markdown table row per case.
+fetched by both queries, interleaved, REPS times each after one warm-up, one
+statement per tile as a tile server sends them (both prepared; PostgreSQL
+plans the baseline for each tile, as it would in production). Times are
+client round trips over the Unix socket. Prints one Markdown table row per
+case; p50/p95 are over all fetches.
 
 Both sides do the same work: gridkit's tile budget is lifted (the default
 500 kB would make large tiles cheaper still, by dropping features), and the
@@ -64,17 +66,21 @@ def baseline_sql(conn, layer):
     return (
         f"SELECT ST_AsMVT(q, '{layer}', 4096, 'geom', 'id') FROM ("
         f' SELECT "{idcol}" AS id, {cols}'
-        f'  ST_AsMVTGeom(ST_Transform("{geom}", 3857), ST_TileEnvelope(%s, %s, %s), 4096, 64, true) AS geom'
+        f'  ST_AsMVTGeom(ST_Transform("{geom}", 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom'
         f" FROM {src}"
-        f' WHERE "{geom}" && ST_MakeEnvelope(%s, %s, %s, %s, {srid})'
+        f' WHERE "{geom}" && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, {srid})'
         f") q WHERE geom IS NOT NULL"
     )
 
 
-def timed(conn, sql, params):
+def fetch(conn, sql, params):
+    return bytes(conn.execute(sql, params, prepare=True).fetchone()[0] or b"")
+
+
+def timed_ms(conn, sql, params):
     t0 = time.perf_counter()
-    data = conn.execute(sql, params, prepare=True).fetchone()[0]
-    return (time.perf_counter() - t0) * 1000, bytes(data or b"")
+    conn.execute(sql, params, prepare=True).fetchone()
+    return (time.perf_counter() - t0) * 1000
 
 
 def features(data, layer):
@@ -97,20 +103,21 @@ def main():
         conn.execute("SET gridkit.max_bytes = '256MB'")
         for layer, kind, zooms in CASES:
             base = baseline_sql(conn, layer)
-            ours_sql = "SELECT grid_tile(%s, %s, %s, %s)"
+            ours_sql = "SELECT grid_tile(%(layer)s, %(z)s, %(x)s, %(y)s)"
             for z in zooms:
                 tiles = sorted({tile_of(lon, lat, z) for lon, lat in METROS})
                 t_ours, t_base, b_ours, b_base, f_ours, f_base = [], [], [], [], 0, 0
                 for t in tiles:
-                    _, a = timed(conn, ours_sql, (layer, *t))
-                    _, b = timed(conn, base, (*t, *lonlat_box(*t)))
+                    w, s, e, n = lonlat_box(*t)
+                    p = {"layer": layer, "z": t[0], "x": t[1], "y": t[2], "w": w, "s": s, "e": e, "n": n}
+                    a, b = fetch(conn, ours_sql, p), fetch(conn, base, p)
                     b_ours.append(len(a))
                     b_base.append(len(b))
                     f_ours += features(a, layer)
                     f_base += features(b, layer)
                     for _ in range(REPS):
-                        t_ours.append(timed(conn, ours_sql, (layer, *t))[0])
-                        t_base.append(timed(conn, base, (*t, *lonlat_box(*t)))[0])
+                        t_ours.append(timed_ms(conn, ours_sql, p))
+                        t_base.append(timed_ms(conn, base, p))
                 mo, mb = statistics.median(t_ours), statistics.median(t_base)
                 print(f"| {scale} | {layer} | {kind} | {z} | {len(tiles)} | {mo:.2f} | {p95(t_ours):.2f} | {mb:.2f} "
                       f"| {p95(t_base):.2f} | **{mb / mo:.1f}x** | {statistics.mean(b_ours) / 1024:.1f} "

@@ -45,16 +45,17 @@ fn render(names: &[&str], z: i32, x: i32, y: i32) -> SqlResult<Vec<u8>> {
         }
     }
     let plans: Vec<Rc<LayerPlan>> = names.iter().map(|n| cache::get(n)).collect::<SqlResult<_>>()?;
-    Spi::connect(|client| -> SqlResult<Vec<u8>> {
+    Spi::connect(|_| -> SqlResult<Vec<u8>> {
         let mut tile_bytes = Vec::new();
         for plan in &plans {
-            tile_bytes.extend(render_layer(client, plan, tile)?);
+            tile_bytes.extend(render_layer(plan, tile)?);
         }
         Ok(tile_bytes)
     })
 }
 
-fn render_layer(client: &pgrx::spi::SpiClient<'_>, plan: &LayerPlan, tile: TileCoord) -> SqlResult<Vec<u8>> {
+/// Must be called while connected to SPI.
+fn render_layer(plan: &LayerPlan, tile: TileCoord) -> SqlResult<Vec<u8>> {
     let budget = Budget {
         max_features: plan.options.max_features.unwrap_or(gucs::MAX_FEATURES.get() as u32) as usize,
         max_bytes: plan.options.max_bytes.unwrap_or(gucs::MAX_BYTES.get() as u32) as usize,
@@ -64,9 +65,8 @@ fn render_layer(client: &pgrx::spi::SpiClient<'_>, plan: &LayerPlan, tile: TileC
     let keys: Vec<u32> = plan.attributes.iter().map(|a| encoder.key(&a.name)).collect();
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
 
-    let mut cursor = client.try_open_cursor(&plan.statement, &plan.args(tile))?;
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(keys.len());
-    for_each_row(&mut cursor, 2 + keys.len(), |values, nulls| {
+    for_each_row(plan.plan_for(tile), &plan.args(tile), 2 + keys.len(), |values, nulls| {
         // SAFETY: the query fixes each column's type: int8, bytea, then the
         // attributes as `kinds` says; every datum is read by that type.
         unsafe {

@@ -4,9 +4,11 @@
 use gridkit_mvt::tile::Bounds;
 use gridkit_mvt::{SourceCrs, TileCoord, TileSpace};
 use gridkit_options::LayerOptions;
-use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::{self, Oid, PgOid};
-use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+use pgrx::pg_sys::{self, Oid};
+use pgrx::spi::SpiClient;
 
 use super::registry::{declared_srid, resolve_columns, LayerRow, Source};
 use crate::error::*;
@@ -38,10 +40,56 @@ pub struct LayerPlan {
     pub crs: Option<SourceCrs>,
     pub options: LayerOptions,
     pub attributes: Vec<Attribute>,
-    /// Columns: id bigint, wkb bytea, then one per attribute.
-    /// Parameters: xmin, ymin, xmax, ymax of the bounding box, in the source's
-    /// coordinates (Web Mercator when PostGIS transforms the source).
-    pub statement: OwnedPreparedStatement,
+    /// The tile query, planned afresh for each tile: for large tiles, where
+    /// a sequential scan may beat the index and planning costs nothing.
+    /// Columns: id bigint, wkb bytea, then one per attribute. Parameters:
+    /// xmin, ymin, xmax, ymax of the bounding box, in the source's coordinates
+    /// (Web Mercator when PostGIS transforms the source).
+    pub custom_plan: KeptPlan,
+    /// The same query planned once (an index scan): for small tiles, where
+    /// planning would be a third of the work.
+    pub generic_plan: KeptPlan,
+}
+
+/// Tiles from this zoom on use the generic plan. A z6 tile is 1/4096 of the
+/// world: the index is always the way in.
+pub const GENERIC_PLAN_FROM_ZOOM: u8 = 6;
+
+/// An SPI plan kept for the life of the backend (until dropped).
+///
+/// pgrx's prepared statements cannot choose between custom and generic plans,
+/// so this prepares with `SPI_prepare_cursor` directly.
+pub struct KeptPlan(NonNull<pg_sys::_SPI_plan>);
+
+impl KeptPlan {
+    /// Prepares `sql` (with float8 parameters) and keeps it. Must be called
+    /// while connected to SPI.
+    fn prepare(sql: &str, nargs: usize, generic: bool) -> SqlResult<KeptPlan> {
+        let text = CString::new(sql).map_err(|_| SqlError::new(ERRCODE_INTERNAL_ERROR, "query text contains NUL"))?;
+        let mut types = vec![pg_sys::FLOAT8OID; nargs];
+        let options = if generic { pg_sys::CURSOR_OPT_GENERIC_PLAN } else { pg_sys::CURSOR_OPT_CUSTOM_PLAN };
+        // SAFETY: SPI is connected; the text and types outlive the call.
+        unsafe {
+            let plan = pg_sys::SPI_prepare_cursor(text.as_ptr(), nargs as i32, types.as_mut_ptr(), options as i32);
+            let status = pg_sys::SPI_result;
+            let plan = NonNull::new(plan).ok_or_else(|| {
+                SqlError::new(ERRCODE_INTERNAL_ERROR, format!("SPI_prepare_cursor failed ({status})"))
+            })?;
+            pg_sys::SPI_keepplan(plan.as_ptr());
+            Ok(KeptPlan(plan))
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut pg_sys::_SPI_plan {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for KeptPlan {
+    fn drop(&mut self) {
+        // SAFETY: the plan was kept by us and is freed once.
+        unsafe { pg_sys::SPI_freeplan(self.0.as_ptr()) };
+    }
 }
 
 /// Why a registered layer cannot be served: the source changed since it was
@@ -135,27 +183,42 @@ impl LayerPlan {
             source.qualified_name,
             postgis.schema
         );
-        let arg_types = [PgOid::from(pg_sys::FLOAT8OID); 4];
-        let statement = client
-            .prepare(sql.as_str(), &arg_types)
-            .map_err(|e| broken(name, &source.qualified_name, SqlError::from(e)))?
-            .keep();
-        Ok(Some(LayerPlan { name: name.to_string(), relid: source.relid, crs, options, attributes, statement }))
+        let prepare =
+            |generic| KeptPlan::prepare(&sql, 4, generic).map_err(|e| broken(name, &source.qualified_name, e));
+        let (custom_plan, generic_plan) = (prepare(false)?, prepare(true)?);
+        Ok(Some(LayerPlan {
+            name: name.to_string(),
+            relid: source.relid,
+            crs,
+            options,
+            attributes,
+            custom_plan,
+            generic_plan,
+        }))
     }
 
     pub fn space(&self) -> TileSpace {
         TileSpace { extent: self.options.extent, buffer: self.options.buffer }
     }
 
+    /// The plan to use for `tile`.
+    pub fn plan_for(&self, tile: TileCoord) -> &KeptPlan {
+        if tile.z >= GENERIC_PLAN_FROM_ZOOM {
+            &self.generic_plan
+        } else {
+            &self.custom_plan
+        }
+    }
+
     /// The arguments of the tile query for `tile`: the tile plus buffer in
     /// the source's coordinates.
-    pub fn args(&self, tile: TileCoord) -> Vec<DatumWithOid<'static>> {
+    pub fn args(&self, tile: TileCoord) -> [f64; 4] {
         let margin = self.space().margin();
         let b: Bounds = match self.crs {
             Some(SourceCrs::LonLat) => tile.lonlat_bounds(margin),
             Some(SourceCrs::WebMercator) | None => tile.mercator_bounds(margin),
         };
-        vec![b.xmin.into(), b.ymin.into(), b.xmax.into(), b.ymax.into()]
+        [b.xmin, b.ymin, b.xmax, b.ymax]
     }
 }
 

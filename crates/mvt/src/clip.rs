@@ -49,7 +49,8 @@ pub struct Clipper {
     ring_a: Vec<[f64; 2]>,
     ring_b: Vec<[f64; 2]>,
     contours: Vec<Vec<IntPoint<i32>>>,
-    overlay: Overlay<i32>,
+    /// Created at the first polygon: point and line layers never pay for it.
+    overlay: Option<Overlay<i32>>,
 }
 
 impl Clipper {
@@ -66,7 +67,7 @@ impl Clipper {
             ring_a: Vec::new(),
             ring_b: Vec::new(),
             contours: Vec::new(),
-            overlay: Overlay::new_custom(64, IntOverlayOptions::ogc(), Default::default()),
+            overlay: None,
         }
     }
 
@@ -190,7 +191,9 @@ impl Clipper {
         if used == 0 {
             return None;
         }
-        let shapes = self.overlay.simplify_source(&self.contours[..used], FillRule::EvenOdd);
+        let overlay =
+            self.overlay.get_or_insert_with(|| Overlay::new_custom(64, IntOverlayOptions::ogc(), Default::default()));
+        let shapes = overlay.simplify_source(&self.contours[..used], FillRule::EvenOdd);
 
         let mut enc = CommandWriter::with_capacity(16);
         let mut area = 0.0;
