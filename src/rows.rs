@@ -20,12 +20,7 @@ pub const BATCH_ROWS: std::ffi::c_long = 4096;
 
 /// Runs `plan` with float8 arguments `args` through a read-only cursor and
 /// calls `f(values, nulls)` for every row. Must be called while connected to SPI.
-pub fn for_each_row(
-    plan: &KeptPlan,
-    args: &[f64],
-    natts: usize,
-    mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
-) -> SqlResult<()> {
+pub fn for_each_row(plan: &KeptPlan, args: &[f64], natts: usize, mut f: impl FnMut(&[pg_sys::Datum], &[bool])) {
     let mut params: Vec<pg_sys::Datum> = args.iter().map(|a| a.into_datum().expect("a float8 is never NULL")).collect();
     let param_nulls = vec![b' ' as std::ffi::c_char; args.len()];
     let mut values = vec![pg_sys::Datum::from(0usize); natts];
@@ -65,7 +60,6 @@ pub fn for_each_row(
         }
         pg_sys::SPI_cursor_close(portal);
     }
-    Ok(())
 }
 
 /// The bytes of a text or bytea datum (detoasted into the current context).

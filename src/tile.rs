@@ -89,7 +89,7 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord) -> SqlResult<Vec<u8>> {
             }
             encoder.add_wkb(id, wkb, &attrs);
         }
-    })?;
+    });
 
     let stats = encoder.stats();
     if stats.invalid > 0 {

@@ -9,8 +9,6 @@
 """
 
 import math
-from collections import Counter
-
 import mapbox_vector_tile
 import shapely
 from mapbox_vector_tile.Mapbox import vector_tile_pb2
@@ -256,11 +254,3 @@ def compare(ours_bytes, ref_bytes, name, extent=4096, buffer=64, skip=(), exact=
                 assert _close(aa, ab, AREA_TOLERANCE, small, true_area), (fid, aa, ab, true_area)
                 notes.append(f"feature {fid}: area {aa:.1f}, PostGIS {ab:.1f}, exact {true_area:.1f}")
     return notes
-
-
-def feature_count(data, name):
-    return len(_features(decode(data), name))
-
-
-def id_counts(data, name):
-    return Counter(f["id"] for f in decode(data).get(name, {}).get("features", []))

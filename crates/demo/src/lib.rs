@@ -287,6 +287,22 @@ impl Demo {
         }
     }
 
+    /// Near a metro (see `near_metro`) when `urban`, else anywhere on land.
+    fn place(
+        &self,
+        rng: &mut ChaCha8Rng,
+        urban: bool,
+        (metros, cumulative): (&[&Metro], &[f64]),
+        spread: f64,
+        accept: impl Fn(f64, f64) -> bool,
+    ) -> [f64; 2] {
+        if urban {
+            self.near_metro(rng, metros, cumulative, spread, accept)
+        } else {
+            self.anywhere(rng, accept)
+        }
+    }
+
     /// A point spread over land that satisfies `accept`.
     fn anywhere(&self, rng: &mut ChaCha8Rng, accept: impl Fn(f64, f64) -> bool) -> [f64; 2] {
         loop {
@@ -306,11 +322,8 @@ impl Demo {
         let in_iso = |lon: f64, lat: f64| self.world.zone_at(lon, lat).is_some();
         (0..count(PNODES_PER_SCALE, self.scale))
             .map(|k| {
-                let p = if rng.random::<f64>() < 0.7 {
-                    self.near_metro(&mut rng, &metros, &weights, 1.0, in_iso)
-                } else {
-                    self.anywhere(&mut rng, in_iso)
-                };
+                let urban = rng.random::<f64>() < 0.7;
+                let p = self.place(&mut rng, urban, (&metros, &weights), 1.0, in_iso);
                 let (zone_id, iso_id) = self.world.zone_at(p[0], p[1]).expect("accepted inside an ISO");
                 let zone = &zones[zone_id as usize - 1];
                 let node_type = choose(
@@ -341,11 +354,8 @@ impl Demo {
         let land = |lon: f64, lat: f64| self.world.on_land(lon, lat);
         (0..count(DATA_CENTERS_PER_SCALE, self.scale))
             .map(|k| {
-                let p = if rng.random::<f64>() < 0.9 {
-                    self.near_metro(&mut rng, &metros, &weights, 0.6, land)
-                } else {
-                    self.anywhere(&mut rng, land)
-                };
+                let urban = rng.random::<f64>() < 0.9;
+                let p = self.place(&mut rng, urban, (&metros, &weights), 0.6, land);
                 let zone = self.world.zone_at(p[0], p[1]);
                 let operator = choose(&mut rng, OPERATORS);
                 let capacity = (12.0 * (1.1 * gauss(&mut rng)).exp()).clamp(0.5, 1500.0);
@@ -372,11 +382,8 @@ impl Demo {
         let land = |lon: f64, lat: f64| self.world.on_land(lon, lat);
         (0..count(SUBSTATIONS_PER_SCALE, self.scale))
             .map(|k| {
-                let p = if rng.random::<f64>() < 0.55 {
-                    self.near_metro(&mut rng, &metros, &weights, 2.0, land)
-                } else {
-                    self.anywhere(&mut rng, land)
-                };
+                let urban = rng.random::<f64>() < 0.55;
+                let p = self.place(&mut rng, urban, (&metros, &weights), 2.0, land);
                 let zone = self.world.zone_at(p[0], p[1]);
                 let voltage_kv = choose(
                     &mut rng,
@@ -487,11 +494,7 @@ impl Demo {
         (0..count(DERS_PER_SCALE, self.scale))
             .map(|k| {
                 let urban = rng.random::<f64>() < 0.65;
-                let p = if urban {
-                    self.near_metro(&mut rng, &metros, &weights, 1.5, land)
-                } else {
-                    self.anywhere(&mut rng, land)
-                };
+                let p = self.place(&mut rng, urban, (&metros, &weights), 1.5, land);
                 let der_type = if urban {
                     choose(
                         &mut rng,

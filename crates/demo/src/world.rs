@@ -312,6 +312,7 @@ impl World {
     fn trace(&self, inside: impl Fn(u16) -> bool) -> Vec<u8> {
         let lat = &self.lattice;
         let (mut i0, mut j0, mut i1, mut j1) = (usize::MAX, usize::MAX, 0, 0);
+        // Label 0 is water, never part of a region.
         for (l, b) in self.bbox_of_label.iter().enumerate().skip(1) {
             if inside(l as u16) && b.0 != usize::MAX {
                 (i0, j0, i1, j1) = (i0.min(b.0), j0.min(b.1), i1.max(b.2), j1.max(b.3));

@@ -19,6 +19,7 @@
 use i_overlay::core::fill_rule::FillRule;
 use i_overlay::core::overlay::{IntOverlayOptions, Overlay};
 use i_overlay::i_float::int::point::IntPoint;
+use rustc_hash::FxHashSet;
 
 use crate::proto::GeomType;
 use crate::reader::{Dimension, SourceGeometry};
@@ -43,6 +44,7 @@ pub struct Clipper {
     lo: f64,
     hi: f64,
     snapped: Vec<[i32; 2]>,
+    seen: FxHashSet<[i32; 2]>,
     simplifier: Simplifier,
     simplified: Vec<[f64; 2]>,
     run: Vec<[f64; 2]>,
@@ -61,6 +63,7 @@ impl Clipper {
             lo: f64::from(cbox.lo),
             hi: f64::from(cbox.hi),
             snapped: Vec::new(),
+            seen: FxHashSet::default(),
             simplifier: Simplifier::default(),
             simplified: Vec::new(),
             run: Vec::new(),
@@ -83,9 +86,11 @@ impl Clipper {
 
     fn points(&mut self, g: &SourceGeometry) -> Option<EncodedGeometry> {
         self.snapped.clear();
+        self.seen.clear();
         for &p in &g.points {
             let q = snap(p);
-            if self.cbox.contains(q) && !self.snapped.contains(&q) {
+            // Multipoints repeat points after snapping; keep the first of each.
+            if self.cbox.contains(q) && (g.points.len() == 1 || self.seen.insert(q)) {
                 self.snapped.push(q);
             }
         }

@@ -61,7 +61,7 @@ pub struct FinishedLayer {
     pub dropped_max_bytes: usize,
 }
 
-#[derive(Clone)]
+#[cfg_attr(test, derive(Clone))]
 struct Candidate {
     id: Option<u64>,
     seq: u64,
@@ -263,9 +263,9 @@ impl LayerBuilder {
         // the rows arrived in.
         kept.sort_unstable_by(|a, b| id_key(a.id).cmp(&id_key(b.id)).then(a.seq.cmp(&b.seq)));
         let sizer = Sizer::new(&self.name, self.extent, &self.keys, &self.values.values);
-        let all: Vec<usize> = (0..kept.len()).collect();
-        let mut chosen = all;
-        if sizer.tile_len(&kept, &chosen) > self.budget.max_bytes {
+        let mut chosen: Vec<usize> = (0..kept.len()).collect();
+        let (mut remap, len) = sizer.remap_and_len(&kept, &chosen);
+        if len > self.budget.max_bytes {
             // Keep the largest prefix of the drop order (best first) whose
             // layer fits; the empty prefix always does.
             let mut by_rank: Vec<usize> = (0..kept.len()).collect();
@@ -278,20 +278,20 @@ impl LayerBuilder {
             let (mut fits, mut too_big) = (0, kept.len());
             while too_big - fits > 1 {
                 let mid = fits + (too_big - fits) / 2;
-                if sizer.tile_len(&kept, &subset(mid)) <= self.budget.max_bytes {
+                if sizer.remap_and_len(&kept, &subset(mid)).1 <= self.budget.max_bytes {
                     fits = mid;
                 } else {
                     too_big = mid;
                 }
             }
             chosen = subset(fits);
+            remap = Remap::new(&kept, &chosen, self.keys.len(), self.values.values.len());
         }
         let dropped_max_bytes = kept.len() - chosen.len();
         if chosen.is_empty() {
             return FinishedLayer { dropped_max_features, dropped_max_bytes, ..Default::default() };
         }
 
-        let remap = Remap::new(&kept, &chosen, self.keys.len(), self.values.values.len());
         let mut keys: Vec<Option<String>> = self.keys.into_iter().map(Some).collect();
         let keys: Vec<String> = remap.key_order.iter().map(|&k| keys[k as usize].take().unwrap_or_default()).collect();
         let mut values: Vec<Option<proto::Value>> = self.values.values.into_iter().map(Some).collect();
@@ -391,13 +391,14 @@ impl Sizer {
         }
     }
 
-    /// Size of `Tile { layers: [layer of the chosen features] }`, as
-    /// `finish` writes it; 0 for no feature.
-    fn tile_len(&self, features: &[Candidate], chosen: &[usize]) -> usize {
-        if chosen.is_empty() {
-            return 0;
-        }
+    /// The remap of the chosen features, and the size of
+    /// `Tile { layers: [layer of those features] }` as `finish` writes it
+    /// with that remap (0 for no feature).
+    fn remap_and_len(&self, features: &[Candidate], chosen: &[usize]) -> (Remap, usize) {
         let remap = Remap::new(features, chosen, self.key_lens.len(), self.value_lens.len());
+        if chosen.is_empty() {
+            return (remap, 0);
+        }
         let mut layer = self.header_len;
         layer += remap.key_order.iter().map(|&k| self.key_lens[k as usize]).sum::<usize>();
         layer += remap.value_order.iter().map(|&v| self.value_lens[v as usize]).sum::<usize>();
@@ -416,7 +417,7 @@ impl Sizer {
             }
             layer += field_len(2, len);
         }
-        field_len(3, layer)
+        (remap, field_len(3, layer))
     }
 }
 
@@ -543,7 +544,7 @@ mod tests {
         let mut kept = b.kept.clone();
         kept.sort_unstable_by(|a, b| id_key(a.id).cmp(&id_key(b.id)).then(a.seq.cmp(&b.seq)));
         let all: Vec<usize> = (0..kept.len()).collect();
-        let predicted = Sizer::new(&b.name, b.extent, &b.keys, &b.values.values).tile_len(&kept, &all);
+        let predicted = Sizer::new(&b.name, b.extent, &b.keys, &b.values.values).remap_and_len(&kept, &all).1;
         let out = b.finish();
         assert_eq!(predicted, out.bytes.len());
     }
