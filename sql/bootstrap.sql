@@ -20,3 +20,108 @@ COMMENT ON TABLE gridkit.layer IS 'Registered layers; change them with gridkit.l
 
 -- Registered layers are user data: pg_dump must keep them.
 SELECT pg_catalog.pg_extension_config_dump('gridkit.layer', '');
+
+-- Data versions. A layer's data version counts the committed transactions
+-- that changed any table it reads. Statement triggers on those tables append
+-- one row per writing transaction (never an update, so concurrent writers
+-- never wait on each other); a refresh folds the rows it has seen into
+-- `source_version.compacted`, which keeps the sum (and so the version) intact.
+CREATE TABLE gridkit.source_change (
+    relid oid NOT NULL,
+    xid   xid8 NOT NULL,
+    PRIMARY KEY (relid, xid)
+);
+CREATE TABLE gridkit.source_version (
+    relid     oid PRIMARY KEY,
+    compacted bigint NOT NULL DEFAULT 0
+);
+-- The tables whose changes change a layer: its source, the partitions of a
+-- partitioned source, the tables under a view; a materialized view counts
+-- its REFRESHes.
+CREATE TABLE gridkit.layer_source_table (
+    layer text NOT NULL REFERENCES gridkit.layer (name) ON DELETE CASCADE,
+    relid oid NOT NULL,
+    PRIMARY KEY (layer, relid)
+);
+CREATE INDEX ON gridkit.layer_source_table (relid);
+
+CREATE FUNCTION gridkit._source_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO gridkit.source_change (relid, xid) VALUES (TG_RELID, pg_current_xact_id())
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION gridkit._matview_refreshed() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO gridkit.source_change (relid, xid)
+    SELECT DISTINCT c.objid, pg_current_xact_id()
+      FROM pg_event_trigger_ddl_commands() c
+     WHERE c.classid = 'pg_class'::regclass
+       AND EXISTS (SELECT 1 FROM gridkit.layer_source_table s WHERE s.relid = c.objid)
+    ON CONFLICT DO NOTHING;
+END
+$$;
+CREATE EVENT TRIGGER gridkit_matview_refreshed ON ddl_command_end
+    WHEN TAG IN ('REFRESH MATERIALIZED VIEW')
+    EXECUTE FUNCTION gridkit._matview_refreshed();
+
+CREATE FUNCTION gridkit.layer_data_version(layer text) RETURNS bigint
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(coalesce(v.compacted, 0)
+                        + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = s.relid)), 0)::bigint
+      FROM gridkit.layer_source_table s
+      LEFT JOIN gridkit.source_version v ON v.relid = s.relid
+     WHERE s.layer = $1
+$$;
+COMMENT ON FUNCTION gridkit.layer_data_version(text) IS
+    'Number of committed transactions that changed the data of a layer (grows with every change)';
+
+-- Cluster pyramids. Each build lives in its own tables; this row says which
+-- build serves a layer. A refresh fills new tables and swaps this row in one
+-- transaction, so readers never wait and never see half a pyramid; the old
+-- tables are dropped later, once no reader holds them.
+CREATE SEQUENCE gridkit.pyramid_build;
+CREATE TABLE gridkit.pyramid (
+    layer        text PRIMARY KEY REFERENCES gridkit.layer (name) ON DELETE CASCADE,
+    build        bigint NOT NULL,
+    storage      regclass NOT NULL,
+    leaves       regclass NOT NULL,
+    settings     jsonb NOT NULL,
+    data_version bigint NOT NULL,
+    built_at     timestamptz NOT NULL,
+    build_ms     double precision NOT NULL,
+    points       bigint NOT NULL,
+    clusters     bigint NOT NULL,
+    skipped      bigint NOT NULL
+);
+COMMENT ON TABLE gridkit.pyramid IS 'The cluster pyramid serving each clustered layer; see gridkit.layer_status()';
+-- Tables of builds no longer served, dropped by a later refresh once no
+-- reader holds them.
+CREATE TABLE gridkit.retired_relation (
+    relation   oid PRIMARY KEY,
+    retired_by xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    retired_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Folds counted changes into source_version. Safe at any time: the sum a
+-- version reads stays the same. Concurrent calls each fold what they delete.
+CREATE FUNCTION gridkit.compact_data_versions() RETURNS bigint
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH folded AS (
+        DELETE FROM gridkit.source_change RETURNING relid
+    ), counted AS (
+        INSERT INTO gridkit.source_version AS v (relid, compacted)
+        SELECT relid, count(*) FROM folded GROUP BY relid
+        ON CONFLICT (relid) DO UPDATE SET compacted = v.compacted + EXCLUDED.compacted
+        RETURNING 1
+    )
+    SELECT count(*) FROM folded
+$$;

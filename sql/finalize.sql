@@ -44,3 +44,86 @@ GRANT SELECT ON gridkit.layer, gridkit.layers TO PUBLIC;
 REVOKE ALL ON FUNCTION gridkit._layer_register(text, oid, text, text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.layer_register(text, regclass, name, name, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.layer_drop(text) FROM PUBLIC;
+
+CREATE TRIGGER pyramid_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.pyramid
+    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._layer_registry_changed();
+
+-- What a pyramid depends on: when any of it changes, the pyramid no longer
+-- describes the layer and is not served (see gridkit.layer_status()).
+CREATE FUNCTION gridkit._pyramid_settings(layer text) RETURNS jsonb
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object('source', l.source::oid, 'geom_column', l.geom_column, 'id_column', l.id_column,
+                              'attributes', to_jsonb(l.attributes), 'srid', l.srid, 'cluster', l.options -> 'cluster')
+      FROM gridkit.layer l
+     WHERE l.name = $1
+$$;
+
+CREATE FUNCTION gridkit.layer_status()
+RETURNS TABLE (
+    layer text,
+    data_version bigint,
+    clustered boolean,
+    built_version bigint,
+    stale boolean,
+    built_at timestamptz,
+    build_ms double precision,
+    points bigint,
+    clusters bigint
+)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.name,
+           gridkit.layer_data_version(l.name),
+           l.options ? 'cluster',
+           p.data_version,
+           CASE WHEN l.options ? 'cluster'
+                THEN p.layer IS NULL
+                  OR p.settings IS DISTINCT FROM gridkit._pyramid_settings(l.name)
+                  OR p.data_version < gridkit.layer_data_version(l.name)
+           END,
+           p.built_at,
+           p.build_ms,
+           p.points,
+           p.clusters
+      FROM gridkit.layer l
+      LEFT JOIN gridkit.pyramid p ON p.layer = l.name
+     ORDER BY l.name
+$$;
+COMMENT ON FUNCTION gridkit.layer_status() IS
+    'Per layer: its data version and, for clustered layers, the version its pyramid was built from';
+
+CREATE FUNCTION gridkit.cluster_refresh_stale() RETURNS TABLE (layer text, points bigint)
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.layer, gridkit.cluster_refresh(s.layer)
+      FROM gridkit.layer_status() s
+     WHERE s.stale
+     ORDER BY s.layer
+$$;
+COMMENT ON FUNCTION gridkit.cluster_refresh_stale() IS
+    'Rebuilds every stale cluster pyramid; schedule it with pg_cron';
+
+GRANT SELECT ON gridkit.pyramid, gridkit.layer_source_table TO PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.cluster_refresh(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.cluster_refresh_stale() FROM PUBLIC;
+
+CREATE FUNCTION gridkit.pyramid_rows(layer text)
+RETURNS TABLE (level smallint, cluster_id bigint, source_id bigint, point_count integer, expansion_zoom smallint,
+               x double precision, y double precision, part text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    storage regclass;
+BEGIN
+    SELECT p.storage INTO storage FROM gridkit.pyramid p WHERE p.layer = pyramid_rows.layer;
+    IF storage IS NULL THEN
+        RAISE EXCEPTION 'layer "%" has no cluster pyramid', pyramid_rows.layer USING ERRCODE = '42704';
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT level, cluster_id, source_id, point_count, expansion_zoom, x, y, part FROM %s', storage);
+END
+$$;
+COMMENT ON FUNCTION gridkit.pyramid_rows(text) IS
+    'The clusters and lone points of a layer''s pyramid, per zoom (x, y in Web Mercator)';

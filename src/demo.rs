@@ -242,16 +242,26 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
     Ok(counts)
 }
 
-/// Attributes each demo layer exposes in its tiles.
-const LAYER_ATTRIBUTES: &[(&str, &str)] = &[
-    ("isos", "{iso_id,name}"),
-    ("zones", "{zone_code,iso_id,congestion_level}"),
-    ("pnodes", "{name,iso_id,zone_id,node_type,severity_score,tier}"),
-    ("data_centers", "{name,operator,capacity_mw,status,iso_id}"),
-    ("substations", "{name,voltage_kv,iso_id}"),
-    ("transmission_lines", "{voltage_kv,circuits,length_km,owner,iso_id}"),
-    ("feeders", "{substation_id,voltage_kv,phases,customers}"),
-    ("der_locations", "{der_type,capacity_kw,interconnection_year,iso_id}"),
+/// Each demo layer: the attributes its tiles carry and its options. Pricing
+/// nodes cluster within their ISO; data centres cluster across the map.
+const LAYERS: &[(&str, &str, &str)] = &[
+    ("isos", "{iso_id,name}", "{}"),
+    ("zones", "{zone_code,iso_id,congestion_level}", "{}"),
+    (
+        "pnodes",
+        "{name,iso_id,zone_id,node_type,severity_score,tier}",
+        r#"{"cluster": {"radius": 40, "max_zoom": 9, "partition_by": "iso_id",
+                        "aggregates": {"severity_score": "avg", "tier": "mode"}}}"#,
+    ),
+    (
+        "data_centers",
+        "{name,operator,capacity_mw,status,iso_id}",
+        r#"{"cluster": {"radius": 40, "max_zoom": 9, "aggregates": {"capacity_mw": "sum", "status": "mode"}}}"#,
+    ),
+    ("substations", "{name,voltage_kv,iso_id}", "{}"),
+    ("transmission_lines", "{voltage_kv,circuits,length_km,owner,iso_id}", "{}"),
+    ("feeders", "{substation_id,voltage_kv,phases,customers}", "{}"),
+    ("der_locations", "{der_type,capacity_kw,interconnection_year,iso_id}", "{}"),
 ];
 
 /// Creates schema `demo` with the demo data set at `scale` (1 = 565 pricing
@@ -270,11 +280,11 @@ fn demo_generate(
         client.update(&include_str!("../sql/demo_schema.sql").replace("@postgis@", &pg.schema), None, &[])?;
         let counts = load(client, &demo, &pg)?;
         client.update(include_str!("../sql/demo_finish.sql"), None, &[])?;
-        for (layer, attributes) in LAYER_ATTRIBUTES {
+        for (layer, attributes, options) in LAYERS {
             client.update(
-                "SELECT gridkit.layer_register($1, $2::regclass, attributes => $3::text[])",
+                "SELECT gridkit.layer_register($1, $2::regclass, attributes => $3::text[], options => $4::jsonb)",
                 None,
-                &[(*layer).into(), format!("demo.{layer}").into(), (*attributes).into()],
+                &[(*layer).into(), format!("demo.{layer}").into(), (*attributes).into(), (*options).into()],
             )?;
         }
         Ok(counts)

@@ -5,8 +5,10 @@
 
 use pgrx::prelude::*;
 
+mod cluster;
 mod demo;
 mod error;
+mod filter;
 mod gucs;
 mod layers;
 mod postgis;

@@ -11,27 +11,97 @@
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
-use crate::error::SqlResult;
-use crate::layers::plan::KeptPlan;
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+use crate::error::*;
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::{SpiClient, SpiTupleTable};
 
 pub const BATCH_ROWS: std::ffi::c_long = 4096;
 
-/// Runs `plan` with float8 arguments `args` through a read-only cursor and
-/// calls `f(values, nulls)` for every row. Must be called while connected to SPI.
-pub fn for_each_row(plan: &KeptPlan, args: &[f64], natts: usize, mut f: impl FnMut(&[pg_sys::Datum], &[bool])) {
-    let mut params: Vec<pg_sys::Datum> = args.iter().map(|a| a.into_datum().expect("a float8 is never NULL")).collect();
-    let param_nulls = vec![b' ' as std::ffi::c_char; args.len()];
+/// A prepared SPI plan; kept for the life of the backend or freed when dropped.
+///
+/// pgrx's prepared statements cannot choose between custom and generic plans,
+/// so this prepares with `SPI_prepare_cursor` directly.
+pub struct Plan(NonNull<pg_sys::_SPI_plan>);
+
+/// When to plan a statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planning {
+    /// Planned afresh for every execution, with the arguments' values.
+    Custom,
+    /// Planned once for any arguments.
+    Generic,
+}
+
+impl Plan {
+    /// Prepares `sql` with parameters of `types`. A `kept` plan survives the
+    /// SPI connection (and lives until dropped). Must be called while
+    /// connected to SPI.
+    pub fn prepare(sql: &str, types: &[pg_sys::Oid], planning: Planning, kept: bool) -> SqlResult<Plan> {
+        let text = CString::new(sql).map_err(|_| SqlError::new(ERRCODE_INTERNAL_ERROR, "query text contains NUL"))?;
+        let mut types = types.to_vec();
+        let options = match planning {
+            Planning::Generic => pg_sys::CURSOR_OPT_GENERIC_PLAN,
+            Planning::Custom => pg_sys::CURSOR_OPT_CUSTOM_PLAN,
+        };
+        // SAFETY: SPI is connected; the text and types outlive the call.
+        unsafe {
+            let plan =
+                pg_sys::SPI_prepare_cursor(text.as_ptr(), types.len() as i32, types.as_mut_ptr(), options as i32);
+            let status = pg_sys::SPI_result;
+            let plan = NonNull::new(plan).ok_or_else(|| {
+                SqlError::new(ERRCODE_INTERNAL_ERROR, format!("SPI_prepare_cursor failed ({status})"))
+            })?;
+            if kept {
+                pg_sys::SPI_keepplan(plan.as_ptr());
+            }
+            Ok(Plan(plan))
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut pg_sys::_SPI_plan {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        // SAFETY: the plan is ours and freed once. An unkept plan lives in
+        // the SPI procedure's context; it is dropped before disconnecting.
+        unsafe { pg_sys::SPI_freeplan(self.0.as_ptr()) };
+    }
+}
+
+/// Runs `plan` with `args` (`None` for NULL) through a cursor and calls
+/// `f(values, nulls)` for every row. A `read_only` cursor reads the
+/// statement's snapshot; otherwise it takes a fresh one. Must be called while
+/// connected to SPI.
+pub fn for_each_row(
+    plan: &Plan,
+    args: &[Option<pg_sys::Datum>],
+    read_only: bool,
+    natts: usize,
+    mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
+) {
+    let mut params: Vec<pg_sys::Datum> = args.iter().map(|a| a.unwrap_or(pg_sys::Datum::from(0usize))).collect();
+    let param_nulls: Vec<std::ffi::c_char> =
+        args.iter().map(|a| if a.is_some() { b' ' } else { b'n' } as std::ffi::c_char).collect();
     let mut values = vec![pg_sys::Datum::from(0usize); natts];
     let mut nulls = vec![true; natts];
     let mut batch_context = PgMemoryContexts::new("gridkit row batch");
     // SAFETY: SPI is connected and the plan was prepared for these argument
-    // types. Each fetch leaves its rows in SPI_tuptable, which we read before
+    // types; datum arguments stay alive in the caller. Each fetch leaves its rows in SPI_tuptable, which we read before
     // any other SPI call and then free.
     unsafe {
-        let portal =
-            pg_sys::SPI_cursor_open(std::ptr::null(), plan.as_ptr(), params.as_mut_ptr(), param_nulls.as_ptr(), true);
+        let portal = pg_sys::SPI_cursor_open(
+            std::ptr::null(),
+            plan.as_ptr(),
+            params.as_mut_ptr(),
+            param_nulls.as_ptr(),
+            read_only,
+        );
         loop {
             pg_sys::SPI_cursor_fetch(portal, true, BATCH_ROWS);
             let n = pg_sys::SPI_processed as usize;

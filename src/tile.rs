@@ -3,14 +3,18 @@
 //! Per layer: one SPI query (the layer's kept plan) with a bounding-box filter
 //! the GiST index can answer, read through a cursor in batches; every row is
 //! decoded, projected, clipped and encoded in Rust; the layer is bounded by its
-//! budget; the layers' bytes are concatenated into one tile.
+//! budget; the layers' bytes are concatenated into one tile. Clustered layers
+//! at or below their cluster zoom read their pyramid instead (`cluster::tile`).
 
 use std::rc::Rc;
 
 use gridkit_mvt::{AttrValue, Budget, LayerEncoder, SourceCrs, TileCoord};
 use pgrx::prelude::*;
+use pgrx::JsonB;
 
+use crate::cluster;
 use crate::error::*;
+use crate::filter::ResolvedFilter;
 use crate::gucs;
 use crate::layers::cache;
 use crate::layers::plan::{AttrKind, LayerPlan};
@@ -20,7 +24,7 @@ use crate::rows::{for_each_row, varlena_bytes};
 /// (zero bytes) when the tile holds no feature.
 #[pg_extern(stable, strict, parallel_safe)]
 fn grid_tile(layer: &str, z: i32, x: i32, y: i32) -> Vec<u8> {
-    render(&[layer], z, x, y).or_raise()
+    render(&[layer], z, x, y, None).or_raise()
 }
 
 /// One tile holding several layers, in the order given.
@@ -31,10 +35,18 @@ fn grid_tile_layers(layers: Array<&str>, z: i32, x: i32, y: i32) -> Vec<u8> {
         .map(|n| n.ok_or_else(|| SqlError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, "layer names must not be NULL")))
         .collect::<SqlResult<_>>()
         .or_raise();
-    render(&names, z, x, y).or_raise()
+    render(&names, z, x, y, None).or_raise()
 }
 
-fn render(names: &[&str], z: i32, x: i32, y: i32) -> SqlResult<Vec<u8>> {
+/// A tile of the features whose attributes match `filter`:
+/// `{"iso_id": "PJM"}` (equality) or `{"tier": ["critical", "elevated"]}`
+/// (any of), on registered attributes only.
+#[pg_extern(name = "grid_tile", stable, strict, parallel_safe)]
+fn grid_tile_filtered(layer: &str, z: i32, x: i32, y: i32, filter: JsonB) -> Vec<u8> {
+    render(&[layer], z, x, y, Some(&filter)).or_raise()
+}
+
+fn render(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> SqlResult<Vec<u8>> {
     let tile = TileCoord::new(z.into(), x.into(), y.into())?;
     if names.is_empty() {
         return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "no layer given"));
@@ -45,51 +57,41 @@ fn render(names: &[&str], z: i32, x: i32, y: i32) -> SqlResult<Vec<u8>> {
         }
     }
     let plans: Vec<Rc<LayerPlan>> = names.iter().map(|n| cache::get(n)).collect::<SqlResult<_>>()?;
+    let filter = match filter {
+        Some(f) => Some(ResolvedFilter::parse(&plans[0], f)?).filter(|f| !f.is_empty()),
+        None => None,
+    };
     Spi::connect(|_| -> SqlResult<Vec<u8>> {
         let mut tile_bytes = Vec::new();
         for plan in &plans {
-            tile_bytes.extend(render_layer(plan, tile)?);
+            tile_bytes.extend(render_layer(plan, tile, filter.as_ref())?);
         }
         Ok(tile_bytes)
     })
 }
 
 /// Must be called while connected to SPI.
-fn render_layer(plan: &LayerPlan, tile: TileCoord) -> SqlResult<Vec<u8>> {
+fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilter>) -> SqlResult<Vec<u8>> {
     let budget = Budget {
         max_features: plan.options.max_features.unwrap_or(gucs::MAX_FEATURES.get() as u32) as usize,
         max_bytes: plan.options.max_bytes.unwrap_or(gucs::MAX_BYTES.get() as u32) as usize,
     };
-    let crs = plan.crs.unwrap_or(SourceCrs::WebMercator);
+    let clustered = plan.cluster.as_ref().filter(|c| tile.z <= c.options.max_zoom);
+    // Cluster positions are Web Mercator; raw rows come in the source's CRS.
+    let crs = match clustered {
+        Some(_) => SourceCrs::WebMercator,
+        None => plan.crs.unwrap_or(SourceCrs::WebMercator),
+    };
     let mut encoder = LayerEncoder::new(&plan.name, tile, plan.space(), crs, budget);
-    let keys: Vec<u32> = plan.attributes.iter().map(|a| encoder.key(&a.name)).collect();
-    let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
-
-    let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(keys.len());
-    for_each_row(plan.plan_for(tile), &plan.args(tile), 2 + keys.len(), |values, nulls| {
-        // SAFETY: the query fixes each column's type: int8, bytea, then the
-        // attributes as `kinds` says; every datum is read by that type.
-        unsafe {
-            let id = (!nulls[0]).then(|| values[0].value() as i64);
-            let wkb = (!nulls[1]).then(|| varlena_bytes(values[1]));
-            attrs.clear();
-            for (i, kind) in kinds.iter().enumerate() {
-                if nulls[i + 2] {
-                    continue; // NULL attributes are left out of the feature.
-                }
-                let d = values[i + 2];
-                let v = match kind {
-                    AttrKind::Int => AttrValue::Int(d.value() as i64),
-                    AttrKind::Float => AttrValue::Float(f32::from_bits(d.value() as u32)),
-                    AttrKind::Double => AttrValue::Double(f64::from_bits(d.value() as u64)),
-                    AttrKind::Bool => AttrValue::Bool(d.value() != 0),
-                    AttrKind::Text => AttrValue::String(valid_utf8_prefix(varlena_bytes(d))),
-                };
-                attrs.push((keys[i], v));
-            }
-            encoder.add_wkb(id, wkb, &attrs);
-        }
-    });
+    for (i, a) in plan.attributes.iter().enumerate() {
+        // Attribute i is key i: rows carry attribute indexes as keys.
+        let key = encoder.key(&a.name);
+        debug_assert_eq!(key as usize, i);
+    }
+    match clustered {
+        Some(c) => cluster::tile::render(plan, c, tile, filter, &mut encoder)?,
+        None => read_rows(plan, tile, filter, plan.space().margin(), |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?,
+    }
 
     let stats = encoder.stats();
     if stats.invalid > 0 {
@@ -120,6 +122,73 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord) -> SqlResult<Vec<u8>> {
         ));
     }
     Ok(finished.bytes)
+}
+
+/// Reads the layer's rows in `tile` plus `margin` (a fraction of the tile
+/// width on each side), matching `filter`, and calls `f(id, wkb, attributes)`
+/// for each, attributes keyed by their index. Must be called while connected
+/// to SPI.
+pub fn read_rows(
+    plan: &LayerPlan,
+    tile: TileCoord,
+    filter: Option<&ResolvedFilter>,
+    margin: f64,
+    mut f: impl FnMut(Option<i64>, Option<&[u8]>, &[(u32, AttrValue<'_>)]),
+) -> SqlResult<()> {
+    let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
+    let mut args: Vec<Option<pg_sys::Datum>> =
+        plan.args_with_margin(tile, margin).iter().map(|a| a.into_datum()).collect();
+    // Keeps the filter's arrays alive while the cursor runs.
+    let filtered_plans;
+    let plan_to_run = match filter {
+        None => plan.plan_for(tile),
+        Some(filter) => {
+            filtered_plans = plan.filtered_plans()?;
+            for values in &filter.values {
+                args.push(values.as_ref().and_then(|v| v.clone().into_datum()));
+            }
+            &filtered_plans[usize::from(tile.z >= crate::layers::plan::GENERIC_PLAN_FROM_ZOOM)]
+        }
+    };
+    let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(kinds.len());
+    for_each_row(plan_to_run, &args, true, 2 + kinds.len(), |values, nulls| {
+        // SAFETY: the query fixes each column's type: int8, bytea, then the
+        // attributes as `kinds` says; every datum is read by that type.
+        unsafe {
+            let id = (!nulls[0]).then(|| values[0].value() as i64);
+            let wkb = (!nulls[1]).then(|| varlena_bytes(values[1]));
+            decode_attributes(&kinds, &values[2..], &nulls[2..], &mut attrs);
+            f(id, wkb, &attrs);
+        }
+    });
+    Ok(())
+}
+
+/// Decodes attribute datums by kind into `(index, value)`, leaving NULLs out.
+///
+/// # Safety
+/// Each non-null datum must be of the type its kind says (see `AttrKind`).
+pub unsafe fn decode_attributes<'a>(
+    kinds: &[AttrKind],
+    values: &[pg_sys::Datum],
+    nulls: &[bool],
+    out: &mut Vec<(u32, AttrValue<'a>)>,
+) {
+    out.clear();
+    for (i, kind) in kinds.iter().enumerate() {
+        if nulls[i] {
+            continue; // NULL attributes are left out of the feature.
+        }
+        let d = values[i];
+        let v = match kind {
+            AttrKind::Int => AttrValue::Int(d.value() as i64),
+            AttrKind::Float => AttrValue::Float(f32::from_bits(d.value() as u32)),
+            AttrKind::Double => AttrValue::Double(f64::from_bits(d.value() as u64)),
+            AttrKind::Bool => AttrValue::Bool(d.value() != 0),
+            AttrKind::Text => AttrValue::String(valid_utf8_prefix(varlena_bytes(d))),
+        };
+        out.push((i as u32, v));
+    }
 }
 
 /// Text in a tile must be UTF-8. The query converts text to UTF-8 when the

@@ -17,6 +17,12 @@ def conn():
     c.execute((HERE / "fixtures.sql").read_text())
     if c.execute("SELECT to_regclass('demo.pnodes') IS NULL").fetchone()[0]:
         c.execute("SELECT gridkit.demo_generate(1, 42)")
+    # The demo's point layers are clustered at low zoom; these serve every
+    # point at every zoom, for comparison with ST_AsMVT.
+    for layer, attrs in [("pnodes", "{name,iso_id,zone_id,node_type,severity_score,tier}"),
+                         ("data_centers", "{name,operator,capacity_mw,status,iso_id}")]:
+        c.execute("SELECT gridkit.layer_register(%s, %s::regclass, attributes => %s::text[])",
+                  (f"{layer}_raw", f"demo.{layer}", attrs))
     yield c
     c.close()
 

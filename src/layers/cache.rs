@@ -16,7 +16,7 @@ use pgrx::spi::Spi;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::plan::LayerPlan;
-use super::registry::{registry_relid, unknown_layer};
+use super::registry::{registry_relids, unknown_layer};
 use crate::error::SqlResult;
 
 thread_local! {
@@ -45,6 +45,10 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 
 /// The plan for layer `name`, loading it on first use.
 pub fn get(name: &str) -> SqlResult<Rc<LayerPlan>> {
+    // Hear about registry and pyramid changes committed since this
+    // transaction last took a lock.
+    // SAFETY: safe to call at any time outside a critical section.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
     if STALE.replace(false) {
         PLANS.with(|p| p.borrow_mut().clear());
         WATCHED.with(|w| w.borrow_mut().clear());
@@ -54,13 +58,13 @@ pub fn get(name: &str) -> SqlResult<Rc<LayerPlan>> {
     }
     let (plan, registry) = Spi::connect(|client| -> SqlResult<_> {
         let plan = LayerPlan::load(client, name)?.ok_or_else(|| unknown_layer(name))?;
-        Ok((plan, registry_relid(client)?))
+        Ok((plan, registry_relids(client)?))
     })?;
     let plan = Rc::new(plan);
     // An invalidation that arrived while we were loading may have raced with
     // our catalog reads: serve this plan once, but do not keep it.
     if !STALE.get() {
-        WATCHED.with(|w| w.borrow_mut().extend([registry, plan.relid]));
+        WATCHED.with(|w| w.borrow_mut().extend([registry[0], registry[1], plan.relid]));
         PLANS.with(|p| p.borrow_mut().insert(name.to_string(), plan.clone()));
     }
     Ok(plan)

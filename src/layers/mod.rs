@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod plan;
 pub mod registry;
+pub mod tracking;
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -88,7 +89,7 @@ fn layer_register(
     attributes: Option<Array<&str>>,
     options: Option<JsonB>,
 ) {
-    (|| -> SqlResult<()> {
+    (|| -> SqlResult<bool> {
         let name = required(name, "layer name")?;
         let relid = required(source, "source")?;
         let geom_column = required(geom_column, "geom_column")?;
@@ -99,13 +100,13 @@ fn layer_register(
             .collect::<SqlResult<_>>()?;
         let options = required(options, "options")?.0;
         check_layer_name(name)?;
-        gridkit_options::LayerOptions::parse(&options)
+        let parsed = gridkit_options::LayerOptions::parse(&options)
             .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("layer \"{name}\": {e}")))?;
 
         // Hold the source still while we look at it.
         unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
 
-        Spi::connect_mut(|client| -> SqlResult<()> {
+        Spi::connect_mut(|client| -> SqlResult<bool> {
             let postgis = Postgis::find(client)?;
             let source = Source::load(client, relid)?.ok_or_else(|| {
                 SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation with oid {relid:?} does not exist"))
@@ -118,6 +119,10 @@ fn layer_register(
                 ));
             }
             let columns = resolve_columns(&source, &postgis, geom_column, id_column, &attributes)?;
+            if let Some(cluster) = &parsed.cluster {
+                plan::check_cluster(cluster, &columns.attributes)
+                    .map_err(|e| SqlError { message: format!("layer \"{name}\": {}", e.message), ..e })?;
+            }
 
             let srid = match declared_srid(client, &postgis, &columns.geom)? {
                 0 => sample_srid(client, &postgis, &table, geom_column)?,
@@ -171,9 +176,19 @@ fn layer_register(
                     srid.into(),
                 ],
             )?;
-            Ok(())
+            tracking::sync(client, name, relid)?;
+            // A clustered layer is served from its pyramid: build it now,
+            // unless the one it has still matches.
+            let stale = first_value::<bool>(
+                client,
+                "SELECT stale FROM gridkit.layer_status() WHERE layer = $1",
+                &[name.into()],
+            )?
+            .unwrap_or(false);
+            Ok(stale)
         })
     })()
+    .and_then(|stale| if stale { crate::cluster::build::refresh(name.unwrap_or_default()).map(|_| ()) } else { Ok(()) })
     .or_raise()
 }
 
@@ -182,7 +197,20 @@ fn layer_register(
 fn layer_drop(name: Option<&str>) {
     let name = required(name, "layer name").or_raise();
     let dropped = Spi::connect_mut(|client| -> SqlResult<bool> {
-        Ok(!client.update("DELETE FROM gridkit.layer WHERE name = $1 RETURNING 1", None, &[name.into()])?.is_empty())
+        // Its pyramid's tables are dropped by a later refresh, once unused.
+        client.update(
+            "INSERT INTO gridkit.retired_relation (relation)
+             SELECT r FROM gridkit.pyramid p, LATERAL (VALUES (p.storage::oid), (p.leaves::oid)) AS v(r)
+              WHERE p.layer = $1
+             ON CONFLICT DO NOTHING",
+            None,
+            &[name.into()],
+        )?;
+        let dropped =
+            !client.update("DELETE FROM gridkit.layer WHERE name = $1 RETURNING 1", None, &[name.into()])?.is_empty();
+        tracking::drop_unused_triggers(client)?;
+        crate::cluster::build::drop_retired(client)?;
+        Ok(dropped)
     })
     .or_raise();
     if !dropped {

@@ -1,11 +1,14 @@
 //! A layer ready to serve: its checked definition, the tile query for it and
 //! that query's prepared plan, kept across calls in this backend.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use gridkit_mvt::tile::Bounds;
 use gridkit_mvt::{SourceCrs, TileCoord, TileSpace};
-use gridkit_options::LayerOptions;
-use std::ffi::CString;
-use std::ptr::NonNull;
+use gridkit_options::cluster::{AggFn, RESERVED};
+use gridkit_options::{ClusterOptions, LayerOptions};
+use rustc_hash::FxHashMap;
 
 use pgrx::pg_sys::{self, Oid};
 use pgrx::spi::SpiClient;
@@ -13,6 +16,7 @@ use pgrx::spi::SpiClient;
 use super::registry::{declared_srid, resolve_columns, LayerRow, Source};
 use crate::error::*;
 use crate::postgis::Postgis;
+use crate::rows::{Plan, Planning};
 
 /// How an attribute column arrives from the tile query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,69 +32,110 @@ pub enum AttrKind {
     Text,
 }
 
+impl AttrKind {
+    /// How a column of (base) type `t` arrives.
+    pub fn of(t: Oid) -> AttrKind {
+        match t {
+            t if t == pg_sys::INT2OID || t == pg_sys::INT4OID || t == pg_sys::INT8OID => AttrKind::Int,
+            t if t == pg_sys::FLOAT4OID => AttrKind::Float,
+            t if t == pg_sys::FLOAT8OID || t == pg_sys::NUMERICOID => AttrKind::Double,
+            t if t == pg_sys::BOOLOID => AttrKind::Bool,
+            _ => AttrKind::Text,
+        }
+    }
+}
+
 pub struct Attribute {
     pub name: String,
     pub kind: AttrKind,
+    /// The column itself, quoted, over alias `t` (for filters).
+    pub column: String,
+}
+
+/// A clustered layer: its options resolved against the attributes.
+pub struct ClusterPlan {
+    pub options: ClusterOptions,
+    /// (attribute index, aggregate).
+    pub aggregates: Vec<(usize, AggFn)>,
+    /// The attribute index of `partition_by`.
+    pub partition: Option<usize>,
+    /// The pyramid serving now, if one was built with the layer's current
+    /// settings.
+    pub pyramid: Option<PyramidPlan>,
+}
+
+/// The pyramid build serving a clustered layer and its per-zoom queries.
+pub struct PyramidPlan {
+    pub build: i64,
+    /// Schema-qualified, quoted.
+    pub storage: String,
+    pub leaves: String,
+    /// Prepared on first use: (zoom, filtered by partition) -> plan.
+    level_plans: RefCell<FxHashMap<(u8, bool), Rc<Plan>>>,
+}
+
+impl PyramidPlan {
+    /// The query for the clusters and points of one zoom. Columns:
+    /// cluster_id, source_id, point_count, expansion_zoom, x, y (Web
+    /// Mercator), props. Parameters: the box (float8 × 4) and, when
+    /// `partitioned`, the partition values (text[]).
+    pub fn level_plan(&self, zoom: u8, partitioned: bool, postgis: &str) -> SqlResult<Rc<Plan>> {
+        if let Some(p) = self.level_plans.borrow().get(&(zoom, partitioned)) {
+            return Ok(p.clone());
+        }
+        // The literal zoom matches the partial index of that zoom.
+        let sql = format!(
+            "SELECT cluster_id, source_id, point_count, expansion_zoom, x, y, props FROM {} \
+              WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857){}",
+            self.storage,
+            if partitioned { " AND part = ANY($5)" } else { "" }
+        );
+        let mut types = vec![pg_sys::FLOAT8OID; 4];
+        if partitioned {
+            types.push(pg_sys::TEXTARRAYOID);
+        }
+        let plan = Rc::new(Plan::prepare(&sql, &types, Planning::Generic, true)?);
+        self.level_plans.borrow_mut().insert((zoom, partitioned), plan.clone());
+        Ok(plan)
+    }
 }
 
 pub struct LayerPlan {
     pub name: String,
     pub relid: Oid,
+    /// The source, schema-qualified and quoted.
+    pub source: String,
+    /// The geometry column, quoted, over alias `t`.
+    pub geom: String,
+    /// PostGIS's schema, quoted.
+    pub postgis_schema: String,
     /// `None`: PostGIS transforms to Web Mercator in the query.
     pub crs: Option<SourceCrs>,
     pub options: LayerOptions,
     pub attributes: Vec<Attribute>,
+    pub cluster: Option<ClusterPlan>,
+    /// The tile query with a filter on every attribute (a NULL parameter
+    /// means no filter on it): custom and generic, prepared on first use.
+    filtered_plans: RefCell<Option<Rc<[Plan; 2]>>>,
+    /// The tile query's columns over alias `t`: id, WKB, attributes.
+    pub select_list: String,
+    filter_sql: String,
+    /// The id column, quoted, over alias `t`.
+    pub id_column: String,
     /// The tile query, planned afresh for each tile: for large tiles, where
     /// a sequential scan may beat the index and planning costs nothing.
     /// Columns: id bigint, wkb bytea, then one per attribute. Parameters:
     /// xmin, ymin, xmax, ymax of the bounding box, in the source's coordinates
     /// (Web Mercator when PostGIS transforms the source).
-    pub custom_plan: KeptPlan,
+    pub custom_plan: Plan,
     /// The same query planned once (an index scan): for small tiles, where
     /// planning would be a third of the work.
-    pub generic_plan: KeptPlan,
+    pub generic_plan: Plan,
 }
 
 /// Tiles from this zoom on use the generic plan. A z6 tile is 1/4096 of the
 /// world: the index is always the way in.
 pub const GENERIC_PLAN_FROM_ZOOM: u8 = 6;
-
-/// An SPI plan kept for the life of the backend (until dropped).
-///
-/// pgrx's prepared statements cannot choose between custom and generic plans,
-/// so this prepares with `SPI_prepare_cursor` directly.
-pub struct KeptPlan(NonNull<pg_sys::_SPI_plan>);
-
-impl KeptPlan {
-    /// Prepares `sql` (with float8 parameters) and keeps it. Must be called
-    /// while connected to SPI.
-    fn prepare(sql: &str, nargs: usize, generic: bool) -> SqlResult<KeptPlan> {
-        let text = CString::new(sql).map_err(|_| SqlError::new(ERRCODE_INTERNAL_ERROR, "query text contains NUL"))?;
-        let mut types = vec![pg_sys::FLOAT8OID; nargs];
-        let options = if generic { pg_sys::CURSOR_OPT_GENERIC_PLAN } else { pg_sys::CURSOR_OPT_CUSTOM_PLAN };
-        // SAFETY: SPI is connected; the text and types outlive the call.
-        unsafe {
-            let plan = pg_sys::SPI_prepare_cursor(text.as_ptr(), nargs as i32, types.as_mut_ptr(), options as i32);
-            let status = pg_sys::SPI_result;
-            let plan = NonNull::new(plan).ok_or_else(|| {
-                SqlError::new(ERRCODE_INTERNAL_ERROR, format!("SPI_prepare_cursor failed ({status})"))
-            })?;
-            pg_sys::SPI_keepplan(plan.as_ptr());
-            Ok(KeptPlan(plan))
-        }
-    }
-
-    pub fn as_ptr(&self) -> *mut pg_sys::_SPI_plan {
-        self.0.as_ptr()
-    }
-}
-
-impl Drop for KeptPlan {
-    fn drop(&mut self) {
-        // SAFETY: the plan was kept by us and is freed once.
-        unsafe { pg_sys::SPI_freeplan(self.0.as_ptr()) };
-    }
-}
 
 /// Why a registered layer cannot be served: the source changed since it was
 /// registered. The message names the layer and the table.
@@ -150,20 +195,26 @@ impl LayerPlan {
         let mut attributes = Vec::with_capacity(columns.attributes.len());
         for col in &columns.attributes {
             let c = format!("t.{}", quote_ident(&col.name));
-            let (kind, expr) = match col.base_type {
-                t if t == pg_sys::INT2OID || t == pg_sys::INT4OID || t == pg_sys::INT8OID => {
-                    (AttrKind::Int, format!("{c}::int8"))
-                }
-                t if t == pg_sys::FLOAT4OID => (AttrKind::Float, c),
-                t if t == pg_sys::FLOAT8OID => (AttrKind::Double, c),
-                t if t == pg_sys::NUMERICOID => (AttrKind::Double, format!("{c}::float8")),
-                t if t == pg_sys::BOOLOID => (AttrKind::Bool, c),
-                _ if utf8 => (AttrKind::Text, format!("{c}::text")),
-                _ => (AttrKind::Text, format!("pg_catalog.convert_to({c}::text, 'UTF8')")),
+            let column = c.clone();
+            let kind = AttrKind::of(col.base_type);
+            let expr = match kind {
+                AttrKind::Int => format!("{c}::int8"),
+                AttrKind::Double if col.base_type == pg_sys::NUMERICOID => format!("{c}::float8"),
+                AttrKind::Float | AttrKind::Double | AttrKind::Bool => c,
+                AttrKind::Text if utf8 => format!("{c}::text"),
+                AttrKind::Text => format!("pg_catalog.convert_to({c}::text, 'UTF8')"),
             };
             select.push(expr);
-            attributes.push(Attribute { name: col.name.clone(), kind });
+            attributes.push(Attribute { name: col.name.clone(), kind, column });
         }
+        let cluster = match &options.cluster {
+            None => None,
+            Some(c) => Some(
+                resolve_cluster(c, &attributes)
+                    .map_err(|e| broken(name, &source.qualified_name, e))?
+                    .with_pyramid(client, name)?,
+            ),
+        };
 
         let geom = format!("t.{}", quote_ident(&columns.geom.name));
         // Other projections are compared in Web Mercator: transforming a
@@ -177,21 +228,28 @@ impl LayerPlan {
                 format!("{}($1, $2, $3, $4, 3857)", postgis.f("st_makeenvelope")),
             ),
         };
-        let sql = format!(
-            "SELECT {} FROM {} AS t WHERE {filtered} OPERATOR({}.&&) {envelope}",
-            select.join(", "),
-            source.qualified_name,
-            postgis.schema
-        );
-        let prepare =
-            |generic| KeptPlan::prepare(&sql, 4, generic).map_err(|e| broken(name, &source.qualified_name, e));
-        let (custom_plan, generic_plan) = (prepare(false)?, prepare(true)?);
+        let select_list = select.join(", ");
+        let filter_sql = format!("{filtered} OPERATOR({}.&&) {envelope}", postgis.schema);
+        let sql = format!("SELECT {select_list} FROM {} AS t WHERE {filter_sql}", source.qualified_name);
+        let prepare = |planning| {
+            Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], planning, true)
+                .map_err(|e| broken(name, &source.qualified_name, e))
+        };
+        let (custom_plan, generic_plan) = (prepare(Planning::Custom)?, prepare(Planning::Generic)?);
         Ok(Some(LayerPlan {
             name: name.to_string(),
             relid: source.relid,
+            source: source.qualified_name.clone(),
+            geom: format!("t.{}", quote_ident(&columns.geom.name)),
+            postgis_schema: postgis.schema.clone(),
             crs,
             options,
             attributes,
+            cluster,
+            filtered_plans: RefCell::new(None),
+            select_list,
+            filter_sql,
+            id_column: format!("t.{}", quote_ident(&columns.id.name)),
             custom_plan,
             generic_plan,
         }))
@@ -202,7 +260,7 @@ impl LayerPlan {
     }
 
     /// The plan to use for `tile`.
-    pub fn plan_for(&self, tile: TileCoord) -> &KeptPlan {
+    pub fn plan_for(&self, tile: TileCoord) -> &Plan {
         if tile.z >= GENERIC_PLAN_FROM_ZOOM {
             &self.generic_plan
         } else {
@@ -210,15 +268,120 @@ impl LayerPlan {
         }
     }
 
-    /// The arguments of the tile query for `tile`: the tile plus buffer in
-    /// the source's coordinates.
-    pub fn args(&self, tile: TileCoord) -> [f64; 4] {
-        let margin = self.space().margin();
+    /// The filtered tile query, [custom, generic]: parameters 1-4 the box,
+    /// then one text[] per attribute (NULL: no condition on it). Columns as
+    /// the unfiltered query.
+    pub fn filtered_plans(&self) -> SqlResult<Rc<[Plan; 2]>> {
+        if let Some(p) = self.filtered_plans.borrow().as_ref() {
+            return Ok(p.clone());
+        }
+        let mut conditions = String::new();
+        for (i, a) in self.attributes.iter().enumerate() {
+            let n = i + 5;
+            let cond = match a.kind {
+                AttrKind::Int => format!("{} = ANY(${n}::pg_catalog.int8[])", a.column),
+                AttrKind::Float | AttrKind::Double => format!("{} = ANY(${n}::pg_catalog.float8[])", a.column),
+                AttrKind::Bool => format!("{} = ANY(${n}::pg_catalog.bool[])", a.column),
+                AttrKind::Text => format!("{}::text = ANY(${n})", a.column),
+            };
+            conditions.push_str(&format!(" AND (${n} IS NULL OR {cond})"));
+        }
+        let sql =
+            format!("SELECT {} FROM {} AS t WHERE {}{conditions}", self.select_list, self.source, self.filter_sql);
+        let mut types = vec![pg_sys::FLOAT8OID; 4];
+        types.extend(std::iter::repeat_n(pg_sys::TEXTARRAYOID, self.attributes.len()));
+        let plans = Rc::new([
+            Plan::prepare(&sql, &types, Planning::Custom, true)?,
+            Plan::prepare(&sql, &types, Planning::Generic, true)?,
+        ]);
+        *self.filtered_plans.borrow_mut() = Some(plans.clone());
+        Ok(plans)
+    }
+
+    pub fn attribute_index(&self, name: &str) -> Option<usize> {
+        self.attributes.iter().position(|a| a.name == name)
+    }
+
+    /// The tile plus `margin` (a fraction of the tile's width) on every side,
+    /// in the source's coordinates.
+    pub fn args_with_margin(&self, tile: TileCoord, margin: f64) -> [f64; 4] {
         let b: Bounds = match self.crs {
             Some(SourceCrs::LonLat) => tile.lonlat_bounds(margin),
             Some(SourceCrs::WebMercator) | None => tile.mercator_bounds(margin),
         };
         [b.xmin, b.ymin, b.xmax, b.ymax]
+    }
+}
+
+/// Checks cluster options against the attribute columns, at registration.
+pub fn check_cluster(options: &ClusterOptions, columns: &[super::registry::Column]) -> SqlResult<()> {
+    let attributes: Vec<Attribute> = columns
+        .iter()
+        .map(|c| Attribute { name: c.name.clone(), kind: AttrKind::of(c.base_type), column: String::new() })
+        .collect();
+    resolve_cluster(options, &attributes).map(|_| ())
+}
+
+/// Checks the cluster options against the layer's attributes.
+fn resolve_cluster(options: &ClusterOptions, attributes: &[Attribute]) -> SqlResult<ClusterPlan> {
+    let bad = |m: String| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, m);
+    let index = |name: &str, what: &str| {
+        attributes.iter().position(|a| a.name == name).ok_or_else(|| {
+            bad(format!("cluster {what} \"{name}\" is not a registered attribute of the layer"))
+                .hint("List it in the attributes argument of gridkit.layer_register.")
+        })
+    };
+    if let Some(a) = attributes.iter().find(|a| RESERVED.contains(&a.name.as_str())) {
+        return Err(bad(format!(
+            "attribute \"{}\" has a name clustered tiles use for cluster properties ({})",
+            a.name,
+            RESERVED.join(", ")
+        ))
+        .hint("Register a view that renames the column."));
+    }
+    let mut aggregates = Vec::with_capacity(options.aggregates.len());
+    for (attr, f) in &options.aggregates {
+        let i = index(attr, "aggregate attribute")?;
+        if f.is_numeric() && !matches!(attributes[i].kind, AttrKind::Int | AttrKind::Float | AttrKind::Double) {
+            return Err(bad(format!(
+                "cannot compute {} of attribute \"{attr}\": it is not numeric; only count and mode apply to it",
+                f.name()
+            )));
+        }
+        aggregates.push((i, *f));
+    }
+    let partition = options.partition_by.as_deref().map(|p| index(p, "partition_by")).transpose()?;
+    Ok(ClusterPlan { options: options.clone(), aggregates, partition, pyramid: None })
+}
+
+impl ClusterPlan {
+    /// Attaches the pyramid that serves the layer now, if it was built with
+    /// the layer's current settings.
+    fn with_pyramid(mut self, client: &SpiClient<'_>, layer: &str) -> SqlResult<ClusterPlan> {
+        let row = client
+            .select(
+                "SELECT p.build,
+                        pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(s.relname),
+                        pg_catalog.quote_ident(ln.nspname) || '.' || pg_catalog.quote_ident(l.relname)
+                   FROM gridkit.pyramid p
+                   JOIN pg_catalog.pg_class s ON s.oid = p.storage
+                   JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+                   JOIN pg_catalog.pg_class l ON l.oid = p.leaves
+                   JOIN pg_catalog.pg_namespace ln ON ln.oid = l.relnamespace
+                  WHERE p.layer = $1 AND p.settings = gridkit._pyramid_settings($1)",
+                Some(1),
+                &[layer.into()],
+            )?
+            .first();
+        if !row.is_empty() {
+            self.pyramid = Some(PyramidPlan {
+                build: row.get::<i64>(1)?.unwrap_or(0),
+                storage: row.get::<String>(2)?.unwrap_or_default(),
+                leaves: row.get::<String>(3)?.unwrap_or_default(),
+                level_plans: RefCell::new(FxHashMap::default()),
+            });
+        }
+        Ok(self)
     }
 }
 

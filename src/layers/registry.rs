@@ -210,10 +210,14 @@ impl LayerRow {
     }
 }
 
-/// The oid of `gridkit.layer`, whose invalidation tells every backend that
-/// the registry changed.
-pub fn registry_relid(client: &SpiClient<'_>) -> SqlResult<Oid> {
-    Ok(first_value::<Oid>(client, "SELECT 'gridkit.layer'::pg_catalog.regclass::oid", &[])?.unwrap_or(Oid::INVALID))
+/// The oids of `gridkit.layer` and `gridkit.pyramid`, whose invalidation
+/// tells every backend that the registry or a pyramid changed.
+pub fn registry_relids(client: &SpiClient<'_>) -> SqlResult<[Oid; 2]> {
+    let oid = |name: &str| -> SqlResult<Oid> {
+        Ok(first_value::<Oid>(client, &format!("SELECT '{name}'::pg_catalog.regclass::oid"), &[])?
+            .unwrap_or(Oid::INVALID))
+    };
+    Ok([oid("gridkit.layer")?, oid("gridkit.pyramid")?])
 }
 
 /// The error for a layer name that is not registered.

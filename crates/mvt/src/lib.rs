@@ -9,6 +9,7 @@
 
 pub mod clip;
 pub mod layer;
+pub mod props;
 pub mod proto;
 pub mod reader;
 pub mod simplify;
@@ -105,6 +106,26 @@ impl LayerEncoder {
             Some(geometry) => {
                 let id = id.and_then(|v| u64::try_from(v).ok());
                 self.builder.push(id, geometry, attrs);
+            }
+            None => self.stats.outside += 1,
+        }
+    }
+
+    /// Adds one point given in the source's coordinates, with the weight
+    /// the tile budget ranks it by (a cluster's point count).
+    pub fn add_point(&mut self, id: Option<i64>, x: f64, y: f64, weight: f64, attrs: &[(u32, AttrValue<'_>)]) {
+        self.stats.rows += 1;
+        if !(x.is_finite() && y.is_finite()) {
+            self.stats.invalid += 1;
+            self.first_error.get_or_insert(GeometryError::NonFiniteCoordinate);
+            return;
+        }
+        self.scratch.clear();
+        self.scratch.points.push(self.transform.apply(x, y));
+        match self.clipper.clip_and_encode(&self.scratch) {
+            Some(mut geometry) => {
+                geometry.weight = weight;
+                self.builder.push(id.and_then(|v| u64::try_from(v).ok()), geometry, attrs);
             }
             None => self.stats.outside += 1,
         }

@@ -4,8 +4,13 @@
 
 use serde_json::{Map, Value};
 
+pub mod cluster;
+pub mod filter;
+
+pub use cluster::ClusterOptions;
+
 /// Options of one layer, with defaults applied where the layer sets none.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LayerOptions {
     /// Tile units per tile side.
     pub extent: u32,
@@ -15,16 +20,18 @@ pub struct LayerOptions {
     pub max_features: Option<u32>,
     /// Most bytes per tile layer; `None` means the server default (`gridkit.max_bytes`).
     pub max_bytes: Option<u32>,
+    /// Point clustering at low zoom; `None`: points are shown one by one.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for LayerOptions {
     fn default() -> Self {
-        LayerOptions { extent: 4096, buffer: 64, max_features: None, max_bytes: None }
+        LayerOptions { extent: 4096, buffer: 64, max_features: None, max_bytes: None, cluster: None }
     }
 }
 
 /// The option names this version understands.
-pub const KNOWN_OPTIONS: &[&str] = &["extent", "buffer", "max_features", "max_bytes"];
+pub const KNOWN_OPTIONS: &[&str] = &["extent", "buffer", "max_features", "max_bytes", "cluster"];
 
 pub const EXTENT_RANGE: (u32, u32) = (256, 65536);
 pub const MAX_FEATURES_RANGE: (u32, u32) = (1, 10_000_000);
@@ -38,9 +45,11 @@ pub enum OptionsError {
     Unknown { name: String, known: String },
     #[error("option \"{name}\" must be an integer between {min} and {max}, not {got}")]
     OutOfRange { name: &'static str, min: u64, max: u64, got: String },
+    #[error("{0}")]
+    Cluster(String),
 }
 
-fn json_kind(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -80,6 +89,9 @@ impl LayerOptions {
         }
         o.max_features = integer(map, "max_features", MAX_FEATURES_RANGE)?;
         o.max_bytes = integer(map, "max_bytes", MAX_BYTES_RANGE)?;
+        if let Some(c) = map.get("cluster") {
+            o.cluster = Some(ClusterOptions::parse(c)?);
+        }
         Ok(o)
     }
 }
@@ -98,7 +110,10 @@ mod tests {
     fn accepts_all_known_options() {
         let o =
             LayerOptions::parse(&json!({"extent": 512, "buffer": 8, "max_features": 10, "max_bytes": 2048})).unwrap();
-        assert_eq!(o, LayerOptions { extent: 512, buffer: 8, max_features: Some(10), max_bytes: Some(2048) });
+        assert_eq!(
+            o,
+            LayerOptions { extent: 512, buffer: 8, max_features: Some(10), max_bytes: Some(2048), cluster: None }
+        );
     }
 
     #[test]
@@ -106,7 +121,7 @@ mod tests {
         let e = LayerOptions::parse(&json!({"extnet": 512})).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes"
+            "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes, cluster"
         );
         let e = LayerOptions::parse(&json!({"extent": 100})).unwrap_err();
         assert_eq!(e.to_string(), "option \"extent\" must be an integer between 256 and 65536, not 100");
@@ -119,5 +134,29 @@ mod tests {
         assert!(LayerOptions::parse(&json!({"max_features": 0})).is_err());
         assert!(LayerOptions::parse(&json!({"max_bytes": -5})).is_err());
         assert_eq!(LayerOptions::parse(&json!([1])).unwrap_err(), OptionsError::NotAnObject("an array"));
+    }
+
+    #[test]
+    fn cluster_options() {
+        let o = LayerOptions::parse(&json!({"cluster": {}})).unwrap();
+        assert_eq!(o.cluster, Some(ClusterOptions::default()));
+        let o = LayerOptions::parse(&json!({"cluster": {"radius": 60, "max_zoom": 12, "min_points": 3,
+            "aggregates": {"capacity_mw": "sum", "tier": "mode"}, "partition_by": "iso_id"}}))
+        .unwrap();
+        let c = o.cluster.unwrap();
+        assert_eq!((c.radius, c.max_zoom, c.min_points), (60.0, 12, 3));
+        assert_eq!(c.partition_by.as_deref(), Some("iso_id"));
+        assert_eq!(c.aggregates.len(), 2);
+        let msg = |v: serde_json::Value| LayerOptions::parse(&v).unwrap_err().to_string();
+        assert_eq!(msg(json!({"cluster": 1})), "\"cluster\" must be an object, not a number");
+        assert!(msg(json!({"cluster": {"radus": 1}})).starts_with("unknown cluster option \"radus\""));
+        assert!(msg(json!({"cluster": {"radius": 0}})).contains("between 1 and 512"));
+        assert!(msg(json!({"cluster": {"max_zoom": 21}})).contains("between 0 and 20"));
+        assert!(msg(json!({"cluster": {"min_points": 1}})).contains("between 2 and"));
+        assert_eq!(
+            msg(json!({"cluster": {"aggregates": {"x": "median"}}})),
+            "aggregate of \"x\" must be one of count, sum, avg, min, max, mode, not \"median\""
+        );
+        assert!(msg(json!({"cluster": {"partition_by": 3}})).contains("attribute name"));
     }
 }

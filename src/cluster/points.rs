@@ -1,0 +1,342 @@
+//! Points read from a layer's source, ready to cluster: world coordinates,
+//! ids, each point's attributes (encoded, for points that stay alone) and
+//! the inputs of the layer's aggregates.
+
+use gridkit_cluster::aggregate::{aggregate, AggFn, Aggregated, Column};
+use gridkit_cluster::{mercator_to_world, Pyramid};
+use gridkit_mvt::tile::{lat_to_mercator_y, lon_to_mercator_x};
+use gridkit_mvt::{props, AttrValue, SourceCrs};
+use rustc_hash::FxHashMap;
+
+use crate::layers::plan::{AttrKind, ClusterPlan};
+
+/// An attribute value as a hashable, ordered key (for mode and partitions).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ValueKey {
+    Bool(bool),
+    Int(i64),
+    /// f64 bits; ordered by `total_cmp`.
+    Num(u64),
+    Text(Box<str>),
+}
+
+impl ValueKey {
+    fn from_attr(v: &AttrValue<'_>) -> ValueKey {
+        match *v {
+            AttrValue::Bool(b) => ValueKey::Bool(b),
+            AttrValue::Int(i) => ValueKey::Int(i),
+            AttrValue::Float(f) => ValueKey::Num(f64::from(f).to_bits()),
+            AttrValue::Double(d) => ValueKey::Num(d.to_bits()),
+            AttrValue::String(s) => ValueKey::Text(s.into()),
+        }
+    }
+
+    pub fn to_attr(&self, kind: AttrKind) -> AttrValue<'_> {
+        match self {
+            ValueKey::Bool(b) => AttrValue::Bool(*b),
+            ValueKey::Int(i) => AttrValue::Int(*i),
+            ValueKey::Num(bits) if kind == AttrKind::Float => AttrValue::Float(f64::from_bits(*bits) as f32),
+            ValueKey::Num(bits) => AttrValue::Double(f64::from_bits(*bits)),
+            ValueKey::Text(s) => AttrValue::String(s),
+        }
+    }
+
+    /// The value as text, the way partition values are stored and filters
+    /// on them are written.
+    pub fn canonical_text(&self) -> String {
+        match self {
+            ValueKey::Bool(b) => b.to_string(),
+            ValueKey::Int(i) => i.to_string(),
+            ValueKey::Num(bits) => f64::from_bits(*bits).to_string(),
+            ValueKey::Text(s) => s.to_string(),
+        }
+    }
+}
+
+impl Ord for ValueKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use ValueKey::*;
+        match (self, other) {
+            (Bool(a), Bool(b)) => a.cmp(b),
+            (Int(a), Int(b)) => a.cmp(b),
+            (Num(a), Num(b)) => f64::from_bits(*a).total_cmp(&f64::from_bits(*b)),
+            (Text(a), Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl PartialOrd for ValueKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl ValueKey {
+    fn rank(&self) -> u8 {
+        match self {
+            ValueKey::Bool(_) => 0,
+            ValueKey::Int(_) => 1,
+            ValueKey::Num(_) => 2,
+            ValueKey::Text(_) => 3,
+        }
+    }
+}
+
+/// Distinct values numbered; after [`Interner::finish`], code order is value
+/// order (so mode's tie-break, the smallest code, is the smallest value).
+#[derive(Default)]
+pub struct Interner {
+    index: FxHashMap<ValueKey, u32>,
+    values: Vec<ValueKey>,
+    codes: Vec<Option<u32>>,
+}
+
+impl Interner {
+    fn push(&mut self, v: Option<&AttrValue<'_>>) {
+        let code = v.map(|v| {
+            let key = ValueKey::from_attr(v);
+            match self.index.get(&key) {
+                Some(&c) => c,
+                None => {
+                    let c = self.values.len() as u32;
+                    self.index.insert(key.clone(), c);
+                    self.values.push(key);
+                    c
+                }
+            }
+        });
+        self.codes.push(code);
+    }
+
+    /// (codes per point, values by code), codes renumbered in value order.
+    fn finish(self) -> (Vec<Option<u32>>, Vec<ValueKey>) {
+        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
+        order.sort_by(|&a, &b| self.values[a as usize].cmp(&self.values[b as usize]));
+        let mut rank = vec![0u32; order.len()];
+        for (r, &c) in order.iter().enumerate() {
+            rank[c as usize] = r as u32;
+        }
+        let codes = self.codes.into_iter().map(|c| c.map(|c| rank[c as usize])).collect();
+        let mut values = self.values;
+        let mut sorted: Vec<Option<ValueKey>> = values.drain(..).map(Some).collect();
+        let values = order.iter().map(|&c| sorted[c as usize].take().expect("each value once")).collect();
+        (codes, values)
+    }
+}
+
+enum AggInput {
+    Numbers(Vec<Option<f64>>),
+    Values(Interner),
+}
+
+/// The points of a layer (or of a tile) with what clustering needs.
+pub struct PointSet {
+    crs: SourceCrs,
+    pub ids: Vec<Option<i64>>,
+    /// World coordinates (see `gridkit_cluster::mercator_to_world`).
+    pub xy: Vec<[f64; 2]>,
+    props: Vec<u8>,
+    props_end: Vec<usize>,
+    aggregates: Vec<(usize, AggFn, AggInput)>,
+    partition: Option<(usize, Interner)>,
+    /// Rows without a usable point (NULL, empty, or not a point).
+    pub skipped: u64,
+}
+
+/// The partition of every point: codes in value order, the values, and the
+/// attribute they come from.
+pub struct Partitions {
+    pub attribute: usize,
+    pub codes: Vec<Option<u32>>,
+    pub values: Vec<ValueKey>,
+}
+
+impl Partitions {
+    /// Codes as `Pyramid::build` takes them; NULL is a partition of its own.
+    pub fn build_codes(&self) -> Vec<u32> {
+        self.codes.iter().map(|c| c.unwrap_or(u32::MAX)).collect()
+    }
+}
+
+/// The aggregates of every node, and the partition values, once clustered.
+pub struct Summaries {
+    aggregates: Vec<(usize, AggFn, Summary)>,
+    partition: Option<Partitions>,
+}
+
+enum Summary {
+    Numbers(Vec<Option<f64>>),
+    Values(Vec<Option<u32>>, Vec<ValueKey>),
+}
+
+impl PointSet {
+    pub fn new(cluster: &ClusterPlan, crs: SourceCrs) -> PointSet {
+        let aggregates = cluster
+            .aggregates
+            .iter()
+            .map(|&(i, f)| {
+                let input = match f {
+                    AggFn::Mode => AggInput::Values(Interner::default()),
+                    _ => AggInput::Numbers(Vec::new()),
+                };
+                (i, f, input)
+            })
+            .collect();
+        PointSet {
+            crs,
+            ids: Vec::new(),
+            xy: Vec::new(),
+            props: Vec::new(),
+            props_end: Vec::new(),
+            aggregates,
+            partition: cluster.partition.map(|i| (i, Interner::default())),
+            skipped: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Adds one row: `wkb` its geometry, `attrs` (attribute index, value)
+    /// for its non-NULL attributes, in attribute order.
+    pub fn push(&mut self, id: Option<i64>, wkb: Option<&[u8]>, attrs: &[(u32, AttrValue<'_>)]) {
+        let Some([x, y]) = wkb.and_then(wkb_point) else {
+            self.skipped += 1;
+            return;
+        };
+        let (mx, my) = match self.crs {
+            SourceCrs::LonLat => (lon_to_mercator_x(x), lat_to_mercator_y(y)),
+            SourceCrs::WebMercator => (x, y),
+        };
+        let (wx, wy) = mercator_to_world(mx, my);
+        if !(wx.is_finite() && wy.is_finite()) {
+            self.skipped += 1;
+            return;
+        }
+        self.ids.push(id);
+        self.xy.push([wx.clamp(0.0, 1.0), wy]);
+        props::encode(attrs, &mut self.props);
+        self.props_end.push(self.props.len());
+        let value = |i: usize| attrs.iter().find(|(k, _)| *k as usize == i).map(|(_, v)| v);
+        for (i, f, input) in &mut self.aggregates {
+            let v = value(*i);
+            match input {
+                AggInput::Values(interner) => interner.push(v),
+                AggInput::Numbers(numbers) => numbers.push(v.and_then(|v| match (*f, *v) {
+                    (AggFn::Count, _) => Some(1.0),
+                    (_, AttrValue::Int(n)) => Some(n as f64),
+                    (_, AttrValue::Float(x)) => Some(f64::from(x)),
+                    (_, AttrValue::Double(x)) => Some(x),
+                    _ => None,
+                })),
+            }
+        }
+        if let Some((i, interner)) = &mut self.partition {
+            interner.push(value(*i));
+        }
+    }
+
+    /// The encoded attributes of point `i`.
+    pub fn props(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.props_end[i - 1] };
+        &self.props[start..self.props_end[i]]
+    }
+
+    /// The points' partitions, if the layer is partitioned. Consumes the interner.
+    pub fn take_partitions(&mut self) -> Option<Partitions> {
+        self.partition.take().map(|(attribute, interner)| {
+            let (codes, values) = interner.finish();
+            Partitions { attribute, codes, values }
+        })
+    }
+
+    /// Computes the aggregates of every node of `pyramid` (built over these points).
+    pub fn summarize(&mut self, pyramid: &Pyramid, partitions: Option<Partitions>) -> Summaries {
+        let aggregates = std::mem::take(&mut self.aggregates)
+            .into_iter()
+            .map(|(i, f, input)| {
+                let summary = match input {
+                    AggInput::Numbers(numbers) => match aggregate(pyramid, f, &Column::Numbers(numbers)) {
+                        Ok(Aggregated::Numbers(v)) => Summary::Numbers(v),
+                        _ => unreachable!("numeric inputs give numeric results"),
+                    },
+                    AggInput::Values(interner) => {
+                        let (codes, values) = interner.finish();
+                        match aggregate(pyramid, f, &Column::Codes(codes)) {
+                            Ok(Aggregated::Codes(c)) => Summary::Values(c, values),
+                            _ => unreachable!("mode of codes gives codes"),
+                        }
+                    }
+                };
+                (i, f, summary)
+            })
+            .collect();
+        Summaries { aggregates, partition: partitions }
+    }
+}
+
+impl Summaries {
+    /// The attributes of cluster node `node`, whose first point is
+    /// `first_leaf`: its aggregates under their attributes' names, and the
+    /// partition value all its points share.
+    pub fn cluster_attrs<'a>(
+        &'a self,
+        node: usize,
+        first_leaf: usize,
+        kinds: &[AttrKind],
+        out: &mut Vec<(u32, AttrValue<'a>)>,
+    ) {
+        out.clear();
+        if let Some(p) = &self.partition {
+            if !self.aggregates.iter().any(|(i, _, _)| *i == p.attribute) {
+                if let Some(c) = p.codes[first_leaf] {
+                    out.push((p.attribute as u32, p.values[c as usize].to_attr(kinds[p.attribute])));
+                }
+            }
+        }
+        for (i, f, summary) in &self.aggregates {
+            let kind = kinds[*i];
+            let value = match summary {
+                Summary::Numbers(v) => v[node].map(|x| match f {
+                    AggFn::Count => AttrValue::Int(x as i64),
+                    AggFn::Sum | AggFn::Min | AggFn::Max if kind == AttrKind::Int => AttrValue::Int(x as i64),
+                    _ => AttrValue::Double(x),
+                }),
+                Summary::Values(codes, values) => codes[node].map(|c| values[c as usize].to_attr(kind)),
+            };
+            if let Some(v) = value {
+                out.push((*i as u32, v));
+            }
+        }
+    }
+
+    /// The partition value of point `point` as text.
+    pub fn partition_text(&self, point: usize) -> Option<String> {
+        let p = self.partition.as_ref()?;
+        p.codes[point].map(|c| p.values[c as usize].canonical_text())
+    }
+}
+
+/// The coordinates of a WKB point (either byte order); `None` for anything
+/// else or an empty point.
+pub fn wkb_point(wkb: &[u8]) -> Option<[f64; 2]> {
+    if wkb.len() < 21 {
+        return None;
+    }
+    let little = match wkb[0] {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let word = |b: &[u8]| -> [u8; 4] { b.try_into().expect("4 bytes") };
+    let double = |b: &[u8]| -> [u8; 8] { b.try_into().expect("8 bytes") };
+    let kind = if little { u32::from_le_bytes(word(&wkb[1..5])) } else { u32::from_be_bytes(word(&wkb[1..5])) };
+    if kind != 1 {
+        return None;
+    }
+    let read = |b: &[u8]| if little { f64::from_le_bytes(double(b)) } else { f64::from_be_bytes(double(b)) };
+    let (x, y) = (read(&wkb[5..13]), read(&wkb[13..21]));
+    (x.is_finite() && y.is_finite()).then_some([x, y])
+}
