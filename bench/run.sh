@@ -1,28 +1,51 @@
 #!/usr/bin/env bash
-# Benchmarks grid_tile against the PostGIS SQL a user would write, on the demo
-# data at each scale in $BENCH_SCALES (default "1 100"), in a project-local
-# cluster. Prints a Markdown table; see BENCHMARKS.md.
+# Benchmarks gridkit against what a user would otherwise run, on the demo
+# data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
+#
+#   bench/run.sh [tiles|cluster|all]
+#
+# tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
+#          (default "1 100")
+# cluster: clustered tiles against snap-to-grid SQL, ST_ClusterDBSCAN and
+#          supercluster at $BENCH_CLUSTER_SCALE (default 1000: 1.18M points)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 PORT=${GRIDKIT_BENCH_PORT:-54332}
 SCALES=${BENCH_SCALES:-1 100}
+CLUSTER_SCALE=${BENCH_CLUSTER_SCALE:-1000}
+what=${1:-all}
 
 scripts/setup.sh --test
 cargo pgrx install --release --pg-config "$PG_CONFIG" >target/install.log 2>&1 || { cat target/install.log; exit 1; }
 scripts/cluster.sh start bench "$PORT"
 dir=$(scripts/cluster.sh dir bench)
 psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$PORT" -U postgres "$@"; }
-dsns=()
-for scale in $SCALES; do
-    db="bench_s${scale//./_}"
+
+# A database with a fresh extension and demo data at scale $1: both are
+# deterministic, and this measures exactly the code just built.
+demo_db() {
+    local scale=$1 db="bench_s${1//./_}"
     psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
         || psql_ -d postgres -c "CREATE DATABASE $db"
-    # Always a fresh extension and demo data: both are deterministic, and
-    # this measures exactly the code just built.
     echo "==> demo data at scale $scale" >&2
     psql_ -d "$db" -c "DROP EXTENSION IF EXISTS gridkit CASCADE" -c "CREATE EXTENSION gridkit CASCADE" \
           -c "SELECT * FROM gridkit.demo_generate($scale, 42)" >/dev/null
-    dsns+=("$scale=host=$dir port=$PORT user=postgres dbname=$db")
-done
-"$VENV/bin/python" bench/tiles.py "${dsns[@]}"
+    echo "host=$dir port=$PORT user=postgres dbname=$db"
+}
+
+if [ "$what" = tiles ] || [ "$what" = all ]; then
+    dsns=()
+    for scale in $SCALES; do
+        dsns+=("$scale=$(demo_db "$scale")")
+    done
+    "$VENV/bin/python" bench/tiles.py "${dsns[@]}"
+fi
+
+if [ "$what" = cluster ] || [ "$what" = all ]; then
+    if ! command -v node >/dev/null; then
+        apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    [ -d bench/supercluster/node_modules/supercluster ] || (cd bench/supercluster && npm ci --no-audit --no-fund -q)
+    "$VENV/bin/python" bench/cluster.py "$(demo_db "$CLUSTER_SCALE")"
+fi
