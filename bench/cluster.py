@@ -21,6 +21,8 @@ import time
 
 import psycopg
 
+from tiles import lonlat_box, tile_of
+
 HERE = pathlib.Path(__file__).parent
 LAYER, TABLE = "data_centers", "demo.data_centers"
 RADIUS, MAX_ZOOM = 40, 9
@@ -29,13 +31,6 @@ US = (-125, 24, -66, 50)
 METROS = [(-87.63, 41.88), (-75.16, 39.95), (-77.49, 39.04), (-96.8, 32.78), (-95.37, 29.76),
           (-118.24, 34.05), (-122.27, 37.8), (-93.27, 44.98), (-97.52, 35.47), (-90.2, 38.63)]
 HALF = 20037508.342789244
-
-
-def tile_of(lon, lat, z):
-    n = 2**z
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return z, min(max(x, 0), n - 1), min(max(y, 0), n - 1)
 
 
 def tiles_for(z):
@@ -50,18 +45,6 @@ def tiles_for(z):
         _, x, y = tile_of(lon, lat, z)
         out |= {(z, x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
     return sorted(out)
-
-
-def lonlat_box(z, x, y, margin=64 / 4096):
-    n = 2**z
-
-    def lon(tx):
-        return tx / n * 360 - 180
-
-    def lat(ty):
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * ty / n))))
-
-    return lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin)
 
 
 # What the dashboard's owners would write: group points by a grid cell of the

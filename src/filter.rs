@@ -4,6 +4,9 @@
 use gridkit_options::filter::{self, FilterValue};
 use pgrx::JsonB;
 
+use gridkit_mvt::AttrValue;
+
+use crate::cluster::points::ValueKey;
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
 
@@ -79,21 +82,26 @@ fn show(v: &FilterValue) -> String {
     }
 }
 
-/// The value as the text PostgreSQL reads for a column of `kind` (and as
-/// partition values are stored); `None` when it cannot be one.
+/// The value as the text PostgreSQL reads for a column of `kind`; `None`
+/// when it cannot be one. The text is `ValueKey::canonical_text` of the
+/// value read as that kind, which is also how pyramids store partition
+/// values, so a filter on the partition attribute matches them exactly.
 pub fn canonical(kind: AttrKind, v: &FilterValue) -> Option<String> {
-    match (kind, v) {
-        (AttrKind::Int, FilterValue::Number(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
-            Some((*n as i64).to_string())
-        }
-        (AttrKind::Int, FilterValue::Text(s)) => s.trim().parse::<i64>().ok().map(|i| i.to_string()),
-        (AttrKind::Float | AttrKind::Double, FilterValue::Number(n)) if n.is_finite() => Some(n.to_string()),
-        (AttrKind::Float | AttrKind::Double, FilterValue::Text(s)) => {
-            s.trim().parse::<f64>().ok().filter(|n| n.is_finite()).map(|n| n.to_string())
-        }
-        (AttrKind::Bool, FilterValue::Bool(b)) => Some(b.to_string()),
-        (AttrKind::Bool, FilterValue::Text(s)) if s == "true" || s == "false" => Some(s.clone()),
-        (AttrKind::Text, v) => Some(v.to_sql_text()),
-        _ => None,
-    }
+    let value = match (kind, v) {
+        (AttrKind::Int, FilterValue::Number(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => AttrValue::Int(*n as i64),
+        (AttrKind::Int, FilterValue::Text(s)) => AttrValue::Int(s.trim().parse::<i64>().ok()?),
+        (AttrKind::Float | AttrKind::Double, FilterValue::Number(n)) => AttrValue::Double(*n),
+        (AttrKind::Float | AttrKind::Double, FilterValue::Text(s)) => AttrValue::Double(s.trim().parse::<f64>().ok()?),
+        (AttrKind::Bool, FilterValue::Bool(b)) => AttrValue::Bool(*b),
+        (AttrKind::Bool, FilterValue::Text(s)) => AttrValue::Bool(s.parse::<bool>().ok()?),
+        (AttrKind::Text, v) => return Some(v.to_sql_text()),
+        _ => return None,
+    };
+    let value = match value {
+        AttrValue::Double(d) if !d.is_finite() => return None,
+        // Stored reals are read as f32: compare at that precision.
+        AttrValue::Double(d) if kind == AttrKind::Float => AttrValue::Float(d as f32),
+        v => v,
+    };
+    Some(ValueKey::from_attr(&value).canonical_text())
 }

@@ -35,14 +35,10 @@ const WRITE_CHUNK: usize = 20_000;
 /// Ids per row of a leaves table.
 pub const LEAF_CHUNK: u32 = 1024;
 
-/// What a build produced.
-pub struct BuildReport {
-    pub points: i64,
-}
-
-pub fn refresh(layer: &str) -> SqlResult<BuildReport> {
+/// Rebuilds the pyramid of `layer`; returns the number of points clustered.
+pub fn refresh(layer: &str) -> SqlResult<i64> {
     let started = Instant::now();
-    Spi::connect_mut(|client| -> SqlResult<BuildReport> {
+    Spi::connect_mut(|client| -> SqlResult<i64> {
         // One refresh of a layer at a time; its registration holds still.
         client.update(
             "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
@@ -165,7 +161,7 @@ pub fn refresh(layer: &str) -> SqlResult<BuildReport> {
         swap(client, layer, build, &storage, &leaves, version, started, &points, &pyramid)?;
         drop_retired(client)?;
         client.update("SELECT gridkit.compact_data_versions()", None, &[])?;
-        Ok(BuildReport { points: points.len() as i64 })
+        Ok(points.len() as i64)
     })
 }
 
@@ -180,8 +176,10 @@ pub fn not_clustered(layer: &str) -> SqlError {
 fn read_points(plan: &LayerPlan) -> SqlResult<(PointSet, i64)> {
     let c = plan.cluster.as_ref().expect("clustered layer");
     let sql = format!(
-        "SELECT v.version, s.* FROM (SELECT gridkit.layer_data_version($1)) AS v(version)
-           LEFT JOIN LATERAL (SELECT true AS present, {} FROM {} AS t) AS s ON true",
+        // MATERIALIZED: a plain subquery would be pulled up and the version
+        // computed once per point.
+        "WITH v(version) AS MATERIALIZED (SELECT gridkit.layer_data_version($1))
+         SELECT v.version, s.* FROM v LEFT JOIN LATERAL (SELECT true AS present, {} FROM {} AS t) AS s ON true",
         plan.select_list, plan.source
     );
     let read = Plan::prepare(&sql, &[pg_sys::TEXTOID], Planning::Custom, false)?;
@@ -297,14 +295,7 @@ fn swap(
     // Earlier builds' tables retired before this one may go now; the previous
     // build's tables wait for a later refresh (readers may still open them
     // until this transaction commits).
-    client.update(
-        "INSERT INTO gridkit.retired_relation (relation)
-         SELECT r FROM gridkit.pyramid p, LATERAL (VALUES (p.storage::oid), (p.leaves::oid)) AS v(r)
-          WHERE p.layer = $1
-         ON CONFLICT DO NOTHING",
-        None,
-        &[layer.into()],
-    )?;
+    retire_pyramid(client, layer)?;
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     client.update(
         "INSERT INTO gridkit.pyramid AS p
@@ -328,6 +319,20 @@ fn swap(
             (pyramid.cluster_count() as i64).into(),
             (points.skipped as i64).into(),
         ],
+    )?;
+    Ok(())
+}
+
+/// Records the tables of `layer`'s current pyramid as retired, for a later
+/// `drop_retired` (readers may still open them until this transaction commits).
+pub fn retire_pyramid(client: &mut SpiClient<'_>, layer: &str) -> SqlResult<()> {
+    client.update(
+        "INSERT INTO gridkit.retired_relation (relation)
+         SELECT r FROM gridkit.pyramid p, LATERAL (VALUES (p.storage::oid), (p.leaves::oid)) AS v(r)
+          WHERE p.layer = $1
+         ON CONFLICT DO NOTHING",
+        None,
+        &[layer.into()],
     )?;
     Ok(())
 }

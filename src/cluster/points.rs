@@ -21,7 +21,7 @@ pub enum ValueKey {
 }
 
 impl ValueKey {
-    fn from_attr(v: &AttrValue<'_>) -> ValueKey {
+    pub fn from_attr(v: &AttrValue<'_>) -> ValueKey {
         match *v {
             AttrValue::Bool(b) => ValueKey::Bool(b),
             AttrValue::Int(i) => ValueKey::Int(i),
@@ -119,8 +119,7 @@ impl Interner {
         }
         let codes = self.codes.into_iter().map(|c| c.map(|c| rank[c as usize])).collect();
         let mut values = self.values;
-        let mut sorted: Vec<Option<ValueKey>> = values.drain(..).map(Some).collect();
-        let values = order.iter().map(|&c| sorted[c as usize].take().expect("each value once")).collect();
+        values.sort();
         (codes, values)
     }
 }

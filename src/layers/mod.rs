@@ -188,7 +188,7 @@ fn layer_register(
             Ok(stale)
         })
     })()
-    .and_then(|stale| if stale { crate::cluster::build::refresh(name.unwrap_or_default()).map(|_| ()) } else { Ok(()) })
+    .and_then(|stale| if stale { crate::cluster::build::refresh(name.unwrap_or_default()).map(drop) } else { Ok(()) })
     .or_raise()
 }
 
@@ -198,14 +198,7 @@ fn layer_drop(name: Option<&str>) {
     let name = required(name, "layer name").or_raise();
     let dropped = Spi::connect_mut(|client| -> SqlResult<bool> {
         // Its pyramid's tables are dropped by a later refresh, once unused.
-        client.update(
-            "INSERT INTO gridkit.retired_relation (relation)
-             SELECT r FROM gridkit.pyramid p, LATERAL (VALUES (p.storage::oid), (p.leaves::oid)) AS v(r)
-              WHERE p.layer = $1
-             ON CONFLICT DO NOTHING",
-            None,
-            &[name.into()],
-        )?;
+        crate::cluster::build::retire_pyramid(client, name)?;
         let dropped =
             !client.update("DELETE FROM gridkit.layer WHERE name = $1 RETURNING 1", None, &[name.into()])?.is_empty();
         tracking::drop_unused_triggers(client)?;
