@@ -2,12 +2,14 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|cluster|all]
+#   bench/run.sh [tiles|cluster|lines|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
 # cluster: clustered tiles against snap-to-grid SQL, ST_ClusterDBSCAN and
 #          supercluster at $BENCH_CLUSTER_SCALE (default 1000: 1.18M points)
+# lines:   generalized line and zone tiles against ST_Simplify /
+#          ST_SimplifyPreserveTopology SQL at the same scale
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -48,4 +50,8 @@ if [ "$what" = cluster ] || [ "$what" = all ]; then
     fi
     [ -d bench/supercluster/node_modules/supercluster ] || (cd bench/supercluster && npm ci --no-audit --no-fund -q)
     "$VENV/bin/python" bench/cluster.py "$(demo_db "$CLUSTER_SCALE")"
+fi
+
+if [ "$what" = lines ] || [ "$what" = all ]; then
+    "$VENV/bin/python" bench/lines.py "$(demo_db "$CLUSTER_SCALE")"
 fi

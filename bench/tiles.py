@@ -31,8 +31,8 @@ METROS = [(-87.63, 41.88), (-75.16, 39.95), (-77.49, 39.04), (-96.8, 32.78), (-9
 CASES = [
     ("pnodes_raw", "points", [0, 2, 4, 6, 8, 10, 12, 14]),
     ("data_centers_raw", "points", [0, 2, 4, 6, 8, 10, 12, 14]),
-    ("transmission_lines", "lines", [0, 2, 4, 6, 8, 10, 12, 14]),
-    ("zones", "polygons", [0, 2, 4, 6, 8, 10, 12]),
+    ("transmission_lines_raw", "lines", [0, 2, 4, 6, 8, 10, 12, 14]),
+    ("zones_raw", "polygons", [0, 2, 4, 6, 8, 10, 12]),
 ]
 
 
@@ -99,11 +99,16 @@ def main():
     for arg in sys.argv[1:]:
         scale, dsn = arg.split("=", 1)
         conn = psycopg.connect(dsn, autocommit=True)
-        # The demo clusters its point layers at low zoom (see cluster.py);
-        # these compare every point at every zoom.
+        # The demo clusters its point layers at low zoom (see cluster.py),
+        # filters lines by voltage and generalizes lines and zones (see
+        # lines.py); these compare the encoder on every feature at every
+        # zoom, lines at its own half-unit tolerance.
         for layer, attrs in [("pnodes", "{name,iso_id,zone_id,node_type,severity_score,tier}"),
-                             ("data_centers", "{name,operator,capacity_mw,status,iso_id}")]:
-            conn.execute("SELECT gridkit.layer_register(%s, %s::regclass, attributes => %s::text[])",
+                             ("data_centers", "{name,operator,capacity_mw,status,iso_id}"),
+                             ("transmission_lines", "{voltage_kv,circuits,length_km,owner,iso_id}"),
+                             ("zones", "{zone_code,iso_id,congestion_level}")]:
+            conn.execute("SELECT gridkit.layer_register(%s, %s::regclass, attributes => %s::text[], "
+                         "options => '{\"simplify\": {\"tolerance_px\": 0}}')",
                          (f"{layer}_raw", f"demo.{layer}", attrs))
         conn.execute("SET gridkit.max_features = 10000000")
         conn.execute("SET gridkit.max_bytes = '256MB'")

@@ -83,11 +83,15 @@ $$;
 COMMENT ON FUNCTION gridkit.layer_data_version(text) IS
     'Number of committed transactions that changed the data of a layer (grows with every change)';
 
+-- Builds of derived data (cluster pyramids, generalized bands) are numbered
+-- from one sequence; a build's tables carry its number.
+CREATE SEQUENCE gridkit.build;
+
 -- Cluster pyramids. Each build lives in its own tables; this row says which
 -- build serves a layer. A refresh fills new tables and swaps this row in one
 -- transaction, so readers never wait and never see half a pyramid; the old
 -- tables are dropped later, once no reader holds them.
-CREATE SEQUENCE gridkit.pyramid_build;
+
 CREATE TABLE gridkit.pyramid (
     layer        text PRIMARY KEY REFERENCES gridkit.layer (name) ON DELETE CASCADE,
     build        bigint NOT NULL,
@@ -102,6 +106,27 @@ CREATE TABLE gridkit.pyramid (
     skipped      bigint NOT NULL
 );
 COMMENT ON TABLE gridkit.pyramid IS 'The cluster pyramid serving each clustered layer; see gridkit.layer_status()';
+-- Generalized lines and polygons. Like pyramids: one table per build
+-- (rows of zoom, feature id, simplified geometry in Web Mercator, encoded
+-- attributes; a partial GiST index per zoom), this row says which serves.
+CREATE TABLE gridkit.generalization (
+    layer           text PRIMARY KEY REFERENCES gridkit.layer (name) ON DELETE CASCADE,
+    build           bigint NOT NULL,
+    storage         regclass NOT NULL,
+    max_zoom        smallint NOT NULL,
+    settings        jsonb NOT NULL,
+    data_version    bigint NOT NULL,
+    built_at        timestamptz NOT NULL,
+    build_ms        double precision NOT NULL,
+    features        bigint NOT NULL,
+    source_vertices bigint NOT NULL,
+    rows            bigint NOT NULL,
+    vertices        bigint NOT NULL,
+    shared_arcs     bigint NOT NULL,
+    skipped         bigint NOT NULL
+);
+COMMENT ON TABLE gridkit.generalization IS
+    'The generalized zoom bands serving each line or polygon layer; see gridkit.layer_status()';
 -- Tables of builds no longer served, dropped by a later refresh once no
 -- reader holds them.
 CREATE TABLE gridkit.retired_relation (

@@ -60,52 +60,106 @@ AS $$
      WHERE l.name = $1
 $$;
 
+CREATE TRIGGER generalization_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.generalization
+    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._layer_registry_changed();
+
+-- What generalized bands depend on (the tile budget, extent and rank are
+-- applied per tile and do not count).
+CREATE FUNCTION gridkit._generalization_settings(layer text) RETURNS jsonb
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object('source', l.source::oid, 'geom_column', l.geom_column, 'id_column', l.id_column,
+                              'attributes', to_jsonb(l.attributes), 'srid', l.srid,
+                              'min_zoom', l.options -> 'min_zoom', 'zoom_rules', l.options -> 'zoom_rules',
+                              'simplify', l.options -> 'simplify')
+      FROM gridkit.layer l
+     WHERE l.name = $1
+$$;
+
 CREATE FUNCTION gridkit.layer_status()
 RETURNS TABLE (
     layer text,
     data_version bigint,
     clustered boolean,
+    generalized boolean,
     built_version bigint,
     stale boolean,
     built_at timestamptz,
     build_ms double precision,
     points bigint,
-    clusters bigint
+    clusters bigint,
+    features bigint,
+    band_rows bigint,
+    bands_max_zoom smallint
 )
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.name,
-           gridkit.layer_data_version(l.name),
+           v.version,
            l.options ? 'cluster',
-           p.data_version,
+           g.layer IS NOT NULL,
+           coalesce(p.data_version, g.data_version),
            CASE WHEN l.options ? 'cluster'
                 THEN p.layer IS NULL
                   OR p.settings IS DISTINCT FROM gridkit._pyramid_settings(l.name)
-                  OR p.data_version < gridkit.layer_data_version(l.name)
+                  OR p.data_version < v.version
+                WHEN g.layer IS NOT NULL
+                THEN g.settings IS DISTINCT FROM gridkit._generalization_settings(l.name)
+                  OR g.data_version < v.version
            END,
-           p.built_at,
-           p.build_ms,
+           coalesce(p.built_at, g.built_at),
+           coalesce(p.build_ms, g.build_ms),
            p.points,
-           p.clusters
+           p.clusters,
+           g.features,
+           g.rows,
+           g.max_zoom
       FROM gridkit.layer l
+      CROSS JOIN LATERAL (SELECT gridkit.layer_data_version(l.name) AS version) v
       LEFT JOIN gridkit.pyramid p ON p.layer = l.name
+      LEFT JOIN gridkit.generalization g ON g.layer = l.name
      ORDER BY l.name
 $$;
 COMMENT ON FUNCTION gridkit.layer_status() IS
-    'Per layer: its data version and, for clustered layers, the version its pyramid was built from';
+    'Per layer: its data version and the version its cluster pyramid or generalized bands were built from';
 
 CREATE FUNCTION gridkit.cluster_refresh_stale() RETURNS TABLE (layer text, points bigint)
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT s.layer, gridkit.cluster_refresh(s.layer)
       FROM gridkit.layer_status() s
-     WHERE s.stale
+     WHERE s.stale AND s.clustered
      ORDER BY s.layer
 $$;
 COMMENT ON FUNCTION gridkit.cluster_refresh_stale() IS
     'Rebuilds every stale cluster pyramid; schedule it with pg_cron';
 
-GRANT SELECT ON gridkit.pyramid, gridkit.layer_source_table TO PUBLIC;
+CREATE FUNCTION gridkit.generalize_refresh_stale() RETURNS TABLE (layer text, features bigint)
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.layer, gridkit.generalize_refresh(s.layer)
+      FROM gridkit.layer_status() s
+     WHERE s.stale AND s.generalized AND NOT s.clustered
+     ORDER BY s.layer
+$$;
+COMMENT ON FUNCTION gridkit.generalize_refresh_stale() IS
+    'Rebuilds the generalized bands of every layer whose bands are stale; schedule it with pg_cron';
+
+CREATE FUNCTION gridkit.refresh_stale() RETURNS TABLE (layer text, kind text, rows bigint)
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.layer, 'cluster pyramid', c.points FROM gridkit.cluster_refresh_stale() c
+    UNION ALL
+    SELECT g.layer, 'generalization', g.features FROM gridkit.generalize_refresh_stale() g
+$$;
+COMMENT ON FUNCTION gridkit.refresh_stale() IS
+    'Rebuilds every stale cluster pyramid and generalization: the one job to schedule with pg_cron';
+
+GRANT SELECT ON gridkit.pyramid, gridkit.generalization, gridkit.layer_source_table TO PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.generalize_refresh(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.generalize_refresh_stale() FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.refresh_stale() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.cluster_refresh(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.cluster_refresh_stale() FROM PUBLIC;
 
@@ -127,3 +181,21 @@ END
 $$;
 COMMENT ON FUNCTION gridkit.pyramid_rows(text) IS
     'The clusters and lone points of a layer''s pyramid, per zoom (x, y in Web Mercator)';
+
+CREATE FUNCTION gridkit.generalized_rows(layer text)
+RETURNS TABLE (level smallint, id bigint, geom geometry)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    storage regclass;
+BEGIN
+    SELECT g.storage INTO storage FROM gridkit.generalization g WHERE g.layer = generalized_rows.layer;
+    IF storage IS NULL THEN
+        RAISE EXCEPTION 'layer "%" has no generalized bands', generalized_rows.layer USING ERRCODE = '42704',
+            HINT = 'Build them with gridkit.generalize_refresh(layer).';
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT level, id, geom FROM %s', storage);
+END
+$$;
+COMMENT ON FUNCTION gridkit.generalized_rows(text) IS
+    'The generalized geometry of each feature of a layer, per zoom band (Web Mercator)';

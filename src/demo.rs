@@ -242,26 +242,39 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
     Ok(counts)
 }
 
-/// Each demo layer: the attributes its tiles carry and its options. Pricing
-/// nodes cluster within their ISO; data centres cluster across the map.
-const LAYERS: &[(&str, &str, &str)] = &[
-    ("isos", "{iso_id,name}", "{}"),
-    ("zones", "{zone_code,iso_id,congestion_level}", "{}"),
+/// Each demo layer: the attributes its tiles carry, its options, and whether
+/// its low zooms are generalized. Pricing nodes cluster within their ISO;
+/// data centres cluster across the map; transmission lines show by voltage
+/// (500 kV and up to zoom 4, then 345, 230, 115, everything from zoom 11).
+const LAYERS: &[(&str, &str, &str, bool)] = &[
+    ("isos", "{iso_id,name}", "{}", true),
+    ("zones", "{zone_code,iso_id,congestion_level}", "{}", true),
     (
         "pnodes",
         "{name,iso_id,zone_id,node_type,severity_score,tier}",
         r#"{"cluster": {"radius": 40, "max_zoom": 9, "partition_by": "iso_id",
                         "aggregates": {"severity_score": "avg", "tier": "mode"}}}"#,
+        false,
     ),
     (
         "data_centers",
         "{name,operator,capacity_mw,status,iso_id}",
         r#"{"cluster": {"radius": 40, "max_zoom": 9, "aggregates": {"capacity_mw": "sum", "status": "mode"}}}"#,
+        false,
     ),
-    ("substations", "{name,voltage_kv,iso_id}", "{}"),
-    ("transmission_lines", "{voltage_kv,circuits,length_km,owner,iso_id}", "{}"),
-    ("feeders", "{substation_id,voltage_kv,phases,customers}", "{}"),
-    ("der_locations", "{der_type,capacity_kw,interconnection_year,iso_id}", "{}"),
+    ("substations", "{name,voltage_kv,iso_id}", r#"{"min_zoom": 5}"#, false),
+    (
+        "transmission_lines",
+        "{voltage_kv,circuits,length_km,owner,iso_id}",
+        r#"{"zoom_rules": [{"max_zoom": 4, "where": {"voltage_kv": {">=": 500}}},
+                           {"max_zoom": 6, "where": {"voltage_kv": {">=": 345}}},
+                           {"max_zoom": 8, "where": {"voltage_kv": {">=": 230}}},
+                           {"max_zoom": 10, "where": {"voltage_kv": {">=": 115}}}],
+            "rank": "voltage_kv"}"#,
+        true,
+    ),
+    ("feeders", "{substation_id,voltage_kv,phases,customers}", r#"{"min_zoom": 9}"#, true),
+    ("der_locations", "{der_type,capacity_kw,interconnection_year,iso_id}", r#"{"min_zoom": 6}"#, false),
 ];
 
 /// Creates schema `demo` with the demo data set at `scale` (1 = 565 pricing
@@ -280,12 +293,15 @@ fn demo_generate(
         client.update(&include_str!("../sql/demo_schema.sql").replace("@postgis@", &pg.schema), None, &[])?;
         let counts = load(client, &demo, &pg)?;
         client.update(include_str!("../sql/demo_finish.sql"), None, &[])?;
-        for (layer, attributes, options) in LAYERS {
+        for (layer, attributes, options, generalize) in LAYERS {
             client.update(
                 "SELECT gridkit.layer_register($1, $2::regclass, attributes => $3::text[], options => $4::jsonb)",
                 None,
                 &[(*layer).into(), format!("demo.{layer}").into(), (*attributes).into(), (*options).into()],
             )?;
+            if *generalize {
+                client.update("SELECT gridkit.generalize_refresh($1)", None, &[(*layer).into()])?;
+            }
         }
         Ok(counts)
     })

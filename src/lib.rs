@@ -7,8 +7,10 @@ use pgrx::prelude::*;
 
 mod cluster;
 mod demo;
+mod derived;
 mod error;
 mod filter;
+mod generalize;
 mod gucs;
 mod layers;
 mod postgis;

@@ -15,6 +15,7 @@ use pgrx::JsonB;
 use crate::cluster;
 use crate::error::*;
 use crate::filter::ResolvedFilter;
+use crate::generalize;
 use crate::gucs;
 use crate::layers::cache;
 use crate::layers::plan::{AttrKind, LayerPlan};
@@ -76,11 +77,17 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
         max_features: plan.options.max_features.unwrap_or(gucs::MAX_FEATURES.get() as u32) as usize,
         max_bytes: plan.options.max_bytes.unwrap_or(gucs::MAX_BYTES.get() as u32) as usize,
     };
+    if !plan.options.zoom.visible(tile.z) {
+        return Ok(Vec::new());
+    }
     let clustered = plan.cluster.as_ref().filter(|c| tile.z <= c.options.max_zoom);
-    // Cluster positions are Web Mercator; raw rows come in the source's CRS.
-    let crs = match clustered {
-        Some(_) => SourceCrs::WebMercator,
-        None => plan.crs.unwrap_or(SourceCrs::WebMercator),
+    // Bands hold every feature (the filter applies to the source's columns).
+    let band = plan.generalization.as_ref().filter(|g| tile.z <= g.max_zoom && filter.is_none());
+    // Cluster positions and bands are Web Mercator; raw rows come in the
+    // source's CRS.
+    let crs = match (clustered, band) {
+        (None, None) => plan.crs.unwrap_or(SourceCrs::WebMercator),
+        _ => SourceCrs::WebMercator,
     };
     let mut encoder = LayerEncoder::new(&plan.name, tile, plan.space(), crs, budget);
     for (i, a) in plan.attributes.iter().enumerate() {
@@ -88,9 +95,22 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
         let key = encoder.key(&a.name);
         debug_assert_eq!(key as usize, i);
     }
-    match clustered {
-        Some(c) => cluster::tile::render(plan, c, tile, filter, &mut encoder)?,
-        None => read_rows(plan, tile, filter, plan.space().margin(), |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?,
+    if let Some((attribute, descending)) = plan.rank {
+        encoder.set_rank(attribute as u32, descending);
+    }
+    match (clustered, band) {
+        (Some(c), _) => cluster::tile::render(plan, c, tile, filter, &mut encoder)?,
+        (None, Some(g)) => {
+            // Simplified when the bands were built, shared borders included:
+            // simplifying again, ring by ring, would pull neighbours apart.
+            encoder.set_tolerances(0.0, 0.0);
+            generalize::tile::read_band(plan, g, tile, |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?
+        }
+        (None, None) => {
+            let (line, ring) = source_tolerances(plan);
+            encoder.set_tolerances(line, ring);
+            read_rows(plan, tile, filter, plan.space().margin(), |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?
+        }
     }
 
     let stats = encoder.stats();
@@ -124,6 +144,17 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
     Ok(finished.bytes)
 }
 
+/// Simplification tolerances (tile units) for lines and rings read from the
+/// source. Lines take the layer's pixel tolerance. Rings take at most half a
+/// unit: simplified one by one, neighbouring polygons would drift apart by
+/// up to the tolerance, and half a unit is what snapping moves them anyway;
+/// pixel-tolerance polygons with shared borders come from the bands.
+fn source_tolerances(plan: &LayerPlan) -> (f64, f64) {
+    let half = gridkit_mvt::simplify::DEFAULT_TOLERANCE;
+    let px = plan.options.simplify.tolerance_units(plan.options.extent);
+    (px.max(half), half)
+}
+
 /// Reads the layer's rows in `tile` plus `margin` (a fraction of the tile
 /// width on each side), matching `filter`, and calls `f(id, wkb, attributes)`
 /// for each, attributes keyed by their index. Must be called while connected
@@ -138,18 +169,13 @@ pub fn read_rows(
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
     let mut args: Vec<Option<pg_sys::Datum>> =
         plan.args_with_margin(tile, margin).iter().map(|a| a.into_datum()).collect();
-    // Keeps the filter's arrays alive while the cursor runs.
-    let filtered_plans;
-    let plan_to_run = match filter {
-        None => plan.plan_for(tile),
-        Some(filter) => {
-            filtered_plans = plan.filtered_plans()?;
-            for values in &filter.values {
-                args.push(values.as_ref().and_then(|v| v.clone().into_datum()));
-            }
-            &filtered_plans[usize::from(tile.z >= crate::layers::plan::GENERIC_PLAN_FROM_ZOOM)]
+    let (plans, which) = plan.plan_for(tile, filter.is_some())?;
+    if let Some(filter) = filter {
+        for values in &filter.values {
+            args.push(values.as_ref().and_then(|v| v.clone().into_datum()));
         }
-    };
+    }
+    let plan_to_run = &plans[which];
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(kinds.len());
     for_each_row(plan_to_run, &args, true, 2 + kinds.len(), |values, nulls| {
         // SAFETY: the query fixes each column's type: int8, bytea, then the

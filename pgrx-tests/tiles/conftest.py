@@ -23,6 +23,17 @@ def conn():
                          ("data_centers", "{name,operator,capacity_mw,status,iso_id}")]:
         c.execute("SELECT gridkit.layer_register(%s, %s::regclass, attributes => %s::text[])",
                   (f"{layer}_raw", f"demo.{layer}", attrs))
+    # Every feature at every zoom, lines at the encoder's half-unit
+    # tolerance, polygons not generalized: for comparison with ST_AsMVT (the
+    # demo's own layers filter by zoom, simplify at a pixel, and read
+    # generalized bands).
+    for layer, attrs in [("transmission_lines", "{voltage_kv,circuits,length_km,owner,iso_id}"),
+                         ("feeders", "{substation_id,voltage_kv,phases,customers}"),
+                         ("isos", "{iso_id,name}"), ("zones", "{zone_code,iso_id,congestion_level}"),
+                         ("substations", "{name,voltage_kv,iso_id}"),
+                         ("der_locations", "{der_type,capacity_kw,interconnection_year,iso_id}")]:
+        c.execute("SELECT gridkit.layer_register(%s, %s::regclass, attributes => %s::text[], "
+                  "options => '{\"simplify\": {\"tolerance_px\": 0}}')", (f"{layer}_raw", f"demo.{layer}", attrs))
     yield c
     c.close()
 

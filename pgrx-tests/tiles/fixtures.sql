@@ -65,7 +65,9 @@ CREATE TABLE fx2.pts_utm AS SELECT id, label, ST_Transform(geom, 32618)::geometr
 CREATE INDEX ON fx2.pts_utm USING gist (ST_Transform(geom, 3857));
 
 SELECT gridkit.layer_register('fx_pts', 'fx2.pts', attributes => '{label,score,ratio,big,neg,flag,price,seen}');
-SELECT gridkit.layer_register('fx_lines', 'fx2.lines', attributes => '{kind}');
+-- Lines at the encoder's own half-unit tolerance, to compare with PostGIS
+-- (the pixel tolerance is checked against exact lengths in test_generalize).
+SELECT gridkit.layer_register('fx_lines', 'fx2.lines', attributes => '{kind}', options => '{"simplify": {"tolerance_px": 0}}');
 SELECT gridkit.layer_register('fx_polys', 'fx2.polys', attributes => '{kind}');
 SELECT gridkit.layer_register('fx_polys_512', 'fx2.polys', attributes => '{kind}', options => '{"extent": 512, "buffer": 8}');
 SELECT gridkit.layer_register('fx_polys_merc', 'fx2.polys_merc', attributes => '{kind}');

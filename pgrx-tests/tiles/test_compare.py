@@ -7,8 +7,8 @@ from mvtcheck import compare, decode, ours, reference, structure, truth
 
 US = (-125, 24, -66, 50)
 METROS = [(-87.63, 41.88), (-75.16, 39.95), (-77.49, 39.04), (-96.8, 32.78), (-118.24, 34.05), (-93.27, 44.98)]
-DEMO_LAYERS = ["isos", "zones", "pnodes_raw", "data_centers_raw", "substations", "transmission_lines", "feeders",
-               "der_locations"]
+DEMO_LAYERS = ["isos_raw", "zones_raw", "pnodes_raw", "data_centers_raw", "substations_raw", "transmission_lines_raw",
+               "feeders_raw", "der_locations_raw"]
 
 
 def fixture_tiles():
@@ -101,7 +101,7 @@ def test_headline_tile_has_the_expected_pnodes(conn):
 
 
 def test_several_layers_in_one_tile(conn):
-    layers = ["zones", "transmission_lines", "pnodes_raw", "data_centers_raw"]
+    layers = ["zones_raw", "transmission_lines_raw", "pnodes_raw", "data_centers_raw"]
     data = bytes(conn.execute("SELECT grid_tile(%s::text[], 4, 4, 6)", (layers,)).fetchone()[0])
     assert structure(data) == layers
     for name in layers:

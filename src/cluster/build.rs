@@ -21,15 +21,12 @@ use pgrx::spi::SpiClient;
 
 use super::points::PointSet;
 use super::tile::params;
+use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
-use crate::layers::registry::unknown_layer;
-use crate::layers::tracking;
-use crate::rows::{first_value, for_each_row, varlena_bytes, Plan, Planning};
+use crate::rows::varlena_bytes;
 use crate::tile::decode_attributes;
 
-/// Advisory lock class of cluster refreshes ("grid" in ASCII).
-const LOCK_CLASS: i32 = 0x6772_6964;
 /// Rows per INSERT while writing a pyramid.
 const WRITE_CHUNK: usize = 20_000;
 /// Ids per row of a leaves table.
@@ -39,30 +36,23 @@ pub const LEAF_CHUNK: u32 = 1024;
 pub fn refresh(layer: &str) -> SqlResult<i64> {
     let started = Instant::now();
     Spi::connect_mut(|client| -> SqlResult<i64> {
-        // One refresh of a layer at a time; its registration holds still.
-        client.update(
-            "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-            None,
-            &[LOCK_CLASS.into(), layer.into()],
-        )?;
-        if client.update("SELECT 1 FROM gridkit.layer WHERE name = $1 FOR SHARE", None, &[layer.into()])?.is_empty() {
-            return Err(unknown_layer(layer));
-        }
-        let plan = LayerPlan::load(client, layer)?.ok_or_else(|| unknown_layer(layer))?;
+        let plan = derived::begin(client, Kind::Pyramid, layer)?;
         let Some(c) = plan.cluster.as_ref() else {
             return Err(not_clustered(layer));
         };
-        tracking::sync(client, layer, plan.relid)?;
 
+        let mut phases = derived::Phases::start(format!("cluster_refresh('{layer}')"));
         let (mut points, version) = read_points(&plan)?;
+        phases.mark("read");
         let partitions = points.take_partitions();
         let codes = partitions.as_ref().map(|p| p.build_codes());
         let pyramid = Pyramid::build(&points.xy, codes.as_deref(), params(c, 0, c.options.max_zoom))
             .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
+        phases.mark("cluster");
         let summaries = points.summarize(&pyramid, partitions);
+        phases.mark("aggregate");
 
-        let build =
-            first_value::<i64>(client, "SELECT pg_catalog.nextval('gridkit.pyramid_build')", &[])?.unwrap_or_default();
+        let build = derived::next_build(client)?;
         let storage = format!("gridkit.pyramid_{build}");
         let leaves = format!("gridkit.pyramid_{build}_leaves");
         let postgis = &plan.postgis_schema;
@@ -130,6 +120,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             }
         }
         rows.write(client, &storage, postgis)?;
+        phases.mark("write clusters");
         let leaf_ids: Vec<Option<i64>> = pyramid.leaf_order.iter().map(|&i| points.ids[i as usize]).collect();
         client.update(
             &format!(
@@ -141,6 +132,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             None,
             &[leaf_ids.into()],
         )?;
+        phases.mark("write leaves");
         let mut ddl = String::new();
         for z in 0..=c.options.max_zoom {
             ddl.push_str(&format!(
@@ -148,19 +140,20 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             ));
         }
         ddl.push_str(&format!(
-            "CREATE INDEX pyramid_{build}_cluster ON {storage} (cluster_id) WHERE cluster_id IS NOT NULL;
-             GRANT SELECT ON {storage}, {leaves} TO PUBLIC;
-             ALTER EXTENSION gridkit ADD TABLE {storage};
-             ALTER EXTENSION gridkit ADD TABLE {leaves};
-             COMMENT ON TABLE {storage} IS 'gridkit: cluster pyramid of layer {} (build {build})';
-             ANALYZE {storage};",
-            layer.replace('\'', "''")
+            "CREATE INDEX pyramid_{build}_cluster ON {storage} (cluster_id) WHERE cluster_id IS NOT NULL;"
         ));
         client.update(&ddl, None, &[])?;
+        derived::adopt_tables(
+            client,
+            &[&storage, &leaves],
+            &format!("gridkit: cluster pyramid of layer {layer} (build {build})"),
+        )?;
 
+        phases.mark("index");
         swap(client, layer, build, &storage, &leaves, version, started, &points, &pyramid)?;
-        drop_retired(client)?;
-        client.update("SELECT gridkit.compact_data_versions()", None, &[])?;
+        derived::finish(client)?;
+        phases.mark("swap");
+        phases.report();
         Ok(points.len() as i64)
     })
 }
@@ -171,38 +164,22 @@ pub fn not_clustered(layer: &str) -> SqlError {
 }
 
 /// Reads every point of the layer's source and the layer's data version, in
-/// one snapshot (one statement, read with a fresh snapshot so a refresh that
-/// waited for another one sees what that one committed).
+/// one snapshot.
 fn read_points(plan: &LayerPlan) -> SqlResult<(PointSet, i64)> {
     let c = plan.cluster.as_ref().expect("clustered layer");
-    let sql = format!(
-        // MATERIALIZED: a plain subquery would be pulled up and the version
-        // computed once per point.
-        "WITH v(version) AS MATERIALIZED (SELECT gridkit.layer_data_version($1))
-         SELECT v.version, s.* FROM v LEFT JOIN LATERAL (SELECT true AS present, {} FROM {} AS t) AS s ON true",
-        plan.select_list, plan.source
-    );
-    let read = Plan::prepare(&sql, &[pg_sys::TEXTOID], Planning::Custom, false)?;
     let crs = plan.crs.unwrap_or(SourceCrs::WebMercator);
     let mut points = PointSet::new(c, crs);
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
     let mut attrs = Vec::with_capacity(kinds.len());
-    let mut version = 0i64;
-    let args = [plan.name.as_str().into_datum()];
-    for_each_row(&read, &args, false, 4 + kinds.len(), |values, nulls| {
-        // SAFETY: columns are int8 (version), bool, int8 (id), bytea, then the
-        // attributes by kind.
+    let version = derived::read_source(plan, "", 2 + kinds.len(), |values, nulls| {
+        // SAFETY: columns are int8 (id), bytea, then the attributes by kind.
         unsafe {
-            version = values[0].value() as i64;
-            if nulls[1] {
-                return; // an empty source
-            }
-            let id = (!nulls[2]).then(|| values[2].value() as i64);
-            let wkb = (!nulls[3]).then(|| varlena_bytes(values[3]));
-            decode_attributes(&kinds, &values[4..], &nulls[4..], &mut attrs);
+            let id = (!nulls[0]).then(|| values[0].value() as i64);
+            let wkb = (!nulls[1]).then(|| varlena_bytes(values[1]));
+            decode_attributes(&kinds, &values[2..], &nulls[2..], &mut attrs);
             points.push(id, wkb, &attrs);
         }
-    });
+    })?;
     Ok((points, version))
 }
 
@@ -295,7 +272,7 @@ fn swap(
     // Earlier builds' tables retired before this one may go now; the previous
     // build's tables wait for a later refresh (readers may still open them
     // until this transaction commits).
-    retire_pyramid(client, layer)?;
+    derived::retire(client, Kind::Pyramid, layer)?;
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     client.update(
         "INSERT INTO gridkit.pyramid AS p
@@ -320,58 +297,5 @@ fn swap(
             (points.skipped as i64).into(),
         ],
     )?;
-    Ok(())
-}
-
-/// Records the tables of `layer`'s current pyramid as retired, for a later
-/// `drop_retired` (readers may still open them until this transaction commits).
-pub fn retire_pyramid(client: &mut SpiClient<'_>, layer: &str) -> SqlResult<()> {
-    client.update(
-        "INSERT INTO gridkit.retired_relation (relation)
-         SELECT r FROM gridkit.pyramid p, LATERAL (VALUES (p.storage::oid), (p.leaves::oid)) AS v(r)
-          WHERE p.layer = $1
-         ON CONFLICT DO NOTHING",
-        None,
-        &[layer.into()],
-    )?;
-    Ok(())
-}
-
-/// Drops tables of retired builds that no one holds, except those retired
-/// in this transaction.
-pub fn drop_retired(client: &mut SpiClient<'_>) -> SqlResult<()> {
-    let retired = client.select(
-        "SELECT r.relation, c.oid IS NOT NULL,
-                pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
-           FROM gridkit.retired_relation r
-           LEFT JOIN pg_catalog.pg_class c ON c.oid = r.relation
-           LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE r.retired_by <> pg_catalog.pg_current_xact_id()",
-        None,
-        &[],
-    )?;
-    let mut found: Vec<(pg_sys::Oid, bool, Option<String>)> = Vec::new();
-    for row in retired {
-        found.push((
-            row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::Oid::INVALID),
-            row.get::<bool>(2)?.unwrap_or(false),
-            row.get::<String>(3)?,
-        ));
-    }
-    for (oid, exists, name) in found {
-        if exists {
-            // SAFETY: a conditional lock never waits; we keep it to the end of
-            // the transaction, as DROP would.
-            let locked =
-                unsafe { pg_sys::ConditionalLockRelationOid(oid, pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE) };
-            if !locked {
-                continue; // a reader holds it; a later refresh drops it
-            }
-            if let Some(name) = name {
-                client.update(&format!("ALTER EXTENSION gridkit DROP TABLE {name}; DROP TABLE {name}"), None, &[])?;
-            }
-        }
-        client.update("DELETE FROM gridkit.retired_relation WHERE relation = $1", None, &[oid.into()])?;
-    }
     Ok(())
 }

@@ -89,7 +89,7 @@ fn layer_register(
     attributes: Option<Array<&str>>,
     options: Option<JsonB>,
 ) {
-    (|| -> SqlResult<bool> {
+    (|| -> SqlResult<Option<crate::derived::Kind>> {
         let name = required(name, "layer name")?;
         let relid = required(source, "source")?;
         let geom_column = required(geom_column, "geom_column")?;
@@ -106,7 +106,7 @@ fn layer_register(
         // Hold the source still while we look at it.
         unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
 
-        Spi::connect_mut(|client| -> SqlResult<bool> {
+        Spi::connect_mut(|client| -> SqlResult<Option<crate::derived::Kind>> {
             let postgis = Postgis::find(client)?;
             let source = Source::load(client, relid)?.ok_or_else(|| {
                 SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation with oid {relid:?} does not exist"))
@@ -123,6 +123,8 @@ fn layer_register(
                 plan::check_cluster(cluster, &columns.attributes)
                     .map_err(|e| SqlError { message: format!("layer \"{name}\": {}", e.message), ..e })?;
             }
+            plan::check_attribute_options(&parsed, &columns.attributes)
+                .map_err(|e| SqlError { message: format!("layer \"{name}\": {}", e.message), ..e })?;
 
             let srid = match declared_srid(client, &postgis, &columns.geom)? {
                 0 => sample_srid(client, &postgis, &table, geom_column)?,
@@ -177,18 +179,32 @@ fn layer_register(
                 ],
             )?;
             tracking::sync(client, name, relid)?;
-            // A clustered layer is served from its pyramid: build it now,
-            // unless the one it has still matches.
-            let stale = first_value::<bool>(
-                client,
-                "SELECT stale FROM gridkit.layer_status() WHERE layer = $1",
-                &[name.into()],
-            )?
-            .unwrap_or(false);
-            Ok(stale)
+            // A clustered layer is served from its pyramid, a generalized one
+            // from its bands: rebuild them now, unless they still match.
+            let row = client
+                .select(
+                    "SELECT coalesce(stale, false), clustered FROM gridkit.layer_status() WHERE layer = $1",
+                    Some(1),
+                    &[name.into()],
+                )?
+                .first();
+            let stale = !row.is_empty() && row.get::<bool>(1)?.unwrap_or(false);
+            let clustered = !row.is_empty() && row.get::<bool>(2)?.unwrap_or(false);
+            Ok(match (stale, clustered) {
+                (false, _) => None,
+                (true, true) => Some(crate::derived::Kind::Pyramid),
+                (true, false) => Some(crate::derived::Kind::Generalization),
+            })
         })
     })()
-    .and_then(|stale| if stale { crate::cluster::build::refresh(name.unwrap_or_default()).map(drop) } else { Ok(()) })
+    .and_then(|rebuild| {
+        let name = name.unwrap_or_default();
+        match rebuild {
+            None => Ok(()),
+            Some(crate::derived::Kind::Pyramid) => crate::cluster::build::refresh(name).map(drop),
+            Some(crate::derived::Kind::Generalization) => crate::generalize::build::refresh(name).map(drop),
+        }
+    })
     .or_raise()
 }
 
@@ -197,12 +213,13 @@ fn layer_register(
 fn layer_drop(name: Option<&str>) {
     let name = required(name, "layer name").or_raise();
     let dropped = Spi::connect_mut(|client| -> SqlResult<bool> {
-        // Its pyramid's tables are dropped by a later refresh, once unused.
-        crate::cluster::build::retire_pyramid(client, name)?;
+        // Its derived tables are dropped by a later build, once unused.
+        crate::derived::retire(client, crate::derived::Kind::Pyramid, name)?;
+        crate::derived::retire(client, crate::derived::Kind::Generalization, name)?;
         let dropped =
             !client.update("DELETE FROM gridkit.layer WHERE name = $1 RETURNING 1", None, &[name.into()])?.is_empty();
         tracking::drop_unused_triggers(client)?;
-        crate::cluster::build::drop_retired(client)?;
+        crate::derived::drop_retired(client)?;
         Ok(dropped)
     })
     .or_raise();

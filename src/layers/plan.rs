@@ -7,7 +7,8 @@ use std::rc::Rc;
 use gridkit_mvt::tile::Bounds;
 use gridkit_mvt::{SourceCrs, TileCoord, TileSpace};
 use gridkit_options::cluster::{AggFn, RESERVED};
-use gridkit_options::{ClusterOptions, LayerOptions};
+use gridkit_options::zoom::{Literal, Predicate};
+use gridkit_options::{ClusterOptions, LayerOptions, ZoomRules};
 use rustc_hash::FxHashMap;
 
 use pgrx::pg_sys::{self, Oid};
@@ -51,6 +52,16 @@ pub struct Attribute {
     /// The column itself, quoted, over alias `t` (for filters).
     pub column: String,
 }
+
+impl AttrKind {
+    fn is_numeric(self) -> bool {
+        matches!(self, AttrKind::Int | AttrKind::Float | AttrKind::Double)
+    }
+}
+
+/// Which plan of a layer's tile query: with the condition of zoom rule
+/// `rule` (none: every feature), with a tile filter or not.
+type PlanKey = (Option<usize>, bool);
 
 /// A clustered layer: its options resolved against the attributes.
 pub struct ClusterPlan {
@@ -114,23 +125,56 @@ pub struct LayerPlan {
     pub options: LayerOptions,
     pub attributes: Vec<Attribute>,
     pub cluster: Option<ClusterPlan>,
-    /// The tile query with a filter on every attribute (a NULL parameter
-    /// means no filter on it): custom and generic, prepared on first use.
-    filtered_plans: RefCell<Option<Rc<[Plan; 2]>>>,
+    /// The generalized bands serving now, if built with the current settings.
+    pub generalization: Option<GeneralizationPlan>,
+    /// Per zoom rule, its condition as SQL over alias `t`.
+    pub rule_sql: Vec<String>,
+    /// (attribute index, descending) of the `rank` option.
+    pub rank: Option<(usize, bool)>,
     /// The tile query's columns over alias `t`: id, WKB, attributes.
     pub select_list: String,
     filter_sql: String,
     /// The id column, quoted, over alias `t`.
     pub id_column: String,
-    /// The tile query, planned afresh for each tile: for large tiles, where
-    /// a sequential scan may beat the index and planning costs nothing.
-    /// Columns: id bigint, wkb bytea, then one per attribute. Parameters:
-    /// xmin, ymin, xmax, ymax of the bounding box, in the source's coordinates
-    /// (Web Mercator when PostGIS transforms the source).
-    pub custom_plan: Plan,
-    /// The same query planned once (an index scan): for small tiles, where
-    /// planning would be a third of the work.
-    pub generic_plan: Plan,
+    /// The tile query, [custom, generic], per rule and filter, prepared on
+    /// first use (the plain one at load, so a broken source is reported
+    /// there). Columns: id bigint, wkb bytea, then one per attribute.
+    /// Parameters: xmin, ymin, xmax, ymax of the bounding box, in the
+    /// source's coordinates (Web Mercator when PostGIS transforms the
+    /// source); filtered plans add one text[] per attribute (NULL: no
+    /// condition on it). The custom plan is planned afresh for each tile: for
+    /// large tiles, where a sequential scan may beat the index and planning
+    /// costs nothing; the generic one is planned once (an index scan), for
+    /// small tiles, where planning would be a third of the work.
+    plans: RefCell<FxHashMap<PlanKey, Rc<[Plan; 2]>>>,
+}
+
+/// The generalized bands serving a line or polygon layer.
+pub struct GeneralizationPlan {
+    /// Schema-qualified, quoted.
+    pub storage: String,
+    pub max_zoom: u8,
+    /// Prepared on first use, per zoom.
+    level_plans: RefCell<FxHashMap<u8, Rc<Plan>>>,
+}
+
+impl GeneralizationPlan {
+    /// The rows of one band: id, WKB (Web Mercator), props. Parameters: the
+    /// box (float8 × 4, Web Mercator).
+    pub fn level_plan(&self, zoom: u8, postgis: &str) -> SqlResult<Rc<Plan>> {
+        if let Some(p) = self.level_plans.borrow().get(&zoom) {
+            return Ok(p.clone());
+        }
+        // The literal zoom matches the partial index of that zoom.
+        let sql = format!(
+            "SELECT id, {postgis}.st_asbinary(geom), props FROM {} \
+              WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
+            self.storage
+        );
+        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?);
+        self.level_plans.borrow_mut().insert(zoom, plan.clone());
+        Ok(plan)
+    }
 }
 
 /// Tiles from this zoom on use the generic plan. A z6 tile is 1/4096 of the
@@ -216,6 +260,10 @@ impl LayerPlan {
             ),
         };
 
+        let rule_sql = rules_sql(&options.zoom, &attributes).map_err(|e| broken(name, &source.qualified_name, e))?;
+        let rank = resolve_rank(&options, &attributes).map_err(|e| broken(name, &source.qualified_name, e))?;
+        let generalization = GeneralizationPlan::load(client, name)?;
+
         let geom = format!("t.{}", quote_ident(&columns.geom.name));
         // Other projections are compared in Web Mercator: transforming a
         // tile's box into, say, UTM is meaningless for large tiles and fails
@@ -230,13 +278,7 @@ impl LayerPlan {
         };
         let select_list = select.join(", ");
         let filter_sql = format!("{filtered} OPERATOR({}.&&) {envelope}", postgis.schema);
-        let sql = format!("SELECT {select_list} FROM {} AS t WHERE {filter_sql}", source.qualified_name);
-        let prepare = |planning| {
-            Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], planning, true)
-                .map_err(|e| broken(name, &source.qualified_name, e))
-        };
-        let (custom_plan, generic_plan) = (prepare(Planning::Custom)?, prepare(Planning::Generic)?);
-        Ok(Some(LayerPlan {
+        let plan = LayerPlan {
             name: name.to_string(),
             relid: source.relid,
             source: source.qualified_name.clone(),
@@ -246,55 +288,60 @@ impl LayerPlan {
             options,
             attributes,
             cluster,
-            filtered_plans: RefCell::new(None),
+            generalization,
+            rule_sql,
+            rank,
             select_list,
             filter_sql,
             id_column: format!("t.{}", quote_ident(&columns.id.name)),
-            custom_plan,
-            generic_plan,
-        }))
+            plans: RefCell::new(FxHashMap::default()),
+        };
+        plan.plans((None, false)).map_err(|e| broken(name, &source.qualified_name, e))?;
+        Ok(Some(plan))
     }
 
     pub fn space(&self) -> TileSpace {
         TileSpace { extent: self.options.extent, buffer: self.options.buffer }
     }
 
-    /// The plan to use for `tile`.
-    pub fn plan_for(&self, tile: TileCoord) -> &Plan {
-        if tile.z >= GENERIC_PLAN_FROM_ZOOM {
-            &self.generic_plan
-        } else {
-            &self.custom_plan
-        }
+    /// The plan for `tile`: custom below [`GENERIC_PLAN_FROM_ZOOM`], else
+    /// generic; with the zoom rule that applies at the tile's zoom and,
+    /// when `filtered`, the attribute filter.
+    pub fn plan_for(&self, tile: TileCoord, filtered: bool) -> SqlResult<(Rc<[Plan; 2]>, usize)> {
+        let plans = self.plans((self.options.zoom.rule_at(tile.z), filtered))?;
+        Ok((plans, usize::from(tile.z >= GENERIC_PLAN_FROM_ZOOM)))
     }
 
-    /// The filtered tile query, [custom, generic]: parameters 1-4 the box,
-    /// then one text[] per attribute (NULL: no condition on it). Columns as
-    /// the unfiltered query.
-    pub fn filtered_plans(&self) -> SqlResult<Rc<[Plan; 2]>> {
-        if let Some(p) = self.filtered_plans.borrow().as_ref() {
+    fn plans(&self, key: PlanKey) -> SqlResult<Rc<[Plan; 2]>> {
+        if let Some(p) = self.plans.borrow().get(&key) {
             return Ok(p.clone());
         }
+        let (rule, filtered) = key;
         let mut conditions = String::new();
-        for (i, a) in self.attributes.iter().enumerate() {
-            let n = i + 5;
-            let cond = match a.kind {
-                AttrKind::Int => format!("{} = ANY(${n}::pg_catalog.int8[])", a.column),
-                AttrKind::Float | AttrKind::Double => format!("{} = ANY(${n}::pg_catalog.float8[])", a.column),
-                AttrKind::Bool => format!("{} = ANY(${n}::pg_catalog.bool[])", a.column),
-                AttrKind::Text => format!("{}::text = ANY(${n})", a.column),
-            };
-            conditions.push_str(&format!(" AND (${n} IS NULL OR {cond})"));
+        if let Some(r) = rule {
+            conditions.push_str(&format!(" AND ({})", self.rule_sql[r]));
+        }
+        let mut types = vec![pg_sys::FLOAT8OID; 4];
+        if filtered {
+            for (i, a) in self.attributes.iter().enumerate() {
+                let n = i + 5;
+                let cond = match a.kind {
+                    AttrKind::Int => format!("{} = ANY(${n}::pg_catalog.int8[])", a.column),
+                    AttrKind::Float | AttrKind::Double => format!("{} = ANY(${n}::pg_catalog.float8[])", a.column),
+                    AttrKind::Bool => format!("{} = ANY(${n}::pg_catalog.bool[])", a.column),
+                    AttrKind::Text => format!("{}::text = ANY(${n})", a.column),
+                };
+                conditions.push_str(&format!(" AND (${n} IS NULL OR {cond})"));
+            }
+            types.extend(std::iter::repeat_n(pg_sys::TEXTARRAYOID, self.attributes.len()));
         }
         let sql =
             format!("SELECT {} FROM {} AS t WHERE {}{conditions}", self.select_list, self.source, self.filter_sql);
-        let mut types = vec![pg_sys::FLOAT8OID; 4];
-        types.extend(std::iter::repeat_n(pg_sys::TEXTARRAYOID, self.attributes.len()));
         let plans = Rc::new([
             Plan::prepare(&sql, &types, Planning::Custom, true)?,
             Plan::prepare(&sql, &types, Planning::Generic, true)?,
         ]);
-        *self.filtered_plans.borrow_mut() = Some(plans.clone());
+        self.plans.borrow_mut().insert(key, plans.clone());
         Ok(plans)
     }
 
@@ -311,6 +358,109 @@ impl LayerPlan {
         };
         [b.xmin, b.ymin, b.xmax, b.ymax]
     }
+}
+
+/// Checks zoom rules and rank against the attribute columns, at registration.
+pub fn check_attribute_options(options: &LayerOptions, columns: &[super::registry::Column]) -> SqlResult<()> {
+    let attributes: Vec<Attribute> = columns
+        .iter()
+        .map(|c| Attribute { name: c.name.clone(), kind: AttrKind::of(c.base_type), column: String::new() })
+        .collect();
+    if options.cluster.is_some() && !options.zoom.rules.is_empty() {
+        return Err(SqlError::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            "zoom_rules do not apply to clustered layers, whose low zooms show clusters of every point",
+        )
+        .hint("Use min_zoom, or a filter in grid_tile(layer, z, x, y, filter)."));
+    }
+    rules_sql(&options.zoom, &attributes)?;
+    resolve_rank(options, &attributes)?;
+    Ok(())
+}
+
+/// The SQL condition of each zoom rule over alias `t`: identifiers quoted,
+/// literals quoted and typed by the attribute, so rules never carry SQL.
+fn rules_sql(zoom: &ZoomRules, attributes: &[Attribute]) -> SqlResult<Vec<String>> {
+    zoom.rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            predicate_sql(&r.predicate, attributes).map_err(|m| {
+                let e = SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("zoom rule {}: {m}", i + 1));
+                if m.ends_with(NOT_REGISTERED) {
+                    e.hint(
+                        "Rules may only name attributes listed in the attributes argument of gridkit.layer_register.",
+                    )
+                } else {
+                    e
+                }
+            })
+        })
+        .collect()
+}
+
+const NOT_REGISTERED: &str = "is not a registered attribute of the layer";
+
+fn predicate_sql(p: &Predicate, attributes: &[Attribute]) -> Result<String, String> {
+    let attribute =
+        |name: &str| attributes.iter().find(|a| a.name == name).ok_or_else(|| format!("\"{name}\" {NOT_REGISTERED}"));
+    let literal = |a: &Attribute, v: &Literal| -> Result<String, String> {
+        match (a.kind, v) {
+            (k, Literal::Number(n)) if k.is_numeric() => {
+                Ok(format!("{}::pg_catalog.numeric", quote_literal(&n.to_string())))
+            }
+            (AttrKind::Text, Literal::Text(t)) => Ok(format!("{}::pg_catalog.text", quote_literal(t))),
+            (AttrKind::Bool, Literal::Bool(b)) => Ok(b.to_string()),
+            (k, v) => Err(format!(
+                "attribute \"{}\" is {}, and cannot be compared with {}",
+                a.name,
+                match k {
+                    AttrKind::Int | AttrKind::Float | AttrKind::Double => "a number",
+                    AttrKind::Bool => "a boolean",
+                    AttrKind::Text => "text",
+                },
+                v.kind()
+            )),
+        }
+    };
+    // Text attributes are compared as text, whatever their type.
+    let column = |a: &Attribute| match a.kind {
+        AttrKind::Text => format!("{}::pg_catalog.text", a.column),
+        _ => a.column.clone(),
+    };
+    Ok(match p {
+        Predicate::All(ps) | Predicate::Any(ps) => {
+            let joiner = if matches!(p, Predicate::All(_)) { " AND " } else { " OR " };
+            let parts = ps.iter().map(|q| predicate_sql(q, attributes)).collect::<Result<Vec<_>, _>>()?;
+            format!("({})", parts.join(joiner))
+        }
+        Predicate::Compare { attribute: name, op, value } => {
+            let a = attribute(name)?;
+            if op.is_ordering() && a.kind == AttrKind::Bool {
+                return Err(format!("attribute \"{name}\" is a boolean: use = or != on it"));
+            }
+            format!("{} {} {}", column(a), op.sql(), literal(a, value)?)
+        }
+        Predicate::In { attribute: name, values } => {
+            let a = attribute(name)?;
+            let list = values.iter().map(|v| literal(a, v)).collect::<Result<Vec<_>, _>>()?;
+            format!("{} IN ({})", column(a), list.join(", "))
+        }
+    })
+}
+
+/// The `rank` option checked: a registered numeric attribute.
+fn resolve_rank(options: &LayerOptions, attributes: &[Attribute]) -> SqlResult<Option<(usize, bool)>> {
+    let Some(r) = &options.rank else { return Ok(None) };
+    let bad = |m: String| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, m);
+    let i = attributes
+        .iter()
+        .position(|a| a.name == r.attribute)
+        .ok_or_else(|| bad(format!("rank attribute \"{}\" is not a registered attribute of the layer", r.attribute)))?;
+    if !attributes[i].kind.is_numeric() {
+        return Err(bad(format!("rank attribute \"{}\" must be numeric", r.attribute)));
+    }
+    Ok(Some((i, r.descending)))
 }
 
 /// Checks cluster options against the attribute columns, at registration.
@@ -382,6 +532,43 @@ impl ClusterPlan {
             });
         }
         Ok(self)
+    }
+}
+
+/// Quotes a string literal for SQL text, whatever
+/// `standard_conforming_strings` says.
+pub fn quote_literal(s: &str) -> String {
+    let body = s.replace('\'', "''");
+    if body.contains('\\') {
+        format!("E'{}'", body.replace('\\', "\\\\"))
+    } else {
+        format!("'{body}'")
+    }
+}
+
+impl GeneralizationPlan {
+    /// The bands serving `layer` now, if built with its current settings.
+    fn load(client: &SpiClient<'_>, layer: &str) -> SqlResult<Option<GeneralizationPlan>> {
+        let row = client
+            .select(
+                "SELECT g.max_zoom,
+                        pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+                   FROM gridkit.generalization g
+                   JOIN pg_catalog.pg_class c ON c.oid = g.storage
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                  WHERE g.layer = $1 AND g.settings = gridkit._generalization_settings($1)",
+                Some(1),
+                &[layer.into()],
+            )?
+            .first();
+        if row.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(GeneralizationPlan {
+            max_zoom: row.get::<i16>(1)?.unwrap_or(0) as u8,
+            storage: row.get::<String>(2)?.unwrap_or_default(),
+            level_plans: RefCell::new(FxHashMap::default()),
+        }))
     }
 }
 

@@ -35,6 +35,9 @@ pub struct EncodedGeometry {
     /// Polygons: area in square tile units; lines: length in tile units;
     /// points: number of points.
     pub weight: f64,
+    /// The layer's rank of the feature (see `LayerEncoder::set_rank`):
+    /// features of lower rank are dropped before any of higher rank.
+    pub rank: f64,
 }
 
 /// Clips and encodes features of one layer in one tile. Holds scratch buffers
@@ -46,6 +49,9 @@ pub struct Clipper {
     snapped: Vec<[i32; 2]>,
     seen: FxHashSet<[i32; 2]>,
     simplifier: Simplifier,
+    /// Douglas–Peucker tolerances in tile units, for lines and for rings.
+    line_tolerance: f64,
+    ring_tolerance: f64,
     simplified: Vec<[f64; 2]>,
     run: Vec<[f64; 2]>,
     ring_a: Vec<[f64; 2]>,
@@ -65,6 +71,8 @@ impl Clipper {
             snapped: Vec::new(),
             seen: FxHashSet::default(),
             simplifier: Simplifier::default(),
+            line_tolerance: DEFAULT_TOLERANCE,
+            ring_tolerance: DEFAULT_TOLERANCE,
             simplified: Vec::new(),
             run: Vec::new(),
             ring_a: Vec::new(),
@@ -72,6 +80,15 @@ impl Clipper {
             contours: Vec::new(),
             overlay: None,
         }
+    }
+
+    /// Sets the simplification tolerances (tile units) of lines and of
+    /// polygon rings; both are [`DEFAULT_TOLERANCE`] unless set. Zero keeps
+    /// every point but exactly collinear ones (for geometry simplified
+    /// before, whose shared borders must stay identical).
+    pub fn set_tolerances(&mut self, line: f64, ring: f64) {
+        self.line_tolerance = line;
+        self.ring_tolerance = ring;
     }
 
     /// Clips `g` to the tile and encodes it; `None` when nothing of it is left
@@ -99,14 +116,14 @@ impl Clipper {
         }
         let mut enc = CommandWriter::with_capacity(1 + 2 * self.snapped.len());
         enc.points(&self.snapped);
-        Some(EncodedGeometry { kind: GeomType::Point, commands: enc.out, weight: self.snapped.len() as f64 })
+        Some(EncodedGeometry { kind: GeomType::Point, commands: enc.out, weight: self.snapped.len() as f64, rank: 0.0 })
     }
 
     fn lines(&mut self, g: &SourceGeometry) -> Option<EncodedGeometry> {
         let mut enc = CommandWriter::with_capacity(16);
         let mut length = 0.0;
         for line in g.lines() {
-            self.simplifier.simplify(line, DEFAULT_TOLERANCE, &mut self.simplified);
+            self.simplifier.simplify(line, self.line_tolerance, &mut self.simplified);
             self.run.clear();
             for k in 0..self.simplified.len().saturating_sub(1) {
                 let w = [self.simplified[k], self.simplified[k + 1]];
@@ -131,7 +148,7 @@ impl Clipper {
         if enc.out.is_empty() {
             return None;
         }
-        Some(EncodedGeometry { kind: GeomType::Linestring, commands: enc.out, weight: length })
+        Some(EncodedGeometry { kind: GeomType::Linestring, commands: enc.out, weight: length, rank: 0.0 })
     }
 
     /// Snaps the pending run, encodes it when two distinct points survive,
@@ -157,7 +174,7 @@ impl Clipper {
         let mut used = 0;
         for poly in g.polygons() {
             for ring_index in poly {
-                self.simplifier.simplify(g.ring(ring_index), DEFAULT_TOLERANCE, &mut self.simplified);
+                self.simplifier.simplify(g.ring(ring_index), self.ring_tolerance, &mut self.simplified);
                 let ring = &self.simplified;
                 if ring.len() < 4 {
                     continue; // collapsed below a tile unit
@@ -225,7 +242,7 @@ impl Clipper {
         if enc.out.is_empty() {
             return None;
         }
-        Some(EncodedGeometry { kind: GeomType::Polygon, commands: enc.out, weight: area })
+        Some(EncodedGeometry { kind: GeomType::Polygon, commands: enc.out, weight: area, rank: 0.0 })
     }
 }
 

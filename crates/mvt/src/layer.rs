@@ -5,11 +5,13 @@
 //! A tile keeps at most `max_features` features and at most `max_bytes` bytes
 //! per layer. When it has to drop, it drops in this order, which depends only
 //! on the data, never on scan order or timing:
-//! 1. the smallest first: polygons by clipped area, lines by clipped length,
-//!    points by number of points (so single points tie);
-//! 2. among equals, the highest feature id first (features without an id
+//! 1. the lowest rank first, when the layer declares a `rank` attribute
+//!    (features without a value before any with one);
+//! 2. then the smallest first: polygons by clipped area, lines by clipped
+//!    length, points by number of points (so single points tie);
+//! 3. among equals, the highest feature id first (features without an id
 //!    before any with one);
-//! 3. among features with equal ids, the one read last.
+//! 4. among features with equal ids, the one read last.
 //!
 //! `max_features` is applied while features stream in, with a bounded heap, so
 //! a tile over millions of rows holds at most `max_features` of them in memory.
@@ -65,6 +67,7 @@ pub struct FinishedLayer {
 struct Candidate {
     id: Option<u64>,
     seq: u64,
+    rank: f64,
     weight: f64,
     kind: GeomType,
     commands: Vec<u32>,
@@ -86,8 +89,9 @@ impl Candidate {
     /// `Greater` means "dropped earlier" (see the module documentation).
     fn drop_order(&self, other: &Self) -> Ordering {
         other
-            .weight
-            .total_cmp(&self.weight)
+            .rank
+            .total_cmp(&self.rank)
+            .then_with(|| other.weight.total_cmp(&self.weight))
             .then_with(|| id_key(self.id).cmp(&id_key(other.id)))
             .then_with(|| self.seq.cmp(&other.seq))
     }
@@ -222,6 +226,7 @@ impl LayerBuilder {
         let mut c = Candidate {
             id,
             seq,
+            rank: geometry.rank,
             weight: geometry.weight,
             kind: geometry.kind,
             commands: geometry.commands,
@@ -426,7 +431,7 @@ mod tests {
     use super::*;
 
     fn point(x: i32, weight: f64) -> EncodedGeometry {
-        EncodedGeometry { kind: GeomType::Point, commands: vec![9, (x << 1) as u32, 0], weight }
+        EncodedGeometry { kind: GeomType::Point, commands: vec![9, (x << 1) as u32, 0], weight, rank: 0.0 }
     }
 
     fn decode(bytes: &[u8]) -> proto::Layer {
@@ -536,6 +541,7 @@ mod tests {
                 kind: GeomType::Linestring,
                 commands: (0..(id % 50 + 4)).map(|i| (i * 977 % 70000) as u32).collect(),
                 weight: id as f64,
+                rank: 0.0,
             };
             let attrs = [(k1, AttrValue::String(&s)), (k2, AttrValue::Int(id as i64 * 1000 - 150_000))];
             b.push(if id % 5 == 0 { None } else { Some(id * 1_000_003) }, geom, &attrs[..(id % 3) as usize]);
@@ -547,6 +553,19 @@ mod tests {
         let predicted = Sizer::new(&b.name, b.extent, &b.keys, &b.values.values).remap_and_len(&kept, &all).1;
         let out = b.finish();
         assert_eq!(predicted, out.bytes.len());
+    }
+
+    #[test]
+    fn rank_decides_before_size() {
+        let mut b = LayerBuilder::new("l", 4096, Budget { max_features: 2, max_bytes: 1 << 20 });
+        for (id, w, rank) in [(1, 100.0, 115.0), (2, 1.0, 765.0), (3, 50.0, 345.0), (4, 1000.0, f64::NEG_INFINITY)] {
+            let mut g = point(id as i32, w);
+            g.rank = rank;
+            b.push(Some(id), g, &[]);
+        }
+        let out = b.finish();
+        let ids: Vec<u64> = decode(&out.bytes).features.iter().map(|f| f.id.unwrap()).collect();
+        assert_eq!(ids, vec![2, 3]);
     }
 
     #[test]

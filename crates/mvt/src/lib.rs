@@ -65,6 +65,9 @@ pub struct LayerEncoder {
     scratch: SourceGeometry,
     stats: RowStats,
     first_error: Option<GeometryError>,
+    /// The attribute key features are ranked by, and whether higher values
+    /// rank higher.
+    rank: Option<(u32, bool)>,
 }
 
 impl LayerEncoder {
@@ -76,6 +79,39 @@ impl LayerEncoder {
             scratch: SourceGeometry::default(),
             stats: RowStats::default(),
             first_error: None,
+            rank: None,
+        }
+    }
+
+    /// Simplification tolerances in tile units (see [`Clipper::set_tolerances`]).
+    pub fn set_tolerances(&mut self, line: f64, ring: f64) {
+        self.clipper.set_tolerances(line, ring);
+    }
+
+    /// Ranks features by the numeric attribute `key`: when the tile budget
+    /// must drop features, the lowest values go first (the highest, when
+    /// `descending` is false); features without a numeric value go before all.
+    pub fn set_rank(&mut self, key: u32, descending: bool) {
+        self.rank = Some((key, descending));
+    }
+
+    fn rank_of(&self, attrs: &[(u32, AttrValue<'_>)]) -> f64 {
+        let Some((key, descending)) = self.rank else { return 0.0 };
+        let value = attrs.iter().find(|(k, _)| *k == key).and_then(|(_, v)| match *v {
+            AttrValue::Int(n) => Some(n as f64),
+            AttrValue::Float(f) => Some(f64::from(f)),
+            AttrValue::Double(f) => Some(f),
+            AttrValue::Bool(_) | AttrValue::String(_) => None,
+        });
+        match value {
+            Some(v) if !v.is_nan() => {
+                if descending {
+                    v
+                } else {
+                    -v
+                }
+            }
+            _ => f64::NEG_INFINITY,
         }
     }
 
@@ -103,7 +139,8 @@ impl LayerEncoder {
             return;
         }
         match self.clipper.clip_and_encode(&self.scratch) {
-            Some(geometry) => {
+            Some(mut geometry) => {
+                geometry.rank = self.rank_of(attrs);
                 let id = id.and_then(|v| u64::try_from(v).ok());
                 self.builder.push(id, geometry, attrs);
             }
@@ -125,6 +162,7 @@ impl LayerEncoder {
         match self.clipper.clip_and_encode(&self.scratch) {
             Some(mut geometry) => {
                 geometry.weight = weight;
+                geometry.rank = self.rank_of(attrs);
                 self.builder.push(id.and_then(|v| u64::try_from(v).ok()), geometry, attrs);
             }
             None => self.stats.outside += 1,

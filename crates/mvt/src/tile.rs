@@ -180,6 +180,12 @@ impl TileTransform {
         }
     }
 
+    /// Source coordinates to Web Mercator metres (y up), for work on whole
+    /// layers rather than one tile.
+    pub fn to_mercator(crs: SourceCrs) -> Self {
+        TileTransform { crs, xmin: 0.0, ymax: 0.0, fx: 1.0, fy: 1.0 }
+    }
+
     /// Source coordinates to tile space.
     #[inline]
     pub fn apply(&self, x: f64, y: f64) -> [f64; 2] {

@@ -6,8 +6,10 @@ use serde_json::{Map, Value};
 
 pub mod cluster;
 pub mod filter;
+pub mod zoom;
 
 pub use cluster::ClusterOptions;
+pub use zoom::ZoomRules;
 
 /// Options of one layer, with defaults applied where the layer sets none.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,16 +24,69 @@ pub struct LayerOptions {
     pub max_bytes: Option<u32>,
     /// Point clustering at low zoom; `None`: points are shown one by one.
     pub cluster: Option<ClusterOptions>,
+    /// `min_zoom` and `zoom_rules`: which features show at which zoom.
+    pub zoom: ZoomRules,
+    pub simplify: SimplifyOptions,
+    /// The attribute a full tile keeps features by, before size.
+    pub rank: Option<RankOptions>,
 }
 
 impl Default for LayerOptions {
     fn default() -> Self {
-        LayerOptions { extent: 4096, buffer: 64, max_features: None, max_bytes: None, cluster: None }
+        LayerOptions {
+            extent: 4096,
+            buffer: 64,
+            max_features: None,
+            max_bytes: None,
+            cluster: None,
+            zoom: ZoomRules::default(),
+            simplify: SimplifyOptions::default(),
+            rank: None,
+        }
     }
 }
 
+/// How lines and polygons are simplified for a zoom.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimplifyOptions {
+    /// Douglas–Peucker tolerance in screen pixels; a pixel is 1/512 of a
+    /// tile's side (MapLibre draws vector tiles 512 pixels wide).
+    pub tolerance_px: f64,
+    /// The highest zoom `generalize_refresh` stores; `None`: up to the first
+    /// zoom where simplification keeps most of the vertices.
+    pub max_zoom: Option<u8>,
+}
+
+impl Default for SimplifyOptions {
+    fn default() -> Self {
+        SimplifyOptions { tolerance_px: 1.0, max_zoom: None }
+    }
+}
+
+impl SimplifyOptions {
+    /// Tile pixels per tile side.
+    pub const TILE_PX: f64 = 512.0;
+
+    /// The tolerance in tile units for a layer of `extent` units per side.
+    pub fn tolerance_units(&self, extent: u32) -> f64 {
+        self.tolerance_px * f64::from(extent) / Self::TILE_PX
+    }
+}
+
+/// `"rank": "voltage_kv"` or `{"attribute": "voltage_kv", "order": "desc"}`:
+/// a full tile keeps the highest (`desc`, the default) or lowest (`asc`)
+/// values first; features without a value go first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RankOptions {
+    pub attribute: String,
+    pub descending: bool,
+}
+
 /// The option names this version understands.
-pub const KNOWN_OPTIONS: &[&str] = &["extent", "buffer", "max_features", "max_bytes", "cluster"];
+pub const KNOWN_OPTIONS: &[&str] =
+    &["extent", "buffer", "max_features", "max_bytes", "cluster", "min_zoom", "zoom_rules", "simplify", "rank"];
+/// Largest `simplify.tolerance_px`.
+pub const MAX_TOLERANCE_PX: f64 = 64.0;
 
 pub const EXTENT_RANGE: (u32, u32) = (256, 65536);
 pub const MAX_FEATURES_RANGE: (u32, u32) = (1, 10_000_000);
@@ -47,6 +102,10 @@ pub enum OptionsError {
     OutOfRange { name: &'static str, min: u64, max: u64, got: String },
     #[error("{0}")]
     Cluster(String),
+    #[error("{0}")]
+    ZoomRules(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub(crate) fn json_kind(v: &Value) -> &'static str {
@@ -92,7 +151,75 @@ impl LayerOptions {
         if let Some(c) = map.get("cluster") {
             o.cluster = Some(ClusterOptions::parse(c)?);
         }
+        o.zoom = ZoomRules::parse(map.get("min_zoom"), map.get("zoom_rules"))?;
+        if let Some(s) = map.get("simplify") {
+            o.simplify = parse_simplify(s)?;
+        }
+        if let Some(r) = map.get("rank") {
+            o.rank = Some(parse_rank(r)?);
+        }
         Ok(o)
+    }
+}
+
+fn parse_simplify(v: &Value) -> Result<SimplifyOptions, OptionsError> {
+    let bad = |m: String| OptionsError::Invalid(m);
+    let Value::Object(map) = v else {
+        return Err(bad(format!(
+            "\"simplify\" must be an object such as {{\"tolerance_px\": 1.0}}, not {}",
+            json_kind(v)
+        )));
+    };
+    if let Some(k) = map.keys().find(|k| !matches!(k.as_str(), "tolerance_px" | "max_zoom")) {
+        return Err(bad(format!("unknown simplify option \"{k}\"; known options are: tolerance_px, max_zoom")));
+    }
+    let mut o = SimplifyOptions::default();
+    if let Some(t) = map.get("tolerance_px") {
+        o.tolerance_px = match t.as_f64() {
+            Some(t) if (0.0..=MAX_TOLERANCE_PX).contains(&t) => t,
+            _ => {
+                return Err(bad(format!("\"tolerance_px\" must be a number between 0 and {MAX_TOLERANCE_PX}, not {t}")))
+            }
+        };
+    }
+    if let Some(z) = map.get("max_zoom") {
+        o.max_zoom = match z.as_u64() {
+            Some(n) if n <= u64::from(zoom::MAX_ZOOM) => Some(n as u8),
+            _ => {
+                return Err(bad(format!(
+                    "simplify \"max_zoom\" must be an integer between 0 and {}, not {z}",
+                    zoom::MAX_ZOOM
+                )))
+            }
+        };
+    }
+    Ok(o)
+}
+
+fn parse_rank(v: &Value) -> Result<RankOptions, OptionsError> {
+    let bad = |m: String| OptionsError::Invalid(m);
+    match v {
+        Value::String(a) if !a.is_empty() => Ok(RankOptions { attribute: a.clone(), descending: true }),
+        Value::Object(map) => {
+            if let Some(k) = map.keys().find(|k| !matches!(k.as_str(), "attribute" | "order")) {
+                return Err(bad(format!("unknown rank option \"{k}\"; known options are: attribute, order")));
+            }
+            let attribute = match map.get("attribute") {
+                Some(Value::String(a)) if !a.is_empty() => a.clone(),
+                _ => return Err(bad("\"rank\" needs \"attribute\": the name of a numeric attribute".into())),
+            };
+            let descending = match map.get("order") {
+                None => true,
+                Some(Value::String(o)) if o.eq_ignore_ascii_case("desc") => true,
+                Some(Value::String(o)) if o.eq_ignore_ascii_case("asc") => false,
+                Some(o) => return Err(bad(format!("rank \"order\" must be \"desc\" or \"asc\", not {o}"))),
+            };
+            Ok(RankOptions { attribute, descending })
+        }
+        other => Err(bad(format!(
+            "\"rank\" must be an attribute name or {{\"attribute\": ..., \"order\": \"desc\"}}, not {}",
+            json_kind(other)
+        ))),
     }
 }
 
@@ -112,7 +239,13 @@ mod tests {
             LayerOptions::parse(&json!({"extent": 512, "buffer": 8, "max_features": 10, "max_bytes": 2048})).unwrap();
         assert_eq!(
             o,
-            LayerOptions { extent: 512, buffer: 8, max_features: Some(10), max_bytes: Some(2048), cluster: None }
+            LayerOptions {
+                extent: 512,
+                buffer: 8,
+                max_features: Some(10),
+                max_bytes: Some(2048),
+                ..Default::default()
+            }
         );
     }
 
@@ -121,7 +254,8 @@ mod tests {
         let e = LayerOptions::parse(&json!({"extnet": 512})).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes, cluster"
+            "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes, cluster, \
+             min_zoom, zoom_rules, simplify, rank"
         );
         let e = LayerOptions::parse(&json!({"extent": 100})).unwrap_err();
         assert_eq!(e.to_string(), "option \"extent\" must be an integer between 256 and 65536, not 100");
@@ -158,5 +292,23 @@ mod tests {
             "aggregate of \"x\" must be one of count, sum, avg, min, max, mode, not \"median\""
         );
         assert!(msg(json!({"cluster": {"partition_by": 3}})).contains("attribute name"));
+    }
+
+    #[test]
+    fn simplify_and_rank() {
+        let o = LayerOptions::parse(&json!({"simplify": {"tolerance_px": 2.5, "max_zoom": 9}, "rank": "kv"})).unwrap();
+        assert_eq!(o.simplify, SimplifyOptions { tolerance_px: 2.5, max_zoom: Some(9) });
+        assert_eq!(o.simplify.tolerance_units(4096), 20.0);
+        assert_eq!(o.rank, Some(RankOptions { attribute: "kv".into(), descending: true }));
+        let o = LayerOptions::parse(&json!({"rank": {"attribute": "kv", "order": "ASC"}})).unwrap();
+        assert_eq!(o.rank, Some(RankOptions { attribute: "kv".into(), descending: false }));
+        assert_eq!(LayerOptions::default().simplify.tolerance_units(4096), 8.0);
+        let msg = |v: serde_json::Value| LayerOptions::parse(&v).unwrap_err().to_string();
+        assert!(msg(json!({"simplify": {"tolerance_px": -1}})).contains("between 0 and 64"));
+        assert!(msg(json!({"simplify": {"tolerance": 1}})).contains("unknown simplify option \"tolerance\""));
+        assert!(msg(json!({"simplify": 1})).contains("must be an object"));
+        assert!(msg(json!({"rank": {"order": "desc"}})).contains("needs \"attribute\""));
+        assert!(msg(json!({"rank": {"attribute": "kv", "order": "up"}})).contains("\"desc\" or \"asc\""));
+        assert!(msg(json!({"rank": 3})).contains("attribute name"));
     }
 }

@@ -1,0 +1,162 @@
+"""Lines and polygons at low zoom: gridkit's generalized bands against the
+SQL a user would write (ST_AsMVT over ST_Simplify for lines,
+ST_SimplifyPreserveTopology for zones, with the same zoom rules and the same
+pixel tolerance), on the same tiles, in one run.
+
+Usage: lines.py DSN
+
+Prints Markdown tables: generalization build per layer, then per layer and
+zoom the tile times (p50, p99), the largest tile, and features per tile.
+"""
+
+import math
+import pathlib
+import statistics
+import sys
+import time
+
+import mapbox_vector_tile
+import psycopg
+
+from tiles import lonlat_box, tile_of
+
+REPS = 5
+US = (-125, 24, -66, 50)
+METROS = [(-87.63, 41.88), (-75.16, 39.95), (-77.49, 39.04), (-96.8, 32.78), (-95.37, 29.76),
+          (-118.24, 34.05), (-122.27, 37.8), (-93.27, 44.98), (-97.52, 35.47), (-90.2, 38.63)]
+WORLD = 40075016.685578488
+# The demo's transmission line rules: (max_zoom, voltage at or above).
+RULES = [(4, 500), (6, 345), (8, 230), (10, 115)]
+
+
+def tiles_for(z):
+    """Every tile over the United States up to zoom 4; deeper, the tiles
+    around ten metro areas with their neighbours."""
+    if z <= 4:
+        _, x0, y0 = tile_of(US[0], US[3], z)
+        _, x1, y1 = tile_of(US[2], US[1], z)
+        return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    out = set()
+    for lon, lat in METROS:
+        _, x, y = tile_of(lon, lat, z)
+        out |= {(z, x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
+    return sorted(out)
+
+
+def min_kv(z, rules):
+    if not rules:
+        return 0
+    return next((kv for max_z, kv in rules if z <= max_z), 0)
+
+
+# What a hand-written tile query does: simplify by the same one-pixel
+# tolerance in metres, clip, encode; the same voltage rule in WHERE.
+LINES_SQL = """
+SELECT ST_AsMVT(q, %(layer)s, 4096, 'geom', 'id') FROM (
+  SELECT id, voltage_kv, circuits, length_km, owner, iso_id,
+         ST_AsMVTGeom(ST_Simplify(ST_Transform(geom, 3857), %(tol)s, true),
+                      ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom
+    FROM demo.transmission_lines
+   WHERE geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326) AND voltage_kv >= %(kv)s
+) q WHERE geom IS NOT NULL"""
+
+ZONES_SQL = """
+SELECT ST_AsMVT(q, %(layer)s, 4096, 'geom', 'id') FROM (
+  SELECT id, zone_code, iso_id, congestion_level,
+         ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_Transform(geom, 3857), %(tol)s),
+                      ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom
+    FROM demo.zones
+   WHERE geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)
+) q WHERE geom IS NOT NULL"""
+
+OURS_SQL = "SELECT grid_tile(%(layer)s, %(z)s, %(x)s, %(y)s)"
+
+
+def timed(conn, sql, p):
+    t0 = time.perf_counter()
+    row = conn.execute(sql, p, prepare=True).fetchone()
+    return (time.perf_counter() - t0) * 1000, bytes(row[0] or b"")
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
+
+
+def n_features(data, layer):
+    if not data:
+        return 0
+    return len(mapbox_vector_tile.decode(data).get(layer, {}).get("features", []))
+
+
+def backend_peak_kb(conn):
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def build(dsn):
+    print("### Generalization build\n")
+    print("| layer | features | source vertices | bands | band rows | band vertices | shared arcs "
+          "| generalize_refresh ms | backend peak memory MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for layer in ("transmission_lines", "lines_all", "zones"):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            t0 = time.perf_counter()
+            conn.execute("SELECT gridkit.generalize_refresh(%s)", (layer,))
+            ms = (time.perf_counter() - t0) * 1000
+            peak = backend_peak_kb(conn) / 1024
+            f, sv, mz, rows, v, arcs = conn.execute(
+                "SELECT features, source_vertices, max_zoom, rows, vertices, shared_arcs "
+                "FROM gridkit.generalization WHERE layer = %s", (layer,)).fetchone()
+        print(f"| {layer} | {f} | {sv} | 0–{mz} | {rows} | {v} | {arcs} | {ms:.0f} | {peak:.0f} |")
+
+
+def tiles(conn, layer, sql, zooms, rules=None, baseline_layer=None):
+    for z in zooms:
+        ours, base, ours_kb, base_kb, ours_n, base_n = [], [], [], [], [], []
+        for t in tiles_for(z):
+            w, s, e, n = lonlat_box(*t)
+            p = {"layer": layer, "z": t[0], "x": t[1], "y": t[2], "w": w, "s": s, "e": e, "n": n,
+                 "tol": WORLD / 512 / 2**z, "kv": min_kv(z, rules)}
+            # Warm both, then interleave.
+            _, a = timed(conn, OURS_SQL, p)
+            _, b = timed(conn, sql, p)
+            ours_kb.append(len(a) / 1024)
+            base_kb.append(len(b) / 1024)
+            ours_n.append(n_features(a, layer))
+            base_n.append(n_features(b, layer))
+            for _ in range(REPS):
+                ours.append(timed(conn, OURS_SQL, p)[0])
+                base.append(timed(conn, sql, p)[0])
+        o50, b50 = statistics.median(ours), statistics.median(base)
+        print(f"| {baseline_layer or layer} | {z} | {len(tiles_for(z))} | {o50:.2f} | {pct(ours, 0.99):.2f} "
+              f"| {max(ours_kb):.0f} | {b50:.1f} | {pct(base, 0.99):.1f} | {max(base_kb):.0f} | **{b50 / o50:.0f}x** "
+              f"| {statistics.mean(ours_n):.0f} / {statistics.mean(base_n):.0f} |", flush=True)
+
+
+def main():
+    dsn = sys.argv[1]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # Every line at every zoom (no zoom rules): the worst case.
+        conn.execute("SELECT gridkit.layer_register('lines_all', 'demo.transmission_lines', "
+                     "attributes => '{voltage_kv,circuits,length_km,owner,iso_id}', options => '{\"rank\": \"voltage_kv\"}')")
+        lines, vertices = conn.execute(
+            "SELECT count(*), sum(ST_NPoints(geom)) FROM demo.transmission_lines").fetchone()
+        zones, zone_vertices = conn.execute("SELECT count(*), sum(ST_NPoints(geom)) FROM demo.zones").fetchone()
+        print(f"{lines} transmission lines ({vertices} vertices), {zones} zones ({zone_vertices} vertices)\n")
+    build(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        print("\n### Tiles\n")
+        print("| layer | zoom | tiles | gridkit p50 ms | gridkit p99 ms | gridkit max KB | PostGIS p50 ms "
+              "| PostGIS p99 ms | PostGIS max KB | p50 ratio | features/tile gridkit / PostGIS |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        tiles(conn, "transmission_lines", LINES_SQL, range(0, 7), RULES, "transmission_lines (zoom rules)")
+        tiles(conn, "lines_all", LINES_SQL, range(0, 7), None, "transmission_lines (every line)")
+        tiles(conn, "zones", ZONES_SQL, range(3, 9))
+
+
+if __name__ == "__main__":
+    main()

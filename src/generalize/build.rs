@@ -1,0 +1,292 @@
+//! `gridkit.generalize_refresh`: simplifies a line or polygon layer for each
+//! zoom band and swaps the result in (see `crate::derived` for the rules
+//! every build follows).
+//!
+//! Band z holds, for each feature that shows at zoom z (`min_zoom`, the zoom
+//! rule of z), its geometry simplified at the layer's pixel tolerance for z,
+//! in Web Mercator, and its attributes pre-encoded. Polygon borders shared by
+//! neighbours are simplified once (`crates/generalize`), so the bands keep
+//! the neighbours' common edges identical.
+
+use std::time::Instant;
+
+use gridkit_generalize::{tolerance_m, wkb, Generalizer};
+use gridkit_mvt::reader::{read_wkb, Dimension, SourceGeometry};
+use gridkit_mvt::{props, AttrValue, SourceCrs, TileTransform};
+use gridkit_options::SimplifyOptions;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+use crate::derived::{self, Kind};
+use crate::error::*;
+use crate::layers::plan::{AttrKind, LayerPlan};
+use crate::rows::varlena_bytes;
+use crate::tile::decode_attributes;
+
+/// Bytes of geometry per INSERT while writing bands.
+const WRITE_BYTES: usize = 32 << 20;
+/// Without `simplify.max_zoom`, bands stop at the last zoom that keeps at
+/// most this share of the source's vertices (past it, tiles are small and
+/// the source serves them as cheaply), and never go past `AUTO_MAX_ZOOM`.
+const AUTO_KEEP_SHARE: f64 = 0.5;
+const AUTO_MAX_ZOOM: u8 = 16;
+
+/// The layer's features as read for generalization.
+struct Features {
+    ids: Vec<Option<i64>>,
+    geometries: Vec<SourceGeometry>,
+    props: Vec<Vec<u8>>,
+    /// Bit i set: zoom rule i holds for the feature.
+    rules: Vec<i64>,
+    /// Rows without a line or polygon (NULL, empty, invalid or points).
+    skipped: usize,
+    points: usize,
+}
+
+/// Rebuilds the bands of `layer`; returns the number of features read.
+pub fn refresh(layer: &str) -> SqlResult<i64> {
+    let started = Instant::now();
+    Spi::connect_mut(|client| -> SqlResult<i64> {
+        let plan = derived::begin(client, Kind::Generalization, layer)?;
+        if plan.cluster.is_some() {
+            return Err(SqlError::new(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("layer \"{layer}\" is clustered: its low zooms come from gridkit.cluster_refresh"),
+            ));
+        }
+        let mut phases = derived::Phases::start(format!("generalize_refresh('{layer}')"));
+        let (features, version) = read_features(&plan)?;
+        phases.mark("read");
+        if features.ids.is_empty() && features.points > 0 {
+            return Err(SqlError::new(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("layer \"{layer}\" holds points; generalization is for lines and polygons"),
+            )
+            .hint("Cluster point layers instead: options => '{\"cluster\": {}}'."));
+        }
+        let generalizer = Generalizer::new(features.geometries.iter());
+        let source_vertices = generalizer.source_vertices;
+        let shared_arcs = generalizer.ring_arcs().shared();
+        drop(features.geometries);
+        phases.mark("arcs");
+
+        let zoom = &plan.options.zoom;
+        let simplify = &plan.options.simplify;
+        let visible =
+            |z: u8, i: usize| zoom.visible(z) && zoom.rule_at(z).is_none_or(|r| features.rules[i] & (1 << r) != 0);
+        let tolerance = |z: u8| tolerance_m(simplify.tolerance_px, z, SimplifyOptions::TILE_PX);
+
+        let build = derived::next_build(client)?;
+        let storage = format!("gridkit.generalized_{build}");
+        let postgis = &plan.postgis_schema;
+        client.update(
+            &format!(
+                "CREATE TABLE {storage} (
+                    level int2 NOT NULL,
+                    id    int8,
+                    props bytea NOT NULL,
+                    geom  {postgis}.geometry(Geometry, 3857) NOT NULL
+                 )"
+            ),
+            None,
+            &[],
+        )?;
+        let mut rows = Rows::default();
+        let (mut total_rows, mut total_vertices) = (0i64, 0i64);
+        let mut max_zoom = 0u8;
+        let last = simplify.max_zoom.unwrap_or(AUTO_MAX_ZOOM);
+        for z in 0..=last {
+            // A zoom the layer does not show needs no band, but counts as built.
+            if zoom.visible(z) {
+                let mut bytes = Vec::new();
+                let stats = generalizer.band(
+                    tolerance(z),
+                    |i| visible(z, i),
+                    |i, shape| {
+                        bytes.clear();
+                        wkb::write(shape, &mut bytes);
+                        rows.push(z, features.ids[i], &features.props[i], &bytes);
+                    },
+                );
+                let auto_done = simplify.max_zoom.is_none()
+                    && stats.vertices as f64 > AUTO_KEEP_SHARE * source_vertices as f64
+                    && z > 0;
+                if auto_done {
+                    // This band keeps too much to be worth storing.
+                    rows.discard_level(z);
+                    break;
+                }
+                rows.write_if_full(client, &storage, postgis)?;
+                total_rows += stats.features as i64;
+                total_vertices += stats.vertices as i64;
+            }
+            max_zoom = z;
+        }
+        rows.write(client, &storage, postgis)?;
+        phases.mark("simplify and write");
+
+        let mut ddl = String::new();
+        for z in 0..=max_zoom {
+            ddl.push_str(&format!(
+                "CREATE INDEX generalized_{build}_z{z} ON {storage} USING gist (geom) WHERE level = {z};\n"
+            ));
+        }
+        client.update(&ddl, None, &[])?;
+        derived::adopt_tables(
+            client,
+            &[&storage],
+            &format!("gridkit: generalized bands of layer {layer} (build {build})"),
+        )?;
+
+        derived::retire(client, Kind::Generalization, layer)?;
+        let build_ms = started.elapsed().as_secs_f64() * 1e3;
+        client.update(
+            "INSERT INTO gridkit.generalization AS g
+                    (layer, build, storage, max_zoom, settings, data_version, built_at, build_ms, features,
+                     source_vertices, rows, vertices, shared_arcs, skipped)
+             VALUES ($1, $2, $3::regclass, $4, gridkit._generalization_settings($1), $5,
+                     pg_catalog.clock_timestamp(), $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (layer) DO UPDATE SET
+                 build = EXCLUDED.build, storage = EXCLUDED.storage, max_zoom = EXCLUDED.max_zoom,
+                 settings = EXCLUDED.settings, data_version = EXCLUDED.data_version, built_at = EXCLUDED.built_at,
+                 build_ms = EXCLUDED.build_ms, features = EXCLUDED.features,
+                 source_vertices = EXCLUDED.source_vertices, rows = EXCLUDED.rows, vertices = EXCLUDED.vertices,
+                 shared_arcs = EXCLUDED.shared_arcs, skipped = EXCLUDED.skipped",
+            None,
+            &[
+                layer.into(),
+                build.into(),
+                storage.as_str().into(),
+                i16::from(max_zoom).into(),
+                version.into(),
+                build_ms.into(),
+                (generalizer.len() as i64).into(),
+                (source_vertices as i64).into(),
+                total_rows.into(),
+                total_vertices.into(),
+                (shared_arcs as i64).into(),
+                (features.skipped as i64).into(),
+            ],
+        )?;
+        derived::finish(client)?;
+        phases.mark("index and swap");
+        phases.report();
+        Ok(generalizer.len() as i64)
+    })
+}
+
+/// Every line or polygon feature of the layer, in Web Mercator metres, with
+/// its encoded attributes and which zoom rules it meets; and the data
+/// version, in one snapshot.
+fn read_features(plan: &LayerPlan) -> SqlResult<(Features, i64)> {
+    let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
+    // One bit per rule, computed by PostgreSQL with the same SQL the tiles use.
+    let mask: Vec<String> = plan
+        .rule_sql
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| format!("CASE WHEN {sql} THEN {} ELSE 0 END", 1i64 << i))
+        .collect();
+    let mask_sql = if mask.is_empty() { ", 0::int8".to_string() } else { format!(", ({})::int8", mask.join(" + ")) };
+    let transform = TileTransform::to_mercator(plan.crs.unwrap_or(SourceCrs::WebMercator));
+    let mut out = Features {
+        ids: Vec::new(),
+        geometries: Vec::new(),
+        props: Vec::new(),
+        rules: Vec::new(),
+        skipped: 0,
+        points: 0,
+    };
+    let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(kinds.len());
+    let mut geometry = SourceGeometry::default();
+    let natts = 3 + kinds.len();
+    let version = derived::read_source(plan, &mask_sql, natts, |values, nulls| {
+        // SAFETY: columns are int8 (id), bytea, the attributes by kind, int8.
+        unsafe {
+            let Some(wkb) = (!nulls[1]).then(|| varlena_bytes(values[1])) else {
+                out.skipped += 1;
+                return;
+            };
+            if read_wkb(wkb, &transform, &mut geometry).is_err() {
+                out.skipped += 1;
+                return;
+            }
+            match geometry.dimension() {
+                None => {
+                    out.skipped += 1;
+                    return;
+                }
+                Some(Dimension::Point) => {
+                    out.skipped += 1;
+                    out.points += 1;
+                    return;
+                }
+                Some(_) => {}
+            }
+            decode_attributes(&kinds, &values[2..2 + kinds.len()], &nulls[2..2 + kinds.len()], &mut attrs);
+            let mut encoded = Vec::new();
+            props::encode(&attrs, &mut encoded);
+            out.ids.push((!nulls[0]).then(|| values[0].value() as i64));
+            out.geometries.push(std::mem::take(&mut geometry));
+            out.props.push(encoded);
+            out.rules.push(values[natts - 1].value() as i64);
+        }
+    })?;
+    Ok((out, version))
+}
+
+/// Band rows gathered column by column, written in chunks.
+#[derive(Default)]
+struct Rows {
+    level: Vec<i16>,
+    id: Vec<Option<i64>>,
+    props: Vec<Vec<u8>>,
+    wkb: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Rows {
+    fn push(&mut self, level: u8, id: Option<i64>, props: &[u8], wkb: &[u8]) {
+        self.level.push(i16::from(level));
+        self.id.push(id);
+        self.props.push(props.to_vec());
+        self.wkb.push(wkb.to_vec());
+        self.bytes += wkb.len() + props.len();
+    }
+
+    fn discard_level(&mut self, level: u8) {
+        let keep: Vec<bool> = self.level.iter().map(|&l| l != i16::from(level)).collect();
+        let mut k = keep.iter();
+        self.id.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.props.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.wkb.retain(|_| *k.next().unwrap_or(&true));
+        self.level.retain(|&l| l != i16::from(level));
+        self.bytes = self.wkb.iter().chain(&self.props).map(Vec::len).sum();
+    }
+
+    fn write_if_full(&mut self, client: &mut SpiClient<'_>, storage: &str, postgis: &str) -> SqlResult<()> {
+        if self.bytes >= WRITE_BYTES {
+            self.write(client, storage, postgis)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, client: &mut SpiClient<'_>, storage: &str, postgis: &str) -> SqlResult<()> {
+        if self.level.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(self);
+        client.update(
+            &format!(
+                "INSERT INTO {storage} (level, id, props, geom)
+                 SELECT l, i, p, {postgis}.st_geomfromwkb(g, 3857)
+                   FROM unnest($1::int2[], $2::int8[], $3::bytea[], $4::bytea[]) AS u(l, i, p, g)"
+            ),
+            None,
+            &[rows.level.into(), rows.id.into(), rows.props.into(), rows.wkb.into()],
+        )?;
+        Ok(())
+    }
+}
