@@ -88,12 +88,13 @@ pub fn read_source(
     Ok(version)
 }
 
-/// Makes a build's tables readable by everyone, members of the extension,
-/// and analyzed.
+/// Makes a build's tables readable by everyone and members of the
+/// extension. (Callers analyze what the planner needs: statistics on a
+/// table of large arrays cost more than the build.)
 pub fn adopt_tables(client: &mut SpiClient<'_>, tables: &[&str], comment: &str) -> SqlResult<()> {
     let mut ddl = String::new();
     for t in tables {
-        ddl.push_str(&format!("GRANT SELECT ON {t} TO PUBLIC; ALTER EXTENSION gridkit ADD TABLE {t}; ANALYZE {t};\n"));
+        ddl.push_str(&format!("GRANT SELECT ON {t} TO PUBLIC; ALTER EXTENSION gridkit ADD TABLE {t};\n"));
     }
     if let Some(first) = tables.first() {
         ddl.push_str(&format!("COMMENT ON TABLE {first} IS '{}';", comment.replace('\'', "''")));

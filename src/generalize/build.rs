@@ -131,6 +131,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                 "CREATE INDEX generalized_{build}_z{z} ON {storage} USING gist (geom) WHERE level = {z};\n"
             ));
         }
+        ddl.push_str(&format!("ANALYZE {storage} (level, id);"));
         client.update(&ddl, None, &[])?;
         derived::adopt_tables(
             client,

@@ -17,6 +17,7 @@
 //! mode) bottom-up.
 
 pub mod aggregate;
+mod grid;
 mod id;
 mod pyramid;
 

@@ -1,8 +1,6 @@
 //! Building the cluster pyramid.
 
-use rstar::primitives::GeomWithData;
-use rstar::RTree;
-
+use crate::grid::Grid;
 use crate::{Error, Params, MAX_ZOOM_LIMIT};
 
 /// `Node::parent` of a node that no cluster absorbs.
@@ -69,8 +67,6 @@ impl Group {
         self.count += other.count;
     }
 }
-
-type Indexed = GeomWithData<[f64; 2], u32>;
 
 impl Pyramid {
     /// Clusters `points` (world units, see [`crate::mercator_to_world`]).
@@ -154,13 +150,7 @@ impl Pyramid {
         let r2 = r * r;
         let min_points = u64::from(self.params.min_points);
         let nodes = &self.nodes;
-        let tree = RTree::bulk_load(
-            items
-                .iter()
-                .enumerate()
-                .map(|(k, &n)| Indexed::new([nodes[n as usize].x, nodes[n as usize].y], k as u32))
-                .collect(),
-        );
+        let grid = Grid::new(items.iter().map(|&n| [nodes[n as usize].x, nodes[n as usize].y]), r);
         let single = |k: u32| {
             let n = &nodes[items[k as usize] as usize];
             Group {
@@ -183,8 +173,7 @@ impl Pyramid {
             taken[k as usize] = true;
             let p = &nodes[items[k as usize] as usize];
             neighbours.clear();
-            neighbours
-                .extend(tree.locate_within_distance([p.x, p.y], r2).map(|g| g.data).filter(|&j| !taken[j as usize]));
+            grid.within([p.x, p.y], r2, |j| !taken[j as usize], &mut neighbours);
             neighbours.sort_unstable();
             let count = u64::from(p.count)
                 + neighbours.iter().map(|&j| u64::from(nodes[items[j as usize] as usize].count)).sum::<u64>();
@@ -210,9 +199,7 @@ impl Pyramid {
         // within the radius of another item. Merge such pairs until none is
         // left (when the merged group is big enough to be a cluster).
         loop {
-            let tree = RTree::bulk_load(
-                groups.iter().enumerate().map(|(g, grp)| Indexed::new([grp.x(), grp.y()], g as u32)).collect(),
-            );
+            let grid = Grid::new(groups.iter().map(|grp| [grp.x(), grp.y()]), r);
             let mut alive = vec![true; groups.len()];
             let mut merged = false;
             let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
@@ -225,11 +212,7 @@ impl Pyramid {
                     (grp.x(), grp.y(), grp.count)
                 };
                 neighbours.clear();
-                neighbours.extend(
-                    tree.locate_within_distance([x, y], r2)
-                        .map(|n| n.data)
-                        .filter(|&j| j as usize != g && alive[j as usize]),
-                );
+                grid.within([x, y], r2, |j| j as usize != g && alive[j as usize], &mut neighbours);
                 neighbours.sort_unstable();
                 for &j in &neighbours {
                     let other = slots[j as usize].as_ref().expect("alive group").count;
