@@ -97,6 +97,7 @@ CREATE TABLE gridkit.pyramid (
     build        bigint NOT NULL,
     storage      regclass NOT NULL,
     leaves       regclass NOT NULL,
+    points_store regclass NOT NULL,
     settings     jsonb NOT NULL,
     data_version bigint NOT NULL,
     built_at     timestamptz NOT NULL,

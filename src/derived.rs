@@ -110,7 +110,8 @@ pub fn retire(client: &mut SpiClient<'_>, kind: Kind, layer: &str) -> SqlResult<
     let sql = match kind {
         Kind::Pyramid => {
             "INSERT INTO gridkit.retired_relation (relation)
-             SELECT r FROM gridkit.pyramid p, LATERAL (VALUES (p.storage::oid), (p.leaves::oid)) AS v(r)
+             SELECT r FROM gridkit.pyramid p,
+                    LATERAL (VALUES (p.storage::oid), (p.leaves::oid), (p.points_store::oid)) AS v(r)
               WHERE p.layer = $1
              ON CONFLICT DO NOTHING"
         }

@@ -136,6 +136,9 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             &[leaf_ids.into()],
         )?;
         phases.mark("write leaves");
+        let store = format!("gridkit.pyramid_{build}_points");
+        super::store::write(client, &store, postgis, &points)?;
+        phases.mark("write points");
         let mut ddl = String::new();
         for z in 0..=c.options.max_zoom {
             ddl.push_str(&format!(
@@ -149,12 +152,12 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         client.update(&ddl, None, &[])?;
         derived::adopt_tables(
             client,
-            &[&storage, &leaves],
+            &[&storage, &leaves, &store],
             &format!("gridkit: cluster pyramid of layer {layer} (build {build})"),
         )?;
 
         phases.mark("index");
-        swap(client, layer, build, &storage, &leaves, version, started, &points, &pyramid)?;
+        swap(client, layer, build, [&storage, &leaves, &store], version, started, &points, &pyramid)?;
         derived::finish(client)?;
         phases.mark("swap");
         phases.report();
@@ -266,8 +269,7 @@ fn swap(
     client: &mut SpiClient<'_>,
     layer: &str,
     build: i64,
-    storage: &str,
-    leaves: &str,
+    [storage, leaves, store]: [&str; 3],
     version: i64,
     started: Instant,
     points: &PointSet,
@@ -280,11 +282,13 @@ fn swap(
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     client.update(
         "INSERT INTO gridkit.pyramid AS p
-                (layer, build, storage, leaves, settings, data_version, built_at, build_ms, points, clusters, skipped)
-         VALUES ($1, $2, $3::regclass, $4::regclass, gridkit._pyramid_settings($1), $5,
+                (layer, build, storage, leaves, points_store, settings, data_version, built_at, build_ms, points,
+                 clusters, skipped)
+         VALUES ($1, $2, $3::regclass, $4::regclass, $10::regclass, gridkit._pyramid_settings($1), $5,
                  pg_catalog.clock_timestamp(), $6, $7, $8, $9)
          ON CONFLICT (layer) DO UPDATE SET
              build = EXCLUDED.build, storage = EXCLUDED.storage, leaves = EXCLUDED.leaves,
+             points_store = EXCLUDED.points_store,
              settings = EXCLUDED.settings, data_version = EXCLUDED.data_version, built_at = EXCLUDED.built_at,
              build_ms = EXCLUDED.build_ms, points = EXCLUDED.points, clusters = EXCLUDED.clusters,
              skipped = EXCLUDED.skipped",
@@ -299,6 +303,7 @@ fn swap(
             (points.len() as i64).into(),
             (pyramid.cluster_count() as i64).into(),
             (points.skipped as i64).into(),
+            store.into(),
         ],
     )?;
     Ok(())

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod points;
+pub mod store;
 pub mod tile;
 
 use gridkit_cluster::ClusterId;

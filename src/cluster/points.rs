@@ -214,8 +214,13 @@ impl PointSet {
             self.skipped += 1;
             return;
         }
+        self.push_world(id, wx.clamp(0.0, 1.0), wy, attrs);
+    }
+
+    /// Adds one point given in world units (see `push`).
+    pub fn push_world(&mut self, id: Option<i64>, wx: f64, wy: f64, attrs: &[(u32, AttrValue<'_>)]) {
         self.ids.push(id);
-        self.xy.push([wx.clamp(0.0, 1.0), wy]);
+        self.xy.push([wx, wy]);
         props::encode(attrs, &mut self.props);
         self.props_end.push(self.props.len());
         let value = |i: usize| attrs.iter().find(|(k, _)| *k as usize == i).map(|(_, v)| v);

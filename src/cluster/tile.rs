@@ -154,7 +154,11 @@ fn on_the_fly(
     let crs = plan.crs.unwrap_or(gridkit_mvt::SourceCrs::WebMercator);
     let mut points = PointSet::new(c, crs);
     let margin = plan.space().margin().max(c.options.radius / RADIUS_EXTENT);
-    read_rows(plan, tile, filter, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?;
+    match (&c.pyramid, filter) {
+        // The build's own points, packed: the same data as unfiltered tiles.
+        (Some(p), Some(f)) => super::store::read(plan, &p.points_store, tile, margin, f, &mut points)?,
+        _ => read_rows(plan, tile, filter, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?,
+    }
     let partitions = points.take_partitions();
     let codes = partitions.as_ref().map(|p| p.build_codes());
     let pyramid = Pyramid::build(&points.xy, codes.as_deref(), params(c, tile.z, tile.z))

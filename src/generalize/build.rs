@@ -75,6 +75,9 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let visible =
             |z: u8, i: usize| zoom.visible(z) && zoom.rule_at(z).is_none_or(|r| features.rules[i] & (1 << r) != 0);
         let tolerance = |z: u8| tolerance_m(simplify.tolerance_px, z, SimplifyOptions::TILE_PX);
+        // Features under half the tolerance (half a pixel by default) draw
+        // as a dot at most; lines just above it still show as short strokes.
+        let min_size = |z: u8| tolerance(z) / 2.0;
 
         let build = derived::next_build(client)?;
         let storage = format!("gridkit.generalized_{build}");
@@ -101,6 +104,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                 let mut bytes = Vec::new();
                 let stats = generalizer.band(
                     tolerance(z),
+                    min_size(z),
                     |i| visible(z, i),
                     |i, shape| {
                         bytes.clear();

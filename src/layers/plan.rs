@@ -81,6 +81,8 @@ pub struct PyramidPlan {
     /// Schema-qualified, quoted.
     pub storage: String,
     pub leaves: String,
+    /// The build's points, packed for filtered tiles (`cluster::store`).
+    pub points_store: String,
     /// Prepared on first use: (zoom, filtered by partition) -> plan.
     level_plans: RefCell<FxHashMap<(u8, bool), Rc<Plan>>>,
 }
@@ -512,7 +514,10 @@ impl ClusterPlan {
             .select(
                 "SELECT p.build,
                         pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(s.relname),
-                        pg_catalog.quote_ident(ln.nspname) || '.' || pg_catalog.quote_ident(l.relname)
+                        pg_catalog.quote_ident(ln.nspname) || '.' || pg_catalog.quote_ident(l.relname),
+                        (SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname)
+                           FROM pg_catalog.pg_class pc JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+                          WHERE pc.oid = p.points_store)
                    FROM gridkit.pyramid p
                    JOIN pg_catalog.pg_class s ON s.oid = p.storage
                    JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
@@ -528,6 +533,7 @@ impl ClusterPlan {
                 build: row.get::<i64>(1)?.unwrap_or(0),
                 storage: row.get::<String>(2)?.unwrap_or_default(),
                 leaves: row.get::<String>(3)?.unwrap_or_default(),
+                points_store: row.get::<String>(4)?.unwrap_or_default(),
                 level_plans: RefCell::new(FxHashMap::default()),
             });
         }

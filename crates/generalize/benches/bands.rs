@@ -21,7 +21,12 @@ fn bands(c: &mut Criterion) {
         let g = Generalizer::new(layer.iter());
         c.bench_function(&format!("{name}: bands z0-z10"), |b| {
             b.iter(|| {
-                (0..=10u8).map(|z| g.band(tolerance_m(1.0, z, 512.0), |_| true, |_, _| {}).vertices).sum::<usize>()
+                (0..=10u8)
+                    .map(|z| {
+                        g.band(tolerance_m(1.0, z, 512.0), tolerance_m(1.0, z, 512.0) / 8.0, |_| true, |_, _| {})
+                            .vertices
+                    })
+                    .sum::<usize>()
             })
         });
     }

@@ -7,8 +7,9 @@
 //! the same border, and a feature keeps its index (its id) at every zoom.
 //!
 //! What a band leaves out, on purpose:
-//! - features whose bounding box is smaller than the tolerance on both axes
-//!   (they would draw as a dot or nothing);
+//! - features whose bounding box is smaller than `min_size` on both axes
+//!   (the extension passes half the tolerance: such a feature draws as a
+//!   dot at most);
 //! - rings that collapse (fewer than three distinct points, or no area), and
 //!   with a collapsed outer ring its holes.
 //!
@@ -66,7 +67,7 @@ pub struct Generalizer {
 pub struct BandStats {
     pub features: usize,
     pub vertices: usize,
-    /// Features left out as smaller than the tolerance.
+    /// Features left out as smaller than `min_size`.
     pub too_small: usize,
     /// Features whose every ring collapsed.
     pub collapsed: usize,
@@ -137,10 +138,12 @@ impl Generalizer {
     }
 
     /// Generalizes at `tolerance` the features for which `include(i)`
-    /// holds, calling `out(i, shape)` for each one kept.
+    /// holds and whose bounding box reaches `min_size` on one axis at least,
+    /// calling `out(i, shape)` for each one kept.
     pub fn band(
         &self,
         tolerance: f64,
+        min_size: f64,
         include: impl Fn(usize) -> bool,
         mut out: impl FnMut(usize, &Shape),
     ) -> BandStats {
@@ -154,7 +157,7 @@ impl Generalizer {
             if !include(i) {
                 continue;
             }
-            if f.bbox[2] - f.bbox[0] < tolerance && f.bbox[3] - f.bbox[1] < tolerance {
+            if f.bbox[2] - f.bbox[0] < min_size && f.bbox[3] - f.bbox[1] < min_size {
                 stats.too_small += 1;
                 continue;
             }

@@ -47,7 +47,7 @@ fn demo_zones_share_their_borders() {
     for z in [3u8, 5, 7] {
         let tol = tolerance_m(1.0, z, 512.0);
         let mut ours = Vec::new();
-        let stats = g.band(tol, |_| true, |_, s| ours.push(to_geo(&s.polygons)));
+        let stats = g.band(tol, tol / 8.0, |_| true, |_, s| ours.push(to_geo(&s.polygons)));
         assert!(stats.vertices < g.source_vertices / 4, "z{z}: {} of {} vertices", stats.vertices, g.source_vertices);
         // Each zone on its own, as ST_Simplify would.
         let mut simplifier = Simplifier::default();
@@ -88,7 +88,7 @@ fn shared_arcs_come_out_identical_in_both_neighbours() {
     let g = Generalizer::new(&input);
     let tol = tolerance_m(1.0, 4, 512.0);
     let mut rings: Vec<Vec<[f64; 2]>> = Vec::new();
-    g.band(tol, |_| true, |_, s| rings.extend(s.polygons.iter().flatten().cloned()));
+    g.band(tol, tol / 8.0, |_| true, |_, s| rings.extend(s.polygons.iter().flatten().cloned()));
     // Every directed edge of one ring appears reversed in exactly one other
     // ring, or in none (the outline of the whole coverage).
     let mut edges = rustc_hash::FxHashMap::default();
@@ -117,6 +117,7 @@ fn lines_keep_their_ends_and_length() {
     let mut checked = 0;
     let stats = g.band(
         tol,
+        tol / 2.0,
         |_| true,
         |i, s| {
             let before = lines[i].lines().next().unwrap();
@@ -148,17 +149,17 @@ fn small_features_and_collapsed_rings_are_left_out() {
     big.polygon_ends.push(2);
     let g = Generalizer::new([&tiny, &big]);
     let mut kept = Vec::new();
-    let stats = g.band(5.0, |_| true, |i, s| kept.push((i, s.clone())));
+    let stats = g.band(5.0, 5.0, |_| true, |i, s| kept.push((i, s.clone())));
     assert_eq!(stats.too_small, 1);
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].0, 1);
     assert_eq!(kept[0].1.polygons[0].len(), 1, "the hole collapsed");
     // With a small tolerance both stay whole.
     let mut n = 0;
-    g.band(0.1, |_| true, |_, s| n += s.polygons[0].len());
+    g.band(0.1, 0.1, |_| true, |_, s| n += s.polygons[0].len());
     assert_eq!(n, 3);
     // `include` decides.
-    let stats = g.band(0.1, |i| i == 0, |_, _| {});
+    let stats = g.band(0.1, 0.1, |i| i == 0, |_, _| {});
     assert_eq!(stats.features, 1);
 }
 
