@@ -46,16 +46,27 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         phases.mark("read");
         let partitions = points.take_partitions();
         let codes = partitions.as_ref().map(|p| p.build_codes());
-        let pyramid = Pyramid::build(&points.xy, codes.as_deref(), params(c, 0, c.options.max_zoom))
-            .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
-        phases.mark("cluster");
-        let summaries = points.summarize(&pyramid, partitions);
-        phases.mark("aggregate");
-
         let build = derived::next_build(client)?;
         let storage = format!("gridkit.pyramid_{build}");
         let leaves = format!("gridkit.pyramid_{build}_leaves");
+        let store = format!("gridkit.pyramid_{build}_points");
         let postgis = &plan.postgis_schema;
+        // Clustering is pure Rust: it runs on a second core while this one
+        // writes the packed points (SPI stays on the backend's own thread).
+        let params = params(c, 0, c.options.max_zoom);
+        let (pyramid, written) = std::thread::scope(|scope| {
+            let clustering = scope.spawn(|| Pyramid::build(&points.xy, codes.as_deref(), params));
+            let written = super::store::write(client, &store, postgis, &points);
+            (clustering.join(), written)
+        });
+        written?;
+        let pyramid = pyramid
+            .map_err(|_| SqlError::new(ERRCODE_INTERNAL_ERROR, "clustering failed"))?
+            .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
+        phases.mark("cluster and write points");
+        let summaries = points.summarize(&pyramid, partitions);
+        phases.mark("aggregate");
+
         client.update(
             &format!(
                 "CREATE TABLE {storage} (
@@ -136,9 +147,6 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             &[leaf_ids.into()],
         )?;
         phases.mark("write leaves");
-        let store = format!("gridkit.pyramid_{build}_points");
-        super::store::write(client, &store, postgis, &points)?;
-        phases.mark("write points");
         let mut ddl = String::new();
         for z in 0..=c.options.max_zoom {
             ddl.push_str(&format!(

@@ -219,9 +219,32 @@ impl PointSet {
 
     /// Adds one point given in world units (see `push`).
     pub fn push_world(&mut self, id: Option<i64>, wx: f64, wy: f64, attrs: &[(u32, AttrValue<'_>)]) {
+        props::encode(attrs, &mut self.props);
+        self.push_encoded(id, wx, wy, attrs, None);
+    }
+
+    /// The attribute indexes clustering reads (aggregates, partition).
+    pub fn needs(&self, attribute: u32) -> bool {
+        self.aggregates.iter().any(|(i, _, _)| *i as u32 == attribute)
+            || self.partition.as_ref().is_some_and(|(i, _)| *i as u32 == attribute)
+    }
+
+    /// Adds one point in world units whose attributes are encoded already
+    /// (`encoded`, or appended to `props` by the caller when `None`);
+    /// `attrs` needs to hold only the attributes clustering reads.
+    pub fn push_encoded(
+        &mut self,
+        id: Option<i64>,
+        wx: f64,
+        wy: f64,
+        attrs: &[(u32, AttrValue<'_>)],
+        encoded: Option<&[u8]>,
+    ) {
+        if let Some(bytes) = encoded {
+            self.props.extend_from_slice(bytes);
+        }
         self.ids.push(id);
         self.xy.push([wx, wy]);
-        props::encode(attrs, &mut self.props);
         self.props_end.push(self.props.len());
         let value = |i: usize| attrs.iter().find(|(k, _)| *k as usize == i).map(|(_, v)| v);
         for (i, f, input) in &mut self.aggregates {

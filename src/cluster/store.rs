@@ -11,7 +11,7 @@
 //! Rust, and clusters. Filtered tiles so show the same build as unfiltered
 //! ones: a stale pyramid serves both until refreshed.
 
-use gridkit_cluster::world_to_mercator;
+use gridkit_cluster::{quadtree, world_to_mercator};
 use gridkit_mvt::{props, AttrValue, TileCoord};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -53,9 +53,13 @@ pub fn write(client: &mut SpiClient<'_>, table: &str, postgis: &str, points: &Po
         &[],
     )?;
     let mut rows = ChunkRows::default();
+    // Quadtree order: one sort by Morton key, then each cell is a run.
+    let keys: Vec<u64> = points.xy.iter().map(|p| quadtree::morton(p[0], p[1])).collect();
     let mut order: Vec<u32> = (0..points.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| (keys[i as usize], i));
+    let sorted: Vec<u64> = order.iter().map(|&i| keys[i as usize]).collect();
     let mut cells = Vec::new();
-    split(&points.xy, &mut order, [0.0, 0.0, 1.0, 1.0], 0, &mut cells);
+    quadtree::cells(&sorted, CHUNK_POINTS, &mut cells);
     for (cell, range) in cells {
         rows.push(points, cell, &order[range]);
         if rows.len() >= WRITE_CHUNKS {
@@ -65,43 +69,6 @@ pub fn write(client: &mut SpiClient<'_>, table: &str, postgis: &str, points: &Po
     rows.write(client, table, postgis)?;
     client.update(&format!("CREATE INDEX ON {table} USING gist (bbox)"), None, &[])?;
     Ok(())
-}
-
-/// Splits `order` (point indices in `cell`, world units) into quadtree
-/// cells of at most `CHUNK_POINTS` points; appends (cell, range of `order`).
-fn split(
-    xy: &[[f64; 2]],
-    order: &mut [u32],
-    cell: [f64; 4],
-    offset: usize,
-    out: &mut Vec<([f64; 4], std::ops::Range<usize>)>,
-) {
-    let [x0, y0, x1, y1] = cell;
-    // Deep enough cells of identical points cannot be split further.
-    if order.len() <= CHUNK_POINTS || x1 - x0 < 1e-9 {
-        if !order.is_empty() {
-            out.push((cell, offset..offset + order.len()));
-        }
-        return;
-    }
-    let (mx, my) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-    let quadrant = |i: u32| {
-        let p = xy[i as usize];
-        usize::from(p[0] >= mx) + 2 * usize::from(p[1] >= my)
-    };
-    order.sort_unstable_by_key(|&i| (quadrant(i), i));
-    let mut start = 0;
-    for q in 0..4 {
-        let end = start + order[start..].iter().take_while(|&&i| quadrant(i) == q).count();
-        let sub = match q {
-            0 => [x0, y0, mx, my],
-            1 => [mx, y0, x1, my],
-            2 => [x0, my, mx, y1],
-            _ => [mx, my, x1, y1],
-        };
-        split(xy, &mut order[start..end], sub, offset + start, out);
-        start = end;
-    }
 }
 
 #[derive(Default)]
@@ -259,6 +226,9 @@ pub fn read(
     let (wx0, wy0) = (f64::from(tile.x) / n - pad, f64::from(tile.y) / n - pad);
     let (wx1, wy1) = (f64::from(tile.x + 1) / n + pad, f64::from(tile.y + 1) / n + pad);
     let matcher = Matcher::new(plan, filter);
+    let wanted: Vec<bool> = (0..plan.attributes.len() as u32)
+        .map(|i| points.needs(i) || matcher.conditions.iter().any(|(k, _)| *k == i))
+        .collect();
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
     let mut malformed = false;
     for_each_row(&query, &args, true, 5, |values, nulls| {
@@ -293,7 +263,9 @@ pub fn read(
                     malformed = true;
                     return;
                 };
-                if !props::decode(encoded, &mut attrs) {
+                // Only what the filter and the clustering read is decoded;
+                // the rest is copied as it is.
+                if !props::decode_some(encoded, |key| wanted.get(key as usize).copied().unwrap_or(false), &mut attrs) {
                     malformed = true;
                     return;
                 }
@@ -302,7 +274,7 @@ pub fn read(
                 }
                 let id = (ids[k * 9] == 1)
                     .then(|| i64::from_le_bytes(ids[k * 9 + 1..k * 9 + 9].try_into().expect("8 bytes")));
-                points.push_world(id, x, y, &attrs);
+                points.push_encoded(id, x, y, &attrs, Some(encoded));
             }
         }
     });

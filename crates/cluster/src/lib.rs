@@ -20,6 +20,7 @@ pub mod aggregate;
 mod grid;
 mod id;
 mod pyramid;
+pub mod quadtree;
 
 pub use id::ClusterId;
 pub use pyramid::{Node, Pyramid, NO_PARENT};

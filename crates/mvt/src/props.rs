@@ -42,7 +42,13 @@ pub fn encode(attrs: &[(u32, AttrValue<'_>)], out: &mut Vec<u8>) {
 
 /// Decodes what [`encode`] wrote into `out` (cleared first). Returns `false`
 /// if the bytes are malformed (then `out` holds what came before the fault).
-pub fn decode<'a>(mut bytes: &'a [u8], out: &mut Vec<(u32, AttrValue<'a>)>) -> bool {
+pub fn decode<'a>(bytes: &'a [u8], out: &mut Vec<(u32, AttrValue<'a>)>) -> bool {
+    decode_some(bytes, |_| true, out)
+}
+
+/// Like [`decode`], for the keys `wanted` accepts only: the others are
+/// skipped without being read (strings not even checked for UTF-8).
+pub fn decode_some<'a>(mut bytes: &'a [u8], wanted: impl Fn(u32) -> bool, out: &mut Vec<(u32, AttrValue<'a>)>) -> bool {
     out.clear();
     fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         if bytes.len() < n {
@@ -55,11 +61,16 @@ pub fn decode<'a>(mut bytes: &'a [u8], out: &mut Vec<(u32, AttrValue<'a>)>) -> b
     while !bytes.is_empty() {
         let Some(head) = take(&mut bytes, 3) else { return false };
         let key = u32::from(u16::from_le_bytes([head[0], head[1]]));
+        let keep = wanted(key);
         let value = match head[2] {
             STRING => {
                 let Some(len) = take(&mut bytes, 4) else { return false };
                 let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
-                let Some(s) = take(&mut bytes, len).and_then(|s| std::str::from_utf8(s).ok()) else { return false };
+                let Some(raw) = take(&mut bytes, len) else { return false };
+                if !keep {
+                    continue;
+                }
+                let Ok(s) = std::str::from_utf8(raw) else { return false };
                 AttrValue::String(s)
             }
             FLOAT => match take(&mut bytes, 4) {
@@ -80,7 +91,9 @@ pub fn decode<'a>(mut bytes: &'a [u8], out: &mut Vec<(u32, AttrValue<'a>)>) -> b
             },
             _ => return false,
         };
-        out.push((key, value));
+        if keep {
+            out.push((key, value));
+        }
     }
     true
 }
@@ -110,5 +123,7 @@ mod tests {
             assert!(!ok || out.len() < attrs.len() || cut == buf.len());
         }
         assert!(!decode(&[0, 0, 9], &mut out));
+        assert!(decode_some(&buf, |k| k == 2 || k == 8, &mut out));
+        assert_eq!(out, vec![(2, AttrValue::Double(-2.25)), (8, AttrValue::String(""))]);
     }
 }
