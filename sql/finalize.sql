@@ -64,15 +64,18 @@ CREATE TRIGGER generalization_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.generalization
     FOR EACH STATEMENT EXECUTE FUNCTION gridkit._layer_registry_changed();
 
--- What generalized bands depend on (the tile budget, extent and rank are
--- applied per tile and do not count).
+-- What generalized bands depend on (bands are thinned by the tile budget
+-- and rank; the settings gridkit.max_bytes / max_features are read at build
+-- time and do not count).
 CREATE FUNCTION gridkit._generalization_settings(layer text) RETURNS jsonb
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT jsonb_build_object('source', l.source::oid, 'geom_column', l.geom_column, 'id_column', l.id_column,
                               'attributes', to_jsonb(l.attributes), 'srid', l.srid,
                               'min_zoom', l.options -> 'min_zoom', 'zoom_rules', l.options -> 'zoom_rules',
-                              'simplify', l.options -> 'simplify')
+                              'simplify', l.options -> 'simplify', 'rank', l.options -> 'rank',
+                              'extent', l.options -> 'extent', 'buffer', l.options -> 'buffer',
+                              'max_bytes', l.options -> 'max_bytes', 'max_features', l.options -> 'max_features')
       FROM gridkit.layer l
      WHERE l.name = $1
 $$;

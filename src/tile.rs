@@ -130,13 +130,14 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
     let dropped = finished.dropped_max_features + finished.dropped_max_bytes;
     if dropped > 0 {
         notice(format!(
-            "gridkit: layer \"{}\" tile {}/{}/{}: dropped {dropped} of {} features, smallest first, to stay within \
+            "gridkit: layer \"{}\" tile {}/{}/{}: dropped {dropped} of {} features, {} first, to stay within \
              max_features = {} and max_bytes = {}",
             plan.name,
             tile.z,
             tile.x,
             tile.y,
             dropped + finished.features,
+            if plan.rank.is_some() { "lowest rank, then smallest," } else { "smallest" },
             budget.max_features,
             budget.max_bytes
         ));

@@ -10,7 +10,8 @@
 
 use std::time::Instant;
 
-use gridkit_generalize::{tolerance_m, wkb, Generalizer};
+use gridkit_generalize::thin::{self, Candidate, TileBudget};
+use gridkit_generalize::{tolerance_m, wkb, Generalizer, Shape};
 use gridkit_mvt::reader::{read_wkb, Dimension, SourceGeometry};
 use gridkit_mvt::{props, AttrValue, SourceCrs, TileTransform};
 use gridkit_options::SimplifyOptions;
@@ -30,6 +31,63 @@ const WRITE_BYTES: usize = 32 << 20;
 /// the source serves them as cheaply), and never go past `AUTO_MAX_ZOOM`.
 const AUTO_KEEP_SHARE: f64 = 0.5;
 const AUTO_MAX_ZOOM: u8 = 16;
+/// Each tile of a band keeps up to this many times the tile budget (sizes
+/// are estimates; the exact budget applies when the tile is made).
+const THIN_SLACK: f64 = 1.5;
+
+/// What band thinning needs of a feature: its box in world units, a low
+/// estimate of its encoded size, its rank and its size at zoom `z` in tile
+/// units.
+fn candidate(shape: &Shape, z: u8, id: Option<i64>, encoded: &[u8], plan: &LayerPlan) -> Candidate {
+    const HALF: f64 = 20037508.342789244;
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut weight = 0.0;
+    let unit = 2.0 * HALF / f64::from(1u32 << z) / f64::from(plan.options.extent);
+    let mut visit = |pts: &[[f64; 2]]| {
+        for p in pts {
+            let (wx, wy) = ((p[0] + HALF) / (2.0 * HALF), (HALF - p[1]) / (2.0 * HALF));
+            b = [b[0].min(wx), b[1].min(wy), b[2].max(wx), b[3].max(wy)];
+        }
+    };
+    for l in &shape.lines {
+        visit(l);
+        weight += l.windows(2).map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1])).sum::<f64>() / unit;
+    }
+    for p in &shape.polygons {
+        for (k, r) in p.iter().enumerate() {
+            visit(r);
+            let twice: f64 = r.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum();
+            weight += if k == 0 { 1.0 } else { -1.0 } * twice.abs() / 2.0 / (unit * unit);
+        }
+    }
+    let mut attrs = Vec::new();
+    props::decode(encoded, &mut attrs);
+    let rank = match plan.rank {
+        None => 0.0,
+        Some((attribute, descending)) => {
+            let value = attrs.iter().find(|(k, _)| *k as usize == attribute).and_then(|(_, v)| match *v {
+                AttrValue::Int(n) => Some(n as f64),
+                AttrValue::Float(f) => Some(f64::from(f)),
+                AttrValue::Double(d) => Some(d),
+                _ => None,
+            });
+            match value {
+                Some(v) if !v.is_nan() => {
+                    if descending {
+                        v
+                    } else {
+                        -v
+                    }
+                }
+                _ => f64::NEG_INFINITY,
+            }
+        }
+    };
+    // At least: framing, type, id and geometry header (9 bytes), a key and
+    // a value index per attribute, one byte per coordinate.
+    let bytes = 9 + 2 * attrs.len() + 2 * shape.vertices();
+    Candidate { bbox: b, bytes, rank, weight, id: id.unwrap_or(i64::MAX) }
+}
 
 /// The layer's features as read for generalization.
 struct Features {
@@ -96,20 +154,31 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         )?;
         let mut rows = Rows::default();
         let (mut total_rows, mut total_vertices) = (0i64, 0i64);
+        // The tile budget in force now (the layer's, or the settings'), with
+        // room to spare: see `thin`.
+        let budget = TileBudget {
+            zoom: 0,
+            margin: plan.space().margin(),
+            max_bytes: plan.options.max_bytes.unwrap_or(crate::gucs::MAX_BYTES.get() as u32) as usize,
+            max_features: plan.options.max_features.unwrap_or(crate::gucs::MAX_FEATURES.get() as u32) as usize,
+            slack: THIN_SLACK,
+        };
         let mut max_zoom = 0u8;
         let last = simplify.max_zoom.unwrap_or(AUTO_MAX_ZOOM);
         for z in 0..=last {
             // A zoom the layer does not show needs no band, but counts as built.
             if zoom.visible(z) {
-                let mut bytes = Vec::new();
+                let mut band: Vec<(usize, Vec<u8>)> = Vec::new();
+                let mut candidates: Vec<Candidate> = Vec::new();
                 let stats = generalizer.band(
                     tolerance(z),
                     min_size(z),
                     |i| visible(z, i),
                     |i, shape| {
-                        bytes.clear();
+                        let mut bytes = Vec::new();
                         wkb::write(shape, &mut bytes);
-                        rows.push(z, features.ids[i], &features.props[i], &bytes);
+                        candidates.push(candidate(shape, z, features.ids[i], &features.props[i], &plan));
+                        band.push((i, bytes));
                     },
                 );
                 let auto_done = simplify.max_zoom.is_none()
@@ -117,12 +186,17 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     && z > 0;
                 if auto_done {
                     // This band keeps too much to be worth storing.
-                    rows.discard_level(z);
                     break;
                 }
+                let keep = thin::select(&candidates, TileBudget { zoom: z, ..budget });
+                for ((i, bytes), (kept, c)) in band.iter().zip(keep.iter().zip(&candidates)) {
+                    if *kept {
+                        rows.push(z, features.ids[*i], &features.props[*i], bytes);
+                        total_rows += 1;
+                        total_vertices += ((bytes.len() - 9) / 16).min(c.bytes) as i64;
+                    }
+                }
                 rows.write_if_full(client, &storage, postgis)?;
-                total_rows += stats.features as i64;
-                total_vertices += stats.vertices as i64;
             }
             max_zoom = z;
         }
@@ -257,18 +331,6 @@ impl Rows {
         self.props.push(props.to_vec());
         self.wkb.push(wkb.to_vec());
         self.bytes += wkb.len() + props.len();
-    }
-
-    fn discard_level(&mut self, level: u8) {
-        let keep: Vec<bool> = self.level.iter().map(|&l| l != i16::from(level)).collect();
-        let mut k = keep.iter();
-        self.id.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.props.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.wkb.retain(|_| *k.next().unwrap_or(&true));
-        self.level.retain(|&l| l != i16::from(level));
-        self.bytes = self.wkb.iter().chain(&self.props).map(Vec::len).sum();
     }
 
     fn write_if_full(&mut self, client: &mut SpiClient<'_>, storage: &str, postgis: &str) -> SqlResult<()> {

@@ -17,6 +17,7 @@
 //! polygon on the tile's integer grid (which it must do anyway after
 //! snapping), so what reaches a tile is valid.
 
+pub mod thin;
 pub mod topology;
 pub mod wkb;
 

@@ -280,7 +280,10 @@ impl LayerBuilder {
                 s.sort_unstable();
                 s
             };
-            let (mut fits, mut too_big) = (0, kept.len());
+            // Bounds first, in one pass (tag indexes counted at one byte,
+            // then at the most bytes any index takes), so the exact search
+            // below runs on a narrow window instead of the whole list.
+            let (mut fits, mut too_big) = sizer.prefix_bounds(&kept, &by_rank, self.budget.max_bytes);
             while too_big - fits > 1 {
                 let mid = fits + (too_big - fits) / 2;
                 if sizer.remap_and_len(&kept, &subset(mid)).1 <= self.budget.max_bytes {
@@ -394,6 +397,55 @@ impl Sizer {
             key_lens: keys.iter().map(|k| field_len(3, k.len())).collect(),
             value_lens: values.iter().map(|v| field_len(4, v.encoded_len())).collect(),
         }
+    }
+
+    /// For prefixes of `order` (indexes into `features`): the longest one
+    /// that surely fits in `max_bytes` and the shortest that surely does
+    /// not (`features.len()` if every prefix may fit), without numbering
+    /// keys and values.
+    fn prefix_bounds(&self, features: &[Candidate], order: &[usize], max_bytes: usize) -> (usize, usize) {
+        let widest = |n: usize| encoded_len_varint(n.saturating_sub(1) as u64);
+        let (key_width, value_width) = (widest(self.key_lens.len()), widest(self.value_lens.len()));
+        let mut seen_keys = vec![false; self.key_lens.len()];
+        let mut seen_values = vec![false; self.value_lens.len()];
+        let (mut low, mut high) = (self.header_len, self.header_len);
+        let (mut fits, mut too_big) = (0, features.len());
+        for (n, &i) in order.iter().enumerate() {
+            let f = &features[i];
+            let mut base = key_len(3) + encoded_len_varint(f.kind as u64);
+            if let Some(id) = f.id {
+                base += key_len(1) + encoded_len_varint(id);
+            }
+            if !f.commands.is_empty() {
+                base += field_len(4, f.geometry_len);
+            }
+            let pairs = f.tags.len() / 2;
+            let tags_low = if pairs == 0 { 0 } else { field_len(2, 2 * pairs) };
+            let tags_high = if pairs == 0 { 0 } else { field_len(2, pairs * (key_width + value_width)) };
+            low += field_len(2, base + tags_low);
+            high += field_len(2, base + tags_high);
+            for pair in f.tags.chunks_exact(2) {
+                let (k, v) = (pair[0] as usize, pair[1] as usize);
+                if !seen_keys[k] {
+                    seen_keys[k] = true;
+                    low += self.key_lens[k];
+                    high += self.key_lens[k];
+                }
+                if !seen_values[v] {
+                    seen_values[v] = true;
+                    low += self.value_lens[v];
+                    high += self.value_lens[v];
+                }
+            }
+            if field_len(3, high) <= max_bytes {
+                fits = n + 1;
+            }
+            if field_len(3, low) > max_bytes {
+                too_big = n + 1;
+                break;
+            }
+        }
+        (fits, too_big.max(fits + 1).min(features.len()))
     }
 
     /// The remap of the chosen features, and the size of
