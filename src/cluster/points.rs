@@ -88,6 +88,9 @@ impl ValueKey {
 #[derive(Default)]
 pub struct Interner {
     index: FxHashMap<ValueKey, u32>,
+    /// Text values, looked up by `&str` so a value seen before costs no
+    /// allocation.
+    texts: FxHashMap<Box<str>, u32>,
     values: Vec<ValueKey>,
     codes: Vec<Option<u32>>,
 }
@@ -95,6 +98,15 @@ pub struct Interner {
 impl Interner {
     fn push(&mut self, v: Option<&AttrValue<'_>>) {
         let code = v.map(|v| {
+            if let AttrValue::String(s) = v {
+                if let Some(&c) = self.texts.get(*s) {
+                    return c;
+                }
+                let c = self.values.len() as u32;
+                self.texts.insert((*s).into(), c);
+                self.values.push(ValueKey::Text((*s).into()));
+                return c;
+            }
             let key = ValueKey::from_attr(v);
             match self.index.get(&key) {
                 Some(&c) => c,

@@ -34,15 +34,15 @@ impl Grid {
         // A hair wider than the radius, so rounding in the division can never
         // put a neighbour two cells away.
         let cell = radius * (1.0 + 1e-9);
-        let mut entries: Vec<(u64, u32, [f64; 2])> = Vec::with_capacity(points.len());
-        for (i, p) in points.enumerate() {
-            entries.push((key(coord(p[0], cell), coord(p[1], cell)), i as u32, p));
-        }
-        entries.sort_unstable_by_key(|e| (e.0, e.1));
+        let positions: Vec<[f64; 2]> = points.collect();
+        // Sort small (key, item) pairs, then gather the positions.
+        let mut order: Vec<(u64, u32)> =
+            positions.iter().enumerate().map(|(i, p)| (key(coord(p[0], cell), coord(p[1], cell)), i as u32)).collect();
+        order.sort_unstable();
         Grid {
             cell,
-            keys: entries.iter().map(|e| e.0).collect(),
-            entries: entries.into_iter().map(|e| (e.1, e.2)).collect(),
+            keys: order.iter().map(|e| e.0).collect(),
+            entries: order.iter().map(|&(_, i)| (i, positions[i as usize])).collect(),
         }
     }
 
