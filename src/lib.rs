@@ -17,10 +17,21 @@ mod postgis;
 mod rows;
 mod tests;
 mod tile;
+mod timeseries;
 
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!(
+    "../sql/timeseries.sql",
+    name = "timeseries",
+    requires = [
+        timeseries::_ts_check_interval,
+        timeseries::_ts_partition_start,
+        timeseries::_ts_partition_next,
+        timeseries::_ts_partition_suffix
+    ]
+);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -1,0 +1,338 @@
+-- gridkit time series: partitioned tables kept ahead of time, late rows
+-- moved into their partitions, retention by dropping whole partitions, and
+-- one maintenance job for pg_cron. Partition arithmetic is in Rust
+-- (gridkit._ts_partition_*); this file does the DDL.
+
+CREATE TABLE gridkit.ts_table (
+    relid              regclass PRIMARY KEY,
+    time_column        name NOT NULL,
+    partition_interval interval NOT NULL,
+    premake            integer NOT NULL,
+    keep               interval,
+    created_at         timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE gridkit.ts_table IS 'Time-series tables managed by gridkit; see gridkit.ts_create and gridkit.retention_set';
+SELECT pg_catalog.pg_extension_config_dump('gridkit.ts_table', '');
+
+-- A managed table that is dropped stops being managed.
+CREATE FUNCTION gridkit._ts_dropped() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM gridkit.ts_table t
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND t.relid::oid = d.objid;
+END
+$$;
+CREATE EVENT TRIGGER gridkit_ts_dropped ON sql_drop EXECUTE FUNCTION gridkit._ts_dropped();
+
+-- One row per step of every maintenance run: what it did or why it failed.
+CREATE TABLE gridkit.job_runs (
+    id       bigserial PRIMARY KEY,
+    job      text NOT NULL,
+    target   text,
+    started  timestamptz NOT NULL,
+    finished timestamptz,
+    rows     bigint,
+    error    text
+);
+COMMENT ON TABLE gridkit.job_runs IS 'Log of gridkit.run_maintenance: one row per step (premake, late rows, retention)';
+
+-- The partitions of a table with their bounds (NULL for MINVALUE/MAXVALUE),
+-- read back from the catalog so partitions made by hand count too.
+CREATE FUNCTION gridkit.ts_partitions(source regclass)
+RETURNS TABLE (partition regclass, lower timestamptz, upper timestamptz, is_default boolean)
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass,
+           (regexp_match(b.bound, 'FROM \(''([^'']*)''\)'))[1]::timestamptz,
+           (regexp_match(b.bound, 'TO \(''([^'']*)''\)'))[1]::timestamptz,
+           b.bound = 'DEFAULT'
+      FROM pg_catalog.pg_inherits i
+      JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+      CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound) b
+     WHERE i.inhparent = $1
+     ORDER BY 2 NULLS FIRST
+$$;
+COMMENT ON FUNCTION gridkit.ts_partitions(regclass) IS 'The partitions of a table and their time bounds';
+
+-- Whether a partition (other than the default) overlaps [lo, hi).
+CREATE FUNCTION gridkit._ts_range_taken(source regclass, lo timestamptz, hi timestamptz) RETURNS boolean
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM gridkit.ts_partitions($1) p
+                    WHERE NOT p.is_default AND coalesce(p.lower < $3, true) AND coalesce(p.upper > $2, true))
+$$;
+
+-- The managed table's row, or an error naming what to do.
+CREATE FUNCTION gridkit._ts_row(source regclass) RETURNS gridkit.ts_table
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table;
+BEGIN
+    SELECT * INTO t FROM gridkit.ts_table WHERE relid = source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a gridkit time-series table', source USING ERRCODE = '42704',
+            HINT = 'Call gridkit.ts_create first.';
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- Creates the partition of `source` starting at `lo`, moving into it the
+-- rows of the default partition that belong there. Returns the rows moved.
+CREATE FUNCTION gridkit._ts_add_partition(source regclass, lo timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(source);
+    hi timestamptz := gridkit._ts_partition_next(lo, t.partition_interval);
+    nsp name;
+    rel name;
+    part text;
+    def regclass;
+    cols text;
+    moved bigint := 0;
+BEGIN
+    SELECT n.nspname, c.relname INTO nsp, rel
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    part := format('%I.%I', nsp, left(rel, 40) || '_' || gridkit._ts_partition_suffix(lo, t.partition_interval));
+    -- Writers to the table wait until this commits (readers do not): an
+    -- insert routed to the default partition before the new partition is
+    -- attached would otherwise fail its partition check afterwards, and no
+    -- row for the range can land in the default partition during the move.
+    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', source);
+    SELECT p.partition INTO def FROM gridkit.ts_partitions(source) p WHERE p.is_default;
+    EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION)', part, source);
+    IF def IS NOT NULL THEN
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+        EXECUTE format('WITH moved AS (DELETE FROM %s WHERE %I >= $1 AND %I < $2 RETURNING %s) '
+                       'INSERT INTO %s (%s) SELECT %s FROM moved',
+                       def, t.time_column, t.time_column, cols, part, cols, cols)
+          USING lo, hi;
+        GET DIAGNOSTICS moved = ROW_COUNT;
+    END IF;
+    -- ATTACH builds the parent's indexes on the new partition.
+    EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)', source, part, lo, hi);
+    RETURN moved;
+END
+$$;
+
+-- Partitions from the one holding now() to `premake` ahead; returns how many
+-- were created.
+CREATE FUNCTION gridkit.ts_premake(source regclass) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(source);
+    lo timestamptz := gridkit._ts_partition_start(now(), t.partition_interval);
+    created integer := 0;
+BEGIN
+    FOR i IN 0..t.premake LOOP
+        IF NOT gridkit._ts_range_taken(source, lo, gridkit._ts_partition_next(lo, t.partition_interval)) THEN
+            PERFORM gridkit._ts_add_partition(source, lo);
+            created := created + 1;
+        END IF;
+        lo := gridkit._ts_partition_next(lo, t.partition_interval);
+    END LOOP;
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION gridkit.ts_premake(regclass) IS 'Creates the partitions from now to premake intervals ahead';
+
+-- Rows that landed in the default partition (late, backfilled or early)
+-- moved into partitions of their own; returns the rows moved.
+CREATE FUNCTION gridkit.ts_move_default_rows(source regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(source);
+    def regclass;
+    lo timestamptz;
+    moved bigint := 0;
+BEGIN
+    SELECT p.partition INTO def FROM gridkit.ts_partitions(source) p WHERE p.is_default;
+    IF def IS NULL THEN
+        RETURN 0;
+    END IF;
+    FOR lo IN EXECUTE format('SELECT DISTINCT gridkit._ts_partition_start(%I, $1) FROM %s WHERE %I IS NOT NULL ORDER BY 1',
+                                t.time_column, def, t.time_column) USING t.partition_interval LOOP
+        -- A range someone partitioned by hand differently is left alone.
+        IF NOT gridkit._ts_range_taken(source, lo, gridkit._ts_partition_next(lo, t.partition_interval)) THEN
+            moved := moved + gridkit._ts_add_partition(source, lo);
+        END IF;
+    END LOOP;
+    RETURN moved;
+END
+$$;
+COMMENT ON FUNCTION gridkit.ts_move_default_rows(regclass) IS
+    'Moves rows of the default partition into partitions of their own, creating them';
+
+-- Drops the partitions wholly older than now() - keep; returns the rows
+-- they held.
+CREATE FUNCTION gridkit.ts_apply_retention(source regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(source);
+    p record;
+    n bigint;
+    dropped bigint := 0;
+BEGIN
+    IF t.keep IS NULL THEN
+        RETURN 0;
+    END IF;
+    FOR p IN SELECT * FROM gridkit.ts_partitions(source) x
+              WHERE NOT x.is_default AND x.upper IS NOT NULL AND x.upper <= now() - t.keep LOOP
+        EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
+        EXECUTE format('DROP TABLE %s', p.partition);
+        dropped := dropped + n;
+    END LOOP;
+    RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION gridkit.ts_apply_retention(regclass) IS 'Drops the partitions older than the retention period';
+
+CREATE FUNCTION gridkit.ts_create(
+    source regclass,
+    time_column name,
+    partition_interval interval DEFAULT '1 day',
+    premake integer DEFAULT 3
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    strategy "char";
+    key_count smallint;
+    key_column name;
+    key_type regtype;
+    nsp name;
+    rel name;
+BEGIN
+    IF source IS NULL OR time_column IS NULL OR partition_interval IS NULL OR premake IS NULL THEN
+        RAISE EXCEPTION 'ts_create: no argument may be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT pt.partstrat, pt.partnatts, a.attname, a.atttypid::regtype INTO strategy, key_count, key_column, key_type
+      FROM pg_catalog.pg_partitioned_table pt
+      LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
+     WHERE pt.partrelid = source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a partitioned table', source USING ERRCODE = '22023',
+            HINT = format('Declare it with PARTITION BY RANGE (%I), or move a plain table''s rows into such a table.', time_column);
+    END IF;
+    IF strategy <> 'r' OR key_count <> 1 OR key_column IS DISTINCT FROM time_column THEN
+        RAISE EXCEPTION '% is not partitioned by range on % alone', source, time_column USING ERRCODE = '22023',
+            HINT = format('Declare it with PARTITION BY RANGE (%I).', time_column);
+    END IF;
+    IF key_type <> 'timestamp with time zone'::regtype THEN
+        RAISE EXCEPTION 'column % of % is %; a time-series column must be timestamp with time zone',
+            time_column, source, key_type USING ERRCODE = '22023';
+    END IF;
+    IF premake < 0 OR premake > 1000 THEN
+        RAISE EXCEPTION 'premake must be between 0 and 1000, not %', premake USING ERRCODE = '22023';
+    END IF;
+    PERFORM gridkit._ts_check_interval(partition_interval);
+    IF EXISTS (SELECT 1 FROM gridkit.ts_table t WHERE t.relid = source AND t.partition_interval <> ts_create.partition_interval)
+       AND EXISTS (SELECT 1 FROM gridkit.ts_partitions(source) p WHERE NOT p.is_default) THEN
+        RAISE EXCEPTION '% already has partitions of %', source,
+            (SELECT t.partition_interval FROM gridkit.ts_table t WHERE t.relid = source) USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO gridkit.ts_table AS t (relid, time_column, partition_interval, premake)
+    VALUES (source, time_column, partition_interval, premake)
+    ON CONFLICT (relid) DO UPDATE SET time_column = EXCLUDED.time_column,
+        partition_interval = EXCLUDED.partition_interval, premake = EXCLUDED.premake;
+    -- Rows outside every partition go to the default one instead of
+    -- failing; maintenance moves them into partitions of their own.
+    IF NOT EXISTS (SELECT 1 FROM gridkit.ts_partitions(source) p WHERE p.is_default) THEN
+        SELECT n.nspname, c.relname INTO nsp, rel
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, left(rel, 40) || '_default', source);
+    END IF;
+    PERFORM gridkit.ts_premake(source);
+    PERFORM gridkit.ts_move_default_rows(source);
+END
+$$;
+COMMENT ON FUNCTION gridkit.ts_create(regclass, name, interval, integer) IS
+    'Manages a table partitioned by range on a timestamptz column: partitions ahead, late rows, retention';
+
+CREATE FUNCTION gridkit.retention_set(target regclass, keep interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM gridkit._ts_row(target);
+    IF keep IS NOT NULL AND keep <= interval '0' THEN
+        RAISE EXCEPTION 'keep must be a positive interval, not %', keep USING ERRCODE = '22023';
+    END IF;
+    UPDATE gridkit.ts_table SET keep = retention_set.keep WHERE relid = target;
+END
+$$;
+COMMENT ON FUNCTION gridkit.retention_set(regclass, interval) IS
+    'Keeps this much of a time-series table; older partitions are dropped by run_maintenance (NULL: keep all)';
+
+-- Every managed table: premake, late rows, retention, in that order. Each
+-- step runs in its own subtransaction: a failing step is logged and retried
+-- next run, and does not stop the others. A run that finds another one in
+-- progress logs that and returns.
+CREATE FUNCTION gridkit.run_maintenance() RETURNS SETOF gridkit.job_runs
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_id bigint := (SELECT coalesce(max(id), 0) FROM gridkit.job_runs);
+    t gridkit.ts_table;
+    step text;
+    started timestamptz;
+    n bigint;
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(1735287156, 0) THEN
+        INSERT INTO gridkit.job_runs (job, started, finished, error)
+        VALUES ('maintenance', clock_timestamp(), clock_timestamp(), 'skipped: another run is in progress');
+        RETURN QUERY SELECT * FROM gridkit.job_runs WHERE id > first_id ORDER BY id;
+        RETURN;
+    END IF;
+    FOR t IN SELECT * FROM gridkit.ts_table ORDER BY relid::text LOOP
+        FOREACH step IN ARRAY ARRAY['premake', 'late rows', 'retention'] LOOP
+            started := clock_timestamp();
+            BEGIN
+                n := CASE step WHEN 'premake' THEN gridkit.ts_premake(t.relid)
+                               WHEN 'late rows' THEN gridkit.ts_move_default_rows(t.relid)
+                               ELSE gridkit.ts_apply_retention(t.relid) END;
+                INSERT INTO gridkit.job_runs (job, target, started, finished, rows)
+                VALUES (step, t.relid::text, started, clock_timestamp(), n);
+            EXCEPTION WHEN OTHERS THEN
+                INSERT INTO gridkit.job_runs (job, target, started, finished, error)
+                VALUES (step, t.relid::text, started, clock_timestamp(), SQLERRM);
+            END;
+        END LOOP;
+    END LOOP;
+    RETURN QUERY SELECT * FROM gridkit.job_runs WHERE id > first_id ORDER BY id;
+END
+$$;
+COMMENT ON FUNCTION gridkit.run_maintenance() IS
+    'Premakes partitions, moves late rows, applies retention for every time-series table; logs to gridkit.job_runs';
+
+CREATE FUNCTION gridkit.schedule(cron text DEFAULT '5 * * * *') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = '55000',
+            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+      USING 'gridkit-maintenance', cron, 'SELECT count(*) FROM gridkit.run_maintenance()';
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION gridkit.schedule(text) IS 'Schedules gridkit.run_maintenance with pg_cron (job gridkit-maintenance)';
+
+GRANT SELECT ON gridkit.ts_table, gridkit.job_runs TO PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.ts_create(regclass, name, interval, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.retention_set(regclass, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.run_maintenance() FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.schedule(text) FROM PUBLIC;
