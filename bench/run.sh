@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|cluster|lines|all]
+#   bench/run.sh [tiles|cluster|lines|timeseries|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -10,6 +10,7 @@
 #          supercluster at $BENCH_CLUSTER_SCALE (default 1000: 1.18M points)
 # lines:   generalized line and zone tiles against ST_Simplify /
 #          ST_SimplifyPreserveTopology SQL at the same scale
+# timeseries: partition retention and late-row moves against DELETE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -54,4 +55,8 @@ fi
 
 if [ "$what" = lines ] || [ "$what" = all ]; then
     "$VENV/bin/python" bench/lines.py "$(demo_db "$CLUSTER_SCALE")"
+fi
+
+if [ "$what" = timeseries ] || [ "$what" = all ]; then
+    "$VENV/bin/python" bench/timeseries.py "$(demo_db 1)"
 fi

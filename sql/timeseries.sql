@@ -259,6 +259,100 @@ $$;
 COMMENT ON FUNCTION gridkit.ts_create(regclass, name, interval, integer) IS
     'Manages a table partitioned by range on a timestamptz column: partitions ahead, late rows, retention';
 
+-- A plain table turned into a managed partitioned one, in one transaction:
+-- same columns, defaults, constraints and indexes, every row copied and
+-- counted. The original is kept, renamed, for the user to drop.
+CREATE FUNCTION gridkit.ts_convert(
+    source regclass,
+    time_column name,
+    partition_interval interval DEFAULT '1 day',
+    premake integer DEFAULT 3
+) RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsp name;
+    rel name;
+    kind "char";
+    col_type regtype;
+    kept text;
+    cols text;
+    converted regclass;
+    idx record;
+    before bigint;
+    after bigint;
+BEGIN
+    IF source IS NULL OR time_column IS NULL OR partition_interval IS NULL OR premake IS NULL THEN
+        RAISE EXCEPTION 'ts_convert: no argument may be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT n.nspname, c.relname, c.relkind INTO nsp, rel, kind
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    IF kind <> 'r' THEN
+        RAISE EXCEPTION '% is not a plain table', source USING ERRCODE = '22023',
+            HINT = 'A partitioned table is managed with gridkit.ts_create.';
+    END IF;
+    SELECT a.atttypid::regtype INTO col_type
+      FROM pg_catalog.pg_attribute a WHERE a.attrelid = source AND a.attname = time_column AND NOT a.attisdropped;
+    IF col_type IS NULL THEN
+        RAISE EXCEPTION 'column % of % does not exist', time_column, source USING ERRCODE = '42703';
+    END IF;
+    IF col_type <> 'timestamp with time zone'::regtype THEN
+        RAISE EXCEPTION 'column % of % is %; a time-series column must be timestamp with time zone',
+            time_column, source, col_type USING ERRCODE = '22023';
+    END IF;
+    -- A partitioned table's unique keys must include the partition column.
+    FOR idx IN SELECT i.indexrelid::regclass AS name FROM pg_catalog.pg_index i
+                WHERE i.indrelid = source AND i.indisunique
+                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                   WHERE a.attrelid = source AND a.attname = time_column
+                                     AND a.attnum = ANY (i.indkey::int2[])) LOOP
+        RAISE EXCEPTION 'unique index % of % does not include %', idx.name, source, time_column
+            USING ERRCODE = '22023',
+            HINT = format('Unique keys of a partitioned table must include the partition column; add %I to the key first.', time_column);
+    END LOOP;
+    PERFORM gridkit._ts_check_interval(partition_interval);
+    -- No writes while the rows move.
+    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', source);
+    EXECUTE format('SELECT count(*) FROM %s', source) INTO before;
+    kept := left(rel, 45) || '_unpartitioned';
+    -- The original steps aside under a new name; the partitioned table takes
+    -- its name (and its partitions are named after it).
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', source, kept);
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
+                   'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS INCLUDING COMPRESSION) PARTITION BY RANGE (%I)',
+                   nsp, rel, source, time_column);
+    converted := format('%I.%I', nsp, rel)::regclass;
+    -- The indexes, as partitioned indexes (named by PostgreSQL).
+    FOR idx IN SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def, c.contype
+                 FROM pg_catalog.pg_index i
+                 LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = source
+                WHERE i.indrelid = source LOOP
+        IF idx.contype = 'p' THEN
+            EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%s)', converted,
+                           (regexp_match(idx.def, '\((.*)\)$'))[1]);
+        ELSE
+            EXECUTE regexp_replace(regexp_replace(idx.def, '^CREATE (UNIQUE )?INDEX \S+ ON ', 'CREATE \1INDEX ON '),
+                                   ' ON (ONLY )?\S+ USING ', format(' ON %s USING ', converted));
+        END IF;
+    END LOOP;
+    PERFORM gridkit.ts_create(converted, time_column, partition_interval, premake);
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s', converted, cols, cols, source);
+    PERFORM gridkit.ts_move_default_rows(converted);
+    EXECUTE format('SELECT count(*) FROM %s', converted) INTO after;
+    IF after <> before THEN
+        RAISE EXCEPTION 'ts_convert: copied % rows of %', after, before USING ERRCODE = 'XX000';
+    END IF;
+    RAISE NOTICE 'gridkit: % now holds % rows in partitions; the original table is kept as %.% (drop it when done; views and foreign keys still point to it)',
+        converted, after, nsp, kept;
+    RETURN converted;
+END
+$$;
+COMMENT ON FUNCTION gridkit.ts_convert(regclass, name, interval, integer) IS
+    'Turns a plain table into a managed partitioned one (the original is kept, renamed)';
+
 CREATE FUNCTION gridkit.retention_set(target regclass, keep interval) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -334,5 +428,6 @@ COMMENT ON FUNCTION gridkit.schedule(text) IS 'Schedules gridkit.run_maintenance
 GRANT SELECT ON gridkit.ts_table, gridkit.job_runs TO PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.ts_create(regclass, name, interval, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.retention_set(regclass, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.ts_convert(regclass, name, interval, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.run_maintenance() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.schedule(text) FROM PUBLIC;

@@ -64,6 +64,35 @@ SELECT job, target, rows, error IS NOT NULL AS failed FROM gridkit.run_maintenan
 SELECT count(*) AS still_there FROM fx.minutes WHERE ts = '2024-02-29 15:10+00';
 DROP TABLE fx.minutes_p20240229_1500;
 
+-- A plain table converted: same rows, keys and indexes, in partitions; the
+-- original kept under another name.
+CREATE TABLE fx.plain_readings (
+    sensor_id int NOT NULL,
+    ts        timestamptz NOT NULL,
+    value     double precision DEFAULT 0,
+    PRIMARY KEY (sensor_id, ts)
+);
+CREATE INDEX ON fx.plain_readings (ts) WHERE value > 0;
+INSERT INTO fx.plain_readings SELECT s, timestamptz '2022-05-01 00:00+00' + h * interval '1 hour', h
+  FROM generate_series(1, 4) s, generate_series(0, 59) h;
+SELECT gridkit.ts_convert('fx.plain_readings', 'ts', '1 day', premake => 0);
+SELECT c.relkind, (SELECT count(*) FROM fx.plain_readings) AS rows,
+       (SELECT count(*) FROM fx.plain_readings_unpartitioned) AS original_rows
+  FROM pg_class c WHERE c.oid = 'fx.plain_readings'::regclass;
+SELECT partition, lower AT TIME ZONE 'UTC' AS lower_utc FROM gridkit.ts_partitions('fx.plain_readings')
+ WHERE is_default OR lower < '2025-01-01' ORDER BY lower NULLS FIRST;
+SELECT pg_get_indexdef(indexrelid) ~ 'UNIQUE' AS is_unique, pg_get_indexdef(indexrelid) ~ 'WHERE' AS is_partial
+  FROM pg_index WHERE indrelid = 'fx.plain_readings'::regclass ORDER BY 1 DESC, 2;
+INSERT INTO fx.plain_readings VALUES (1, '2022-05-01 00:00+00', 1);
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE fx.keyed (id int PRIMARY KEY, ts timestamptz NOT NULL);
+SELECT gridkit.ts_convert('fx.keyed', 'ts');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.ts_convert('fx.readings', 'ts');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.ts_convert('fx.keyed', 'when');
+\echo :LAST_ERROR_SQLSTATE
+
 -- Bad input.
 CREATE TABLE fx.plain (ts timestamptz);
 SELECT gridkit.ts_create('fx.plain', 'ts');
