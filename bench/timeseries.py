@@ -21,7 +21,8 @@ DAYS = 3
 
 def timed(conn, sql, *args):
     t0 = time.perf_counter()
-    row = conn.execute(sql, *args).fetchone()
+    cur = conn.execute(sql, *args)
+    row = cur.fetchone() if cur.description else None
     return (time.perf_counter() - t0) * 1000, row
 
 
