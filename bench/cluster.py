@@ -9,7 +9,6 @@ on-the-fly filtered clustering, and clusters per tile against supercluster.
 """
 
 import json
-import math
 import os
 import pathlib
 import statistics
@@ -21,30 +20,13 @@ import time
 
 import psycopg
 
-from tiles import lonlat_box, tile_of
+from tiles import METROS, backend_peak_kb, lonlat_box, pct, tile_of, tiles_for, timed
 
 HERE = pathlib.Path(__file__).parent
 LAYER, TABLE = "data_centers", "demo.data_centers"
 RADIUS, MAX_ZOOM = 40, 9
 REPS = 5
-US = (-125, 24, -66, 50)
-METROS = [(-87.63, 41.88), (-75.16, 39.95), (-77.49, 39.04), (-96.8, 32.78), (-95.37, 29.76),
-          (-118.24, 34.05), (-122.27, 37.8), (-93.27, 44.98), (-97.52, 35.47), (-90.2, 38.63)]
 HALF = 20037508.342789244
-
-
-def tiles_for(z):
-    """Every tile over the United States up to zoom 4; deeper, the tiles
-    around ten metro areas with their neighbours."""
-    if z <= 4:
-        _, x0, y0 = tile_of(US[0], US[3], z)
-        _, x1, y1 = tile_of(US[2], US[1], z)
-        return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
-    out = set()
-    for lon, lat in METROS:
-        _, x, y = tile_of(lon, lat, z)
-        out |= {(z, x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
-    return sorted(out)
 
 
 # What the dashboard's owners would write: group points by a grid cell of the
@@ -79,17 +61,6 @@ def params(z, x, y, **extra):
     return {"layer": LAYER, "z": z, "x": x, "y": y, "w": w, "s": s, "e": e, "n": n, "cell": cell, **extra}
 
 
-def timed(conn, sql, p):
-    t0 = time.perf_counter()
-    row = conn.execute(sql, p, prepare=True).fetchone()
-    return (time.perf_counter() - t0) * 1000, bytes(row[0] or b"")
-
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
-
-
 def count_inside(data):
     """Features in the tile proper, and the points they stand for."""
     import mapbox_vector_tile
@@ -105,14 +76,6 @@ def count_inside(data):
             clusters += bool(f["properties"].get("cluster"))
             points += f["properties"].get("point_count", 1)
     return features, clusters, points
-
-
-def backend_peak_kb(conn):
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 def build(dsn):

@@ -9,8 +9,6 @@ Prints Markdown tables: generalization build per layer, then per layer and
 zoom the tile times (p50, p99), the largest tile, and features per tile.
 """
 
-import math
-import pathlib
 import statistics
 import sys
 import time
@@ -18,29 +16,12 @@ import time
 import mapbox_vector_tile
 import psycopg
 
-from tiles import lonlat_box, tile_of
+from tiles import backend_peak_kb, lonlat_box, pct, tile_of, tiles_for, timed
 
 REPS = 5
-US = (-125, 24, -66, 50)
-METROS = [(-87.63, 41.88), (-75.16, 39.95), (-77.49, 39.04), (-96.8, 32.78), (-95.37, 29.76),
-          (-118.24, 34.05), (-122.27, 37.8), (-93.27, 44.98), (-97.52, 35.47), (-90.2, 38.63)]
 WORLD = 40075016.685578488
 # The demo's transmission line rules: (max_zoom, voltage at or above).
 RULES = [(4, 500), (6, 345), (8, 230), (10, 115)]
-
-
-def tiles_for(z):
-    """Every tile over the United States up to zoom 4; deeper, the tiles
-    around ten metro areas with their neighbours."""
-    if z <= 4:
-        _, x0, y0 = tile_of(US[0], US[3], z)
-        _, x1, y1 = tile_of(US[2], US[1], z)
-        return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
-    out = set()
-    for lon, lat in METROS:
-        _, x, y = tile_of(lon, lat, z)
-        out |= {(z, x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
-    return sorted(out)
 
 
 def min_kv(z, rules):
@@ -72,29 +53,10 @@ SELECT ST_AsMVT(q, %(layer)s, 4096, 'geom', 'id') FROM (
 OURS_SQL = "SELECT grid_tile(%(layer)s, %(z)s, %(x)s, %(y)s)"
 
 
-def timed(conn, sql, p):
-    t0 = time.perf_counter()
-    row = conn.execute(sql, p, prepare=True).fetchone()
-    return (time.perf_counter() - t0) * 1000, bytes(row[0] or b"")
-
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
-
-
 def n_features(data, layer):
     if not data:
         return 0
     return len(mapbox_vector_tile.decode(data).get(layer, {}).get("features", []))
-
-
-def backend_peak_kb(conn):
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 def build(dsn):

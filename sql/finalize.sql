@@ -49,13 +49,22 @@ CREATE TRIGGER pyramid_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.pyramid
     FOR EACH STATEMENT EXECUTE FUNCTION gridkit._layer_registry_changed();
 
+-- What every derived build depends on: the source and how it is read.
+CREATE FUNCTION gridkit._source_settings(layer text) RETURNS jsonb
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object('source', l.source::oid, 'geom_column', l.geom_column, 'id_column', l.id_column,
+                              'attributes', to_jsonb(l.attributes), 'srid', l.srid)
+      FROM gridkit.layer l
+     WHERE l.name = $1
+$$;
+
 -- What a pyramid depends on: when any of it changes, the pyramid no longer
 -- describes the layer and is not served (see gridkit.layer_status()).
 CREATE FUNCTION gridkit._pyramid_settings(layer text) RETURNS jsonb
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object('source', l.source::oid, 'geom_column', l.geom_column, 'id_column', l.id_column,
-                              'attributes', to_jsonb(l.attributes), 'srid', l.srid, 'cluster', l.options -> 'cluster')
+    SELECT gridkit._source_settings(l.name) || jsonb_build_object('cluster', l.options -> 'cluster')
       FROM gridkit.layer l
      WHERE l.name = $1
 $$;
@@ -70,12 +79,11 @@ CREATE TRIGGER generalization_changed
 CREATE FUNCTION gridkit._generalization_settings(layer text) RETURNS jsonb
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object('source', l.source::oid, 'geom_column', l.geom_column, 'id_column', l.id_column,
-                              'attributes', to_jsonb(l.attributes), 'srid', l.srid,
-                              'min_zoom', l.options -> 'min_zoom', 'zoom_rules', l.options -> 'zoom_rules',
-                              'simplify', l.options -> 'simplify', 'rank', l.options -> 'rank',
-                              'extent', l.options -> 'extent', 'buffer', l.options -> 'buffer',
-                              'max_bytes', l.options -> 'max_bytes', 'max_features', l.options -> 'max_features')
+    SELECT gridkit._source_settings(l.name)
+           || jsonb_build_object('min_zoom', l.options -> 'min_zoom', 'zoom_rules', l.options -> 'zoom_rules',
+                                 'simplify', l.options -> 'simplify', 'rank', l.options -> 'rank',
+                                 'extent', l.options -> 'extent', 'buffer', l.options -> 'buffer',
+                                 'max_bytes', l.options -> 'max_bytes', 'max_features', l.options -> 'max_features')
       FROM gridkit.layer l
      WHERE l.name = $1
 $$;

@@ -88,6 +88,18 @@ pub fn read_source(
     Ok(version)
 }
 
+/// The error for stored build data that does not decode (`what` of the
+/// build, e.g. "attributes"): only a corrupted table can cause it, and a
+/// refresh rebuilds the table.
+pub fn malformed(kind: Kind, layer: &str, what: &str) -> SqlError {
+    let (data, refresh) = match kind {
+        Kind::Pyramid => ("the cluster pyramid", "cluster_refresh"),
+        Kind::Generalization => ("the generalized bands", "generalize_refresh"),
+    };
+    SqlError::new(ERRCODE_DATA_CORRUPTED, format!("{data} of layer \"{layer}\" holds malformed {what}"))
+        .hint(format!("Rebuild it with SELECT gridkit.{refresh}('{layer}');"))
+}
+
 /// Makes a build's tables readable by everyone and members of the
 /// extension. (Callers analyze what the planner needs: statistics on a
 /// table of large arrays cost more than the build.)

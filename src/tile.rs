@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use gridkit_mvt::{AttrValue, Budget, LayerEncoder, SourceCrs, TileCoord};
+use gridkit_mvt::{AttrValue, LayerEncoder, SourceCrs, TileCoord};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -16,7 +16,6 @@ use crate::cluster;
 use crate::error::*;
 use crate::filter::ResolvedFilter;
 use crate::generalize;
-use crate::gucs;
 use crate::layers::cache;
 use crate::layers::plan::{AttrKind, LayerPlan};
 use crate::rows::{for_each_row, varlena_bytes};
@@ -73,10 +72,7 @@ fn render(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> Sql
 
 /// Must be called while connected to SPI.
 fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilter>) -> SqlResult<Vec<u8>> {
-    let budget = Budget {
-        max_features: plan.options.max_features.unwrap_or(gucs::MAX_FEATURES.get() as u32) as usize,
-        max_bytes: plan.options.max_bytes.unwrap_or(gucs::MAX_BYTES.get() as u32) as usize,
-    };
+    let budget = plan.budget();
     if !plan.options.zoom.visible(tile.z) {
         return Ok(Vec::new());
     }

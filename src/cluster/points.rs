@@ -226,13 +226,8 @@ impl PointSet {
             self.skipped += 1;
             return;
         }
-        self.push_world(id, wx.clamp(0.0, 1.0), wy, attrs);
-    }
-
-    /// Adds one point given in world units (see `push`).
-    pub fn push_world(&mut self, id: Option<i64>, wx: f64, wy: f64, attrs: &[(u32, AttrValue<'_>)]) {
         props::encode(attrs, &mut self.props);
-        self.push_encoded(id, wx, wy, attrs, None);
+        self.push_encoded(id, wx.clamp(0.0, 1.0), wy, attrs, None);
     }
 
     /// The attribute indexes clustering reads (aggregates, partition).

@@ -18,10 +18,11 @@ use pgrx::spi::SpiClient;
 use rustc_hash::FxHashSet;
 
 use super::points::PointSet;
+use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::filter::ResolvedFilter;
-use crate::layers::plan::{AttrKind, LayerPlan};
-use crate::rows::{for_each_row, varlena_bytes, Plan, Planning};
+use crate::layers::plan::{AttrKind, LayerPlan, PyramidPlan};
+use crate::rows::{for_each_row, varlena_bytes};
 
 /// Most points per chunk: a chunk is read whole, so small chunks keep
 /// deep tiles cheap; large ones keep the row count low.
@@ -197,27 +198,18 @@ impl Matcher {
     }
 }
 
-/// Adds to `points` the stored points of `table` within `tile` plus
+/// Adds to `points` the stored points of `pyramid` within `tile` plus
 /// `margin` (a fraction of the tile's width) that match `filter`. Must be
 /// called while connected to SPI.
 pub fn read(
     plan: &LayerPlan,
-    table: &str,
+    pyramid: &PyramidPlan,
     tile: TileCoord,
     margin: f64,
     filter: &ResolvedFilter,
     points: &mut PointSet,
 ) -> SqlResult<()> {
-    let postgis = &plan.postgis_schema;
-    let query = Plan::prepare(
-        &format!(
-            "SELECT n, xy, ids, props, props_end FROM {table}
-              WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)"
-        ),
-        &[pg_sys::FLOAT8OID; 4],
-        Planning::Generic,
-        false,
-    )?;
+    let query = pyramid.points_plan(&plan.postgis_schema)?;
     let b = tile.mercator_bounds(margin);
     let args: Vec<Option<pg_sys::Datum>> = [b.xmin, b.ymin, b.xmax, b.ymax].iter().map(|a| a.into_datum()).collect();
     // The same box in world units (y down), to test each point.
@@ -279,11 +271,7 @@ pub fn read(
         }
     });
     if malformed {
-        return Err(SqlError::new(
-            ERRCODE_DATA_CORRUPTED,
-            format!("the cluster pyramid of layer \"{}\" holds malformed points", plan.name),
-        )
-        .hint(format!("Rebuild it with SELECT gridkit.cluster_refresh('{}');", plan.name)));
+        return Err(derived::malformed(Kind::Pyramid, &plan.name, "points"));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use gridkit_mvt::{props, AttrValue, LayerEncoder, TileCoord};
 use pgrx::prelude::*;
 
 use super::points::PointSet;
+use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::filter::ResolvedFilter;
 use crate::layers::plan::{AttrKind, ClusterPlan, LayerPlan, PyramidPlan};
@@ -114,11 +115,7 @@ fn from_pyramid(
         }
     });
     if malformed {
-        return Err(SqlError::new(
-            ERRCODE_DATA_CORRUPTED,
-            format!("the cluster pyramid of layer \"{}\" holds malformed attributes", plan.name),
-        )
-        .hint(format!("Rebuild it with SELECT gridkit.cluster_refresh('{}');", plan.name)));
+        return Err(derived::malformed(Kind::Pyramid, &plan.name, "attributes"));
     }
     Ok(())
 }
@@ -156,7 +153,7 @@ fn on_the_fly(
     let margin = plan.space().margin().max(c.options.radius / RADIUS_EXTENT);
     match (&c.pyramid, filter) {
         // The build's own points, packed: the same data as unfiltered tiles.
-        (Some(p), Some(f)) => super::store::read(plan, &p.points_store, tile, margin, f, &mut points)?,
+        (Some(p), Some(f)) => super::store::read(plan, p, tile, margin, f, &mut points)?,
         _ => read_rows(plan, tile, filter, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?,
     }
     let partitions = points.take_partitions();

@@ -10,6 +10,7 @@
 
 use std::time::Instant;
 
+use gridkit_cluster::mercator_to_world;
 use gridkit_generalize::thin::{self, Candidate, TileBudget};
 use gridkit_generalize::{tolerance_m, wkb, Generalizer, Shape};
 use gridkit_mvt::reader::{read_wkb, Dimension, SourceGeometry};
@@ -35,17 +36,33 @@ const AUTO_MAX_ZOOM: u8 = 16;
 /// are estimates; the exact budget applies when the tile is made).
 const THIN_SLACK: f64 = 1.5;
 
-/// What band thinning needs of a feature: its box in world units, a low
-/// estimate of its encoded size, its rank and its size at zoom `z` in tile
-/// units.
-fn candidate(shape: &Shape, z: u8, id: Option<i64>, encoded: &[u8], plan: &LayerPlan) -> Candidate {
-    const HALF: f64 = 20037508.342789244;
+/// The layer's features as read for generalization.
+struct Features {
+    ids: Vec<Option<i64>>,
+    geometries: Vec<SourceGeometry>,
+    props: Vec<Vec<u8>>,
+    /// Bit i set: zoom rule i holds for the feature.
+    rules: Vec<i64>,
+    /// The tile budget's rank of each feature (see `gridkit_mvt::rank`), and
+    /// how many attributes it has: what band thinning needs at every zoom.
+    ranks: Vec<f64>,
+    attr_counts: Vec<u8>,
+    /// Rows without a line or polygon (NULL, empty, invalid or points).
+    skipped: usize,
+    points: usize,
+}
+
+/// What band thinning needs of feature `i` as generalized for zoom `z`:
+/// its box in world units, a low estimate of its encoded size, its rank and
+/// its size in tile units.
+fn candidate(shape: &Shape, z: u8, i: usize, features: &Features, extent: u32) -> Candidate {
     let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
     let mut weight = 0.0;
-    let unit = 2.0 * HALF / f64::from(1u32 << z) / f64::from(plan.options.extent);
+    // Metres per tile unit at this zoom.
+    let unit = tolerance_m(1.0, z, f64::from(extent));
     let mut visit = |pts: &[[f64; 2]]| {
         for p in pts {
-            let (wx, wy) = ((p[0] + HALF) / (2.0 * HALF), (HALF - p[1]) / (2.0 * HALF));
+            let (wx, wy) = mercator_to_world(p[0], p[1]);
             b = [b[0].min(wx), b[1].min(wy), b[2].max(wx), b[3].max(wy)];
         }
     };
@@ -60,45 +77,10 @@ fn candidate(shape: &Shape, z: u8, id: Option<i64>, encoded: &[u8], plan: &Layer
             weight += if k == 0 { 1.0 } else { -1.0 } * twice.abs() / 2.0 / (unit * unit);
         }
     }
-    let mut attrs = Vec::new();
-    props::decode(encoded, &mut attrs);
-    let rank = match plan.rank {
-        None => 0.0,
-        Some((attribute, descending)) => {
-            let value = attrs.iter().find(|(k, _)| *k as usize == attribute).and_then(|(_, v)| match *v {
-                AttrValue::Int(n) => Some(n as f64),
-                AttrValue::Float(f) => Some(f64::from(f)),
-                AttrValue::Double(d) => Some(d),
-                _ => None,
-            });
-            match value {
-                Some(v) if !v.is_nan() => {
-                    if descending {
-                        v
-                    } else {
-                        -v
-                    }
-                }
-                _ => f64::NEG_INFINITY,
-            }
-        }
-    };
     // At least: framing, type, id and geometry header (9 bytes), a key and
     // a value index per attribute, one byte per coordinate.
-    let bytes = 9 + 2 * attrs.len() + 2 * shape.vertices();
-    Candidate { bbox: b, bytes, rank, weight, id: id.unwrap_or(i64::MAX) }
-}
-
-/// The layer's features as read for generalization.
-struct Features {
-    ids: Vec<Option<i64>>,
-    geometries: Vec<SourceGeometry>,
-    props: Vec<Vec<u8>>,
-    /// Bit i set: zoom rule i holds for the feature.
-    rules: Vec<i64>,
-    /// Rows without a line or polygon (NULL, empty, invalid or points).
-    skipped: usize,
-    points: usize,
+    let bytes = 9 + 2 * usize::from(features.attr_counts[i]) + 2 * shape.vertices();
+    Candidate { bbox: b, bytes, rank: features.ranks[i], weight, id: features.ids[i].unwrap_or(i64::MAX) }
 }
 
 /// Rebuilds the bands of `layer`; returns the number of features read.
@@ -113,7 +95,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             ));
         }
         let mut phases = derived::Phases::start(format!("generalize_refresh('{layer}')"));
-        let (features, version) = read_features(&plan)?;
+        let (mut features, version) = read_features(&plan)?;
         phases.mark("read");
         if features.ids.is_empty() && features.points > 0 {
             return Err(SqlError::new(
@@ -125,7 +107,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let generalizer = Generalizer::new(features.geometries.iter());
         let source_vertices = generalizer.source_vertices;
         let shared_arcs = generalizer.ring_arcs().shared();
-        drop(features.geometries);
+        drop(std::mem::take(&mut features.geometries));
         phases.mark("arcs");
 
         let zoom = &plan.options.zoom;
@@ -156,11 +138,12 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let (mut total_rows, mut total_vertices) = (0i64, 0i64);
         // The tile budget in force now (the layer's, or the settings'), with
         // room to spare: see `thin`.
+        let tile_budget = plan.budget();
         let budget = TileBudget {
             zoom: 0,
             margin: plan.space().margin(),
-            max_bytes: plan.options.max_bytes.unwrap_or(crate::gucs::MAX_BYTES.get() as u32) as usize,
-            max_features: plan.options.max_features.unwrap_or(crate::gucs::MAX_FEATURES.get() as u32) as usize,
+            max_bytes: tile_budget.max_bytes,
+            max_features: tile_budget.max_features,
             slack: THIN_SLACK,
         };
         let mut max_zoom = 0u8;
@@ -168,7 +151,8 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         for z in 0..=last {
             // A zoom the layer does not show needs no band, but counts as built.
             if zoom.visible(z) {
-                let mut band: Vec<(usize, Vec<u8>)> = Vec::new();
+                // (feature, WKB, vertices)
+                let mut band: Vec<(usize, Vec<u8>, usize)> = Vec::new();
                 let mut candidates: Vec<Candidate> = Vec::new();
                 let stats = generalizer.band(
                     tolerance(z),
@@ -177,8 +161,8 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     |i, shape| {
                         let mut bytes = Vec::new();
                         wkb::write(shape, &mut bytes);
-                        candidates.push(candidate(shape, z, features.ids[i], &features.props[i], &plan));
-                        band.push((i, bytes));
+                        candidates.push(candidate(shape, z, i, &features, plan.options.extent));
+                        band.push((i, bytes, shape.vertices()));
                     },
                 );
                 let auto_done = simplify.max_zoom.is_none()
@@ -189,12 +173,10 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     break;
                 }
                 let keep = thin::select(&candidates, TileBudget { zoom: z, ..budget });
-                for ((i, bytes), (kept, c)) in band.iter().zip(keep.iter().zip(&candidates)) {
-                    if *kept {
-                        rows.push(z, features.ids[*i], &features.props[*i], bytes);
-                        total_rows += 1;
-                        total_vertices += ((bytes.len() - 9) / 16).min(c.bytes) as i64;
-                    }
+                for ((i, bytes, vertices), _) in band.iter().zip(&keep).filter(|(_, &kept)| kept) {
+                    rows.push(z, features.ids[*i], &features.props[*i], bytes);
+                    total_rows += 1;
+                    total_vertices += *vertices as i64;
                 }
                 rows.write_if_full(client, &storage, postgis)?;
             }
@@ -273,6 +255,8 @@ fn read_features(plan: &LayerPlan) -> SqlResult<(Features, i64)> {
         geometries: Vec::new(),
         props: Vec::new(),
         rules: Vec::new(),
+        ranks: Vec::new(),
+        attr_counts: Vec::new(),
         skipped: 0,
         points: 0,
     };
@@ -309,6 +293,9 @@ fn read_features(plan: &LayerPlan) -> SqlResult<(Features, i64)> {
             out.geometries.push(std::mem::take(&mut geometry));
             out.props.push(encoded);
             out.rules.push(values[natts - 1].value() as i64);
+            out.ranks
+                .push(plan.rank.map_or(0.0, |(key, descending)| gridkit_mvt::rank(&attrs, key as u32, descending)));
+            out.attr_counts.push(attrs.len().min(255) as u8);
         }
     })?;
     Ok((out, version))

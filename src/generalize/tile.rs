@@ -2,6 +2,7 @@
 
 use gridkit_mvt::{props, AttrValue, TileCoord};
 
+use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{GeneralizationPlan, LayerPlan};
 use crate::rows::{for_each_row, varlena_bytes};
@@ -31,11 +32,7 @@ pub fn read_band(
         }
     });
     if malformed {
-        return Err(SqlError::new(
-            ERRCODE_DATA_CORRUPTED,
-            format!("the generalized bands of layer \"{}\" hold malformed attributes", plan.name),
-        )
-        .hint(format!("Rebuild them with SELECT gridkit.generalize_refresh('{}');", plan.name)));
+        return Err(derived::malformed(Kind::Generalization, &plan.name, "attributes"));
     }
     Ok(())
 }

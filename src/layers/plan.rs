@@ -82,9 +82,11 @@ pub struct PyramidPlan {
     pub storage: String,
     pub leaves: String,
     /// The build's points, packed for filtered tiles (`cluster::store`).
-    pub points_store: String,
+    points_store: String,
     /// Prepared on first use: (zoom, filtered by partition) -> plan.
     level_plans: RefCell<FxHashMap<(u8, bool), Rc<Plan>>>,
+    /// The query of the packed points around a box, prepared on first use.
+    points_plan: RefCell<Option<Rc<Plan>>>,
 }
 
 impl PyramidPlan {
@@ -92,6 +94,22 @@ impl PyramidPlan {
     /// cluster_id, source_id, point_count, expansion_zoom, x, y (Web
     /// Mercator), props. Parameters: the box (float8 × 4) and, when
     /// `partitioned`, the partition values (text[]).
+    /// The chunks of packed points (`cluster::store`) whose cells meet a box
+    /// (float8 × 4, Web Mercator). Columns: n, xy, ids, props, props_end.
+    pub fn points_plan(&self, postgis: &str) -> SqlResult<Rc<Plan>> {
+        if let Some(p) = self.points_plan.borrow().as_ref() {
+            return Ok(p.clone());
+        }
+        let sql = format!(
+            "SELECT n, xy, ids, props, props_end FROM {} \
+              WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
+            self.points_store
+        );
+        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?);
+        *self.points_plan.borrow_mut() = Some(plan.clone());
+        Ok(plan)
+    }
+
     pub fn level_plan(&self, zoom: u8, partitioned: bool, postgis: &str) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.level_plans.borrow().get(&(zoom, partitioned)) {
             return Ok(p.clone());
@@ -302,6 +320,14 @@ impl LayerPlan {
         Ok(Some(plan))
     }
 
+    /// The tile budget of one layer: the layer's options, else the settings.
+    pub fn budget(&self) -> gridkit_mvt::Budget {
+        gridkit_mvt::Budget {
+            max_features: self.options.max_features.unwrap_or(crate::gucs::MAX_FEATURES.get() as u32) as usize,
+            max_bytes: self.options.max_bytes.unwrap_or(crate::gucs::MAX_BYTES.get() as u32) as usize,
+        }
+    }
+
     pub fn space(&self) -> TileSpace {
         TileSpace { extent: self.options.extent, buffer: self.options.buffer }
     }
@@ -362,12 +388,17 @@ impl LayerPlan {
     }
 }
 
-/// Checks zoom rules and rank against the attribute columns, at registration.
-pub fn check_attribute_options(options: &LayerOptions, columns: &[super::registry::Column]) -> SqlResult<()> {
-    let attributes: Vec<Attribute> = columns
+/// Attributes as registration checks them (no query yet).
+fn unplanned_attributes(columns: &[super::registry::Column]) -> Vec<Attribute> {
+    columns
         .iter()
         .map(|c| Attribute { name: c.name.clone(), kind: AttrKind::of(c.base_type), column: String::new() })
-        .collect();
+        .collect()
+}
+
+/// Checks zoom rules and rank against the attribute columns, at registration.
+pub fn check_attribute_options(options: &LayerOptions, columns: &[super::registry::Column]) -> SqlResult<()> {
+    let attributes = unplanned_attributes(columns);
     if options.cluster.is_some() && !options.zoom.rules.is_empty() {
         return Err(SqlError::new(
             ERRCODE_INVALID_PARAMETER_VALUE,
@@ -467,10 +498,7 @@ fn resolve_rank(options: &LayerOptions, attributes: &[Attribute]) -> SqlResult<O
 
 /// Checks cluster options against the attribute columns, at registration.
 pub fn check_cluster(options: &ClusterOptions, columns: &[super::registry::Column]) -> SqlResult<()> {
-    let attributes: Vec<Attribute> = columns
-        .iter()
-        .map(|c| Attribute { name: c.name.clone(), kind: AttrKind::of(c.base_type), column: String::new() })
-        .collect();
+    let attributes = unplanned_attributes(columns);
     resolve_cluster(options, &attributes).map(|_| ())
 }
 
@@ -535,6 +563,7 @@ impl ClusterPlan {
                 leaves: row.get::<String>(3)?.unwrap_or_default(),
                 points_store: row.get::<String>(4)?.unwrap_or_default(),
                 level_plans: RefCell::new(FxHashMap::default()),
+                points_plan: RefCell::new(None),
             });
         }
         Ok(self)

@@ -71,13 +71,7 @@ mod tests {
     #[test]
     fn finds_exactly_the_points_within_the_radius() {
         // A deterministic scatter, dense in places, across cell borders.
-        let mut s = 12345u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::test_uniform(12345u64);
         let pts: Vec<[f64; 2]> =
             (0..3000).map(|i| if i % 3 == 0 { [next() * 0.01, next() * 0.01] } else { [next(), next()] }).collect();
         for r in [0.001, 0.013, 0.2] {

@@ -84,5 +84,16 @@ pub fn world_to_mercator(x: f64, y: f64) -> (f64, f64) {
     (x * 2.0 * HALF - HALF, HALF - y * 2.0 * HALF)
 }
 
+/// A deterministic uniform [0, 1) sequence (xorshift) for tests.
+#[cfg(test)]
+pub(crate) fn test_uniform(mut s: u64) -> impl FnMut() -> f64 {
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 #[cfg(test)]
 mod tests;

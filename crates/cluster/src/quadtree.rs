@@ -71,13 +71,7 @@ mod tests {
 
     #[test]
     fn cells_hold_their_points_and_at_most_max() {
-        let mut s = 7u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::test_uniform(7u64);
         // Dense corner, sparse elsewhere, and exact duplicates.
         let mut pts: Vec<[f64; 2]> = (0..20_000)
             .map(|i| if i % 2 == 0 { [0.3 + next() * 0.001, 0.6 + next() * 0.001] } else { [next(), next()] })

@@ -99,7 +99,6 @@ impl Generalizer {
                 lines.coords.extend_from_slice(line);
                 lines.ends.push(lines.coords.len());
                 lines.uses.push(1);
-                lines.closed.push(false);
                 p.lines.push((lines.ends.len() - 1) as u32);
                 line.iter().for_each(|&q| bbox_add(&mut p.bbox, q));
                 source_vertices += line.len();

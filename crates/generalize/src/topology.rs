@@ -33,9 +33,6 @@ pub struct Arcs {
     pub ends: Vec<usize>,
     /// How many ring uses each arc has (2 for a border between two rings).
     pub uses: Vec<u32>,
-    /// Whether an arc is a whole ring (its first point equals its last and
-    /// is not a junction).
-    pub closed: Vec<bool>,
 }
 
 impl Arcs {
@@ -51,6 +48,13 @@ impl Arcs {
         let i = i as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.coords[start..self.ends[i]]
+    }
+
+    /// Whether arc `i` is a loop (a whole ring with no junction, or a border
+    /// from a junction back to itself).
+    pub fn is_closed(&self, i: u32) -> bool {
+        let a = self.arc(i);
+        a.first() == a.last()
     }
 
     /// Arcs used by more than one ring: the shared borders.
@@ -86,13 +90,13 @@ pub fn build(rings: &[&[[f64; 2]]]) -> (Arcs, Vec<Vec<ArcUse>>) {
             let start = (0..n).min_by_key(|&k| bits(ring[k])).unwrap_or(0);
             piece.clear();
             piece.extend((0..=n).map(|k| ring[(start + k) % n]));
-            uses.push(intern(&mut arcs, &mut index, &piece, true));
+            uses.push(intern(&mut arcs, &mut index, &piece));
         } else {
             for (c, &from) in cuts.iter().enumerate() {
                 let to = cuts.get(c + 1).copied().unwrap_or(cuts[0] + n);
                 piece.clear();
                 piece.extend((from..=to).map(|k| ring[k % n]));
-                uses.push(intern(&mut arcs, &mut index, &piece, false));
+                uses.push(intern(&mut arcs, &mut index, &piece));
             }
         }
         out.push(uses);
@@ -138,7 +142,7 @@ fn find_junctions(rings: &[&[[f64; 2]]]) -> Vec<bool> {
 }
 
 /// The arc equal to `piece` (in either direction), added if new.
-fn intern(arcs: &mut Arcs, index: &mut HashTable<u32>, piece: &[[f64; 2]], closed: bool) -> ArcUse {
+fn intern(arcs: &mut Arcs, index: &mut HashTable<u32>, piece: &[[f64; 2]]) -> ArcUse {
     // Store each arc in the direction whose vertex sequence is smaller, so
     // both neighbours find the same one.
     let forward_smaller = {
@@ -181,7 +185,6 @@ fn intern(arcs: &mut Arcs, index: &mut HashTable<u32>, piece: &[[f64; 2]], close
     arcs.coords.extend((0..piece.len()).map(canonical));
     arcs.ends.push(arcs.coords.len());
     arcs.uses.push(1);
-    arcs.closed.push(closed);
     let (coords, ends) = (&arcs.coords, &arcs.ends);
     index.insert_unique(hash, i, |&j| {
         let j = j as usize;
@@ -254,7 +257,7 @@ mod tests {
         let (arcs, rings) = build(&[&outer, &hole, &island]);
         assert_eq!(arcs.len(), 2);
         assert_eq!(rings[1][0].arc, rings[2][0].arc);
-        assert!(arcs.closed[rings[1][0].arc as usize]);
+        assert!(arcs.is_closed(rings[1][0].arc));
     }
 
     #[test]

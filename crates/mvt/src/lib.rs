@@ -57,6 +57,28 @@ pub struct RowStats {
     pub outside: usize,
 }
 
+/// The budget rank of a feature whose attributes are `attrs`, ranked by the
+/// numeric attribute `key`: its value (negated when not `descending`, so a
+/// higher rank is always kept first), or -inf without a numeric value.
+pub fn rank(attrs: &[(u32, AttrValue<'_>)], key: u32, descending: bool) -> f64 {
+    let value = attrs.iter().find(|(k, _)| *k == key).and_then(|(_, v)| match *v {
+        AttrValue::Int(n) => Some(n as f64),
+        AttrValue::Float(f) => Some(f64::from(f)),
+        AttrValue::Double(f) => Some(f),
+        AttrValue::Bool(_) | AttrValue::String(_) => None,
+    });
+    match value {
+        Some(v) if !v.is_nan() => {
+            if descending {
+                v
+            } else {
+                -v
+            }
+        }
+        _ => f64::NEG_INFINITY,
+    }
+}
+
 /// Encodes one layer of one tile from source rows.
 pub struct LayerEncoder {
     transform: TileTransform,
@@ -96,23 +118,7 @@ impl LayerEncoder {
     }
 
     fn rank_of(&self, attrs: &[(u32, AttrValue<'_>)]) -> f64 {
-        let Some((key, descending)) = self.rank else { return 0.0 };
-        let value = attrs.iter().find(|(k, _)| *k == key).and_then(|(_, v)| match *v {
-            AttrValue::Int(n) => Some(n as f64),
-            AttrValue::Float(f) => Some(f64::from(f)),
-            AttrValue::Double(f) => Some(f),
-            AttrValue::Bool(_) | AttrValue::String(_) => None,
-        });
-        match value {
-            Some(v) if !v.is_nan() => {
-                if descending {
-                    v
-                } else {
-                    -v
-                }
-            }
-            _ => f64::NEG_INFINITY,
-        }
+        self.rank.map_or(0.0, |(key, descending)| rank(attrs, key, descending))
     }
 
     /// The index of attribute key `name` (see [`LayerBuilder::key`]).

@@ -183,15 +183,7 @@ fn parse_simplify(v: &Value) -> Result<SimplifyOptions, OptionsError> {
         };
     }
     if let Some(z) = map.get("max_zoom") {
-        o.max_zoom = match z.as_u64() {
-            Some(n) if n <= u64::from(zoom::MAX_ZOOM) => Some(n as u8),
-            _ => {
-                return Err(bad(format!(
-                    "simplify \"max_zoom\" must be an integer between 0 and {}, not {z}",
-                    zoom::MAX_ZOOM
-                )))
-            }
-        };
+        o.max_zoom = Some(zoom::parse_zoom(z, "simplify \"max_zoom\"").map_err(bad)?);
     }
     Ok(o)
 }

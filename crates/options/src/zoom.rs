@@ -105,24 +105,6 @@ pub enum Predicate {
     In { attribute: String, values: Vec<Literal> },
 }
 
-impl Predicate {
-    /// Every (attribute, literal, op) in the tree, for type checks: `op` is
-    /// `None` for `in`.
-    pub fn conditions(&self) -> Vec<(&str, Option<CompareOp>, &Literal)> {
-        let mut out = Vec::new();
-        self.walk(&mut out);
-        out
-    }
-
-    fn walk<'a>(&'a self, out: &mut Vec<(&'a str, Option<CompareOp>, &'a Literal)>) {
-        match self {
-            Predicate::All(ps) | Predicate::Any(ps) => ps.iter().for_each(|p| p.walk(out)),
-            Predicate::Compare { attribute, op, value } => out.push((attribute, Some(*op), value)),
-            Predicate::In { attribute, values } => out.extend(values.iter().map(|v| (attribute.as_str(), None, v))),
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZoomRule {
     pub max_zoom: u8,
@@ -136,6 +118,14 @@ pub struct ZoomRules {
     pub min_zoom: u8,
     /// Ascending `max_zoom`.
     pub rules: Vec<ZoomRule>,
+}
+
+/// A zoom level from JSON; the error names the option (`what`).
+pub fn parse_zoom(v: &Value, what: &str) -> Result<u8, String> {
+    match v.as_u64() {
+        Some(z) if z <= u64::from(MAX_ZOOM) => Ok(z as u8),
+        _ => Err(format!("{what} must be an integer between 0 and {MAX_ZOOM}, not {v}")),
+    }
 }
 
 impl ZoomRules {
@@ -153,10 +143,7 @@ impl ZoomRules {
         let bad = |m: String| OptionsError::ZoomRules(m);
         let mut out = ZoomRules::default();
         if let Some(v) = min_zoom {
-            out.min_zoom = match v.as_u64() {
-                Some(z) if z <= u64::from(MAX_ZOOM) => z as u8,
-                _ => return Err(bad(format!("\"min_zoom\" must be an integer between 0 and {MAX_ZOOM}, not {v}"))),
-            };
+            out.min_zoom = parse_zoom(v, "\"min_zoom\"").map_err(bad)?;
         }
         let Some(rules) = rules else { return Ok(out) };
         let Value::Array(rules) = rules else {
@@ -178,14 +165,7 @@ impl ZoomRules {
             }
             let max_zoom = match rule.get("max_zoom") {
                 None => return Err(bad(format!("zoom rule {n} has no \"max_zoom\""))),
-                Some(v) => match v.as_u64() {
-                    Some(z) if z <= u64::from(MAX_ZOOM) => z as u8,
-                    _ => {
-                        return Err(bad(format!(
-                            "zoom rule {n}: \"max_zoom\" must be an integer between 0 and {MAX_ZOOM}, not {v}"
-                        )))
-                    }
-                },
+                Some(v) => parse_zoom(v, &format!("zoom rule {n}: \"max_zoom\"")).map_err(bad)?,
             };
             if let Some(prev) = out.rules.last() {
                 if max_zoom <= prev.max_zoom {
@@ -295,6 +275,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Every (attribute, op, literal) in a tree (`None` for `in`).
+    fn conditions(p: &Predicate) -> Vec<(&str, Option<CompareOp>, &Literal)> {
+        match p {
+            Predicate::All(ps) | Predicate::Any(ps) => ps.iter().flat_map(conditions).collect(),
+            Predicate::Compare { attribute, op, value } => vec![(attribute.as_str(), Some(*op), value)],
+            Predicate::In { attribute, values } => values.iter().map(|v| (attribute.as_str(), None, v)).collect(),
+        }
+    }
+
     fn rules(v: Value) -> Result<ZoomRules, String> {
         ZoomRules::parse(v.get("min_zoom"), v.get("zoom_rules")).map_err(|e| e.to_string())
     }
@@ -329,7 +318,7 @@ mod tests {
         let Predicate::All(parts) = &r.rules[0].predicate else { panic!("expected all") };
         assert_eq!(parts.len(), 5);
         assert!(matches!(&parts[0], Predicate::Any(a) if a.len() == 2));
-        assert_eq!(r.rules[0].predicate.conditions().len(), 8);
+        assert_eq!(conditions(&r.rules[0].predicate).len(), 8);
     }
 
     #[test]
