@@ -9,6 +9,9 @@ CREATE TABLE gridkit.ts_table (
     partition_interval interval NOT NULL,
     premake            integer NOT NULL,
     keep               interval,
+    -- Retention has dropped the rows before this instant: rollups do not
+    -- re-materialize buckets older than it.
+    dropped_before     timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE gridkit.ts_table IS 'Time-series tables managed by gridkit; see gridkit.ts_create and gridkit.retention_set';
@@ -22,6 +25,15 @@ BEGIN
     DELETE FROM gridkit.ts_table t
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND t.relid::oid = d.objid;
+    IF to_regclass('gridkit.rollup') IS NOT NULL THEN
+        DELETE FROM gridkit.rollup_invalidation i
+         USING gridkit.rollup r, pg_event_trigger_dropped_objects() d
+         WHERE i.rollup = r.name AND d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+           AND r.relid::oid = d.objid;
+        DELETE FROM gridkit.rollup r
+         USING pg_event_trigger_dropped_objects() d
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND r.relid::oid = d.objid;
+    END IF;
 END
 $$;
 CREATE EVENT TRIGGER gridkit_ts_dropped ON sql_drop EXECUTE FUNCTION gridkit._ts_dropped();
@@ -36,7 +48,7 @@ CREATE TABLE gridkit.job_runs (
     rows     bigint,
     error    text
 );
-COMMENT ON TABLE gridkit.job_runs IS 'Log of gridkit.run_maintenance: one row per step (premake, late rows, retention)';
+COMMENT ON TABLE gridkit.job_runs IS 'Log of gridkit.run_maintenance: one row per step (premake, late rows, refresh, retention)';
 
 -- The partitions of a table with their bounds (NULL for MINVALUE/MAXVALUE),
 -- read back from the catalog so partitions made by hand count too.
@@ -122,6 +134,27 @@ BEGIN
 END
 $$;
 
+-- The partitions covering [lo, hi) that are missing; returns how many were
+-- created (a rollup refresh makes room before it writes old buckets).
+CREATE FUNCTION gridkit._ts_make_range(source regclass, lo timestamptz, hi timestamptz) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(source);
+    p timestamptz := gridkit._ts_partition_start(lo, t.partition_interval);
+    created integer := 0;
+BEGIN
+    WHILE p < hi LOOP
+        IF NOT gridkit._ts_range_taken(source, p, gridkit._ts_partition_next(p, t.partition_interval)) THEN
+            PERFORM gridkit._ts_add_partition(source, p);
+            created := created + 1;
+        END IF;
+        p := gridkit._ts_partition_next(p, t.partition_interval);
+    END LOOP;
+    RETURN created;
+END
+$$;
+
 -- Partitions from the one holding now() to `premake` ahead; returns how many
 -- were created.
 CREATE FUNCTION gridkit.ts_premake(source regclass) RETURNS integer
@@ -173,7 +206,9 @@ COMMENT ON FUNCTION gridkit.ts_move_default_rows(regclass) IS
     'Moves rows of the default partition into partitions of their own, creating them';
 
 -- Drops the partitions wholly older than now() - keep; returns the rows
--- they held (as the statistics estimate them, when there are any).
+-- they held (as the statistics estimate them, when there are any). A
+-- partition whose buckets some rollup has not materialized yet is kept
+-- (with a NOTICE) until a refresh has: no raw row is lost to a rollup.
 CREATE FUNCTION gridkit.ts_apply_retention(source regclass) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -186,8 +221,16 @@ BEGIN
     IF t.keep IS NULL THEN
         RETURN 0;
     END IF;
+    -- No writes (and so no new changes for rollups to apply) between the
+    -- coverage check and the drop.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', source);
     FOR p IN SELECT * FROM gridkit.ts_partitions(source) x
-              WHERE NOT x.is_default AND x.upper IS NOT NULL AND x.upper <= now() - t.keep LOOP
+              WHERE NOT x.is_default AND x.upper IS NOT NULL AND x.upper <= now() - t.keep
+              ORDER BY x.upper LOOP
+        IF NOT gridkit._rollup_covers(source::oid, p.upper) THEN
+            RAISE NOTICE 'gridkit: % kept: a rollup of % has not materialized its rows yet', p.partition, source;
+            EXIT;
+        END IF;
         -- The planner's row estimate when the partition has statistics:
         -- counting a day of rows would cost more than dropping them.
         SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END INTO n
@@ -196,6 +239,7 @@ BEGIN
             EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
         END IF;
         EXECUTE format('DROP TABLE %s', p.partition);
+        UPDATE gridkit.ts_table SET dropped_before = greatest(dropped_before, p.upper) WHERE relid = source;
         dropped := dropped + n;
     END LOOP;
     RETURN dropped;
@@ -373,17 +417,18 @@ $$;
 COMMENT ON FUNCTION gridkit.retention_set(regclass, interval) IS
     'Keeps this much of a time-series table; older partitions are dropped by run_maintenance (NULL: keep all)';
 
--- Every managed table: premake, late rows, retention, in that order. Each
--- step runs in its own subtransaction: a failing step is logged and retried
--- next run, and does not stop the others. A run that finds another one in
--- progress logs that and returns.
+-- Every managed table's premake and late rows, then every rollup's refresh
+-- (sources first), then every table's retention. Each step runs in its own
+-- subtransaction: a failing step is logged and retried next run, and does
+-- not stop the others. A run that finds another one in progress logs that
+-- and returns.
 CREATE FUNCTION gridkit.run_maintenance() RETURNS SETOF gridkit.job_runs
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     first_id bigint := (SELECT coalesce(max(id), 0) FROM gridkit.job_runs);
-    t gridkit.ts_table;
-    step text;
+    steps text[];
+    step text[];
     started timestamptz;
     n bigint;
 BEGIN
@@ -393,26 +438,33 @@ BEGIN
         RETURN QUERY SELECT * FROM gridkit.job_runs WHERE id > first_id ORDER BY id;
         RETURN;
     END IF;
-    FOR t IN SELECT * FROM gridkit.ts_table ORDER BY relid::text LOOP
-        FOREACH step IN ARRAY ARRAY['premake', 'late rows', 'retention'] LOOP
-            started := clock_timestamp();
-            BEGIN
-                n := CASE step WHEN 'premake' THEN gridkit.ts_premake(t.relid)
-                               WHEN 'late rows' THEN gridkit.ts_move_default_rows(t.relid)
-                               ELSE gridkit.ts_apply_retention(t.relid) END;
-                INSERT INTO gridkit.job_runs (job, target, started, finished, rows)
-                VALUES (step, t.relid::text, started, clock_timestamp(), n);
-            EXCEPTION WHEN OTHERS THEN
-                INSERT INTO gridkit.job_runs (job, target, started, finished, error)
-                VALUES (step, t.relid::text, started, clock_timestamp(), SQLERRM);
-            END;
-        END LOOP;
+    SELECT array_agg(ARRAY[s.job, s.target] ORDER BY s.ord, s.sub, s.target) INTO steps FROM (
+        SELECT 1 AS ord, j.sub, j.job, t.relid::text AS target
+          FROM gridkit.ts_table t, (VALUES (1, 'premake'), (2, 'late rows')) j(sub, job)
+        UNION ALL
+        SELECT 2, r.ord::int, 'refresh', r.name FROM gridkit._rollups_in_order() WITH ORDINALITY r(name, ord)
+        UNION ALL
+        SELECT 3, 0, 'retention', t.relid::text FROM gridkit.ts_table t
+    ) s;
+    FOREACH step SLICE 1 IN ARRAY coalesce(steps, '{}') LOOP
+        started := clock_timestamp();
+        BEGIN
+            n := CASE step[1] WHEN 'premake' THEN gridkit.ts_premake(step[2]::regclass)
+                              WHEN 'late rows' THEN gridkit.ts_move_default_rows(step[2]::regclass)
+                              WHEN 'refresh' THEN gridkit.rollup_refresh(step[2])
+                              ELSE gridkit.ts_apply_retention(step[2]::regclass) END;
+            INSERT INTO gridkit.job_runs (job, target, started, finished, rows)
+            VALUES (step[1], step[2], started, clock_timestamp(), n);
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO gridkit.job_runs (job, target, started, finished, error)
+            VALUES (step[1], step[2], started, clock_timestamp(), SQLERRM);
+        END;
     END LOOP;
     RETURN QUERY SELECT * FROM gridkit.job_runs WHERE id > first_id ORDER BY id;
 END
 $$;
 COMMENT ON FUNCTION gridkit.run_maintenance() IS
-    'Premakes partitions, moves late rows, applies retention for every time-series table; logs to gridkit.job_runs';
+    'Premakes partitions and moves late rows of every time-series table, refreshes every rollup, applies retention; logs to gridkit.job_runs';
 
 CREATE FUNCTION gridkit.schedule(cron text DEFAULT '5 * * * *') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp

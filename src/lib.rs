@@ -14,6 +14,7 @@ mod generalize;
 mod gucs;
 mod layers;
 mod postgis;
+mod rollup;
 mod rows;
 mod tests;
 mod tile;
@@ -31,6 +32,11 @@ pgrx::extension_sql_file!(
         timeseries::_ts_partition_next,
         timeseries::_ts_partition_suffix
     ]
+);
+pgrx::extension_sql_file!(
+    "../sql/rollup.sql",
+    name = "rollup",
+    requires = ["timeseries", rollup::rollup_create, rollup::rollup_refresh, rollup::rollup_covers]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

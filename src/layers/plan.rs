@@ -1,6 +1,7 @@
 //! A layer ready to serve: its checked definition, the tile query for it and
 //! that query's prepared plan, kept across calls in this backend.
 
+pub use gridkit_sqltext::{quote_ident, quote_literal};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -570,17 +571,6 @@ impl ClusterPlan {
     }
 }
 
-/// Quotes a string literal for SQL text, whatever
-/// `standard_conforming_strings` says.
-pub fn quote_literal(s: &str) -> String {
-    let body = s.replace('\'', "''");
-    if body.contains('\\') {
-        format!("E'{}'", body.replace('\\', "\\\\"))
-    } else {
-        format!("'{body}'")
-    }
-}
-
 impl GeneralizationPlan {
     /// The bands serving `layer` now, if built with its current settings.
     fn load(client: &SpiClient<'_>, layer: &str) -> SqlResult<Option<GeneralizationPlan>> {
@@ -605,9 +595,4 @@ impl GeneralizationPlan {
             level_plans: RefCell::new(FxHashMap::default()),
         }))
     }
-}
-
-/// Quotes an identifier for SQL text.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }

@@ -1,0 +1,182 @@
+-- Rollups: incremental refresh after late rows, updates and deletes; local
+-- days across DST in New York and Los Angeles; daily-from-hourly exactly
+-- equal to daily-from-raw; realtime views; retention that waits for the
+-- rollups; a SQLSTATE for every bad definition. All data is in 2024, behind
+-- every watermark, so nothing depends on today's date.
+\set VERBOSITY default
+
+CREATE TABLE fx.meter (
+    ts     timestamptz NOT NULL,
+    meter  int NOT NULL,
+    kind   text,
+    value  double precision,
+    PRIMARY KEY (meter, ts)
+) PARTITION BY RANGE (ts);
+SELECT gridkit.ts_create('fx.meter', 'ts', '1 day', premake => 0);
+-- Every 5 minutes from 2024-03-08 to 03-12 (spring forward on the 10th) and
+-- 2024-11-01 to 11-05 (fall back on the 3rd), two meters.
+INSERT INTO fx.meter
+SELECT t, m, CASE WHEN m = 1 THEN 'solar' ELSE 'grid' END,
+       (extract(epoch FROM t)::bigint / 300 % 17) * 1.25 + m
+  FROM generate_series(1, 2) m,
+       LATERAL (SELECT generate_series(timestamptz '2024-03-08 00:00-05', timestamptz '2024-03-12 23:55-04', interval '5 minutes')
+                UNION ALL
+                SELECT generate_series(timestamptz '2024-11-01 00:00-04', timestamptz '2024-11-05 23:55-05', interval '5 minutes')) s(t);
+SELECT gridkit.ts_move_default_rows('fx.meter') AS moved_into_partitions;
+
+SELECT gridkit.rollup_create('meter_hourly', 'fx.meter', 'ts', '1 hour', ARRAY['meter'],
+       '{"avg": "avg(value)", "lo": "min(value)", "hi": "max(value)", "rows": "count(*)", "sd": "stddev(value)", "total": "sum(value)"}',
+       'America/New_York');
+SELECT gridkit.rollup_create('meter_daily', 'fx.meter_hourly', 'ts', '1 day', ARRAY['meter'],
+       '{"avg": "avg(value)", "lo": "min(value)", "hi": "max(value)", "rows": "count(*)", "sd": "stddev(value)", "total": "sum(value)"}',
+       'America/New_York');
+SELECT gridkit.rollup_create('meter_daily_raw', 'fx.meter', 'ts', '1 day', ARRAY['meter'],
+       '{"avg": "avg(value)", "lo": "min(value)", "hi": "max(value)", "rows": "count(*)", "sd": "stddev(value)", "total": "sum(value)"}',
+       'America/New_York');
+SELECT gridkit.rollup_create('meter_daily_la', 'fx.meter', 'ts', '1 day', '{}', '{"rows": "count(*)"}', 'America/Los_Angeles');
+
+-- Before any refresh the realtime views aggregate the raw rows.
+SELECT (SELECT count(*) FROM fx.meter_hourly) AS materialized, (SELECT count(*) FROM fx.meter_hourly_realtime) AS realtime;
+
+-- Sources first: run_maintenance refreshes in this order.
+
+SELECT name, gridkit.rollup_refresh(name) > 0 AS wrote FROM gridkit._rollups_in_order() r(name);
+SELECT name, watermark > now() - interval '1 day' AS watermark_recent, pending_changes FROM gridkit.rollups ORDER BY name;
+
+-- Local days: 23 hours on 2024-03-10, 25 on 2024-11-03 (12 rows an hour).
+SELECT bucket AT TIME ZONE 'America/New_York' AS local_day, rows, rows / 12 AS hours
+  FROM fx.meter_daily WHERE meter = 1 ORDER BY bucket;
+SELECT bucket AT TIME ZONE 'America/Los_Angeles' AS la_day, rows / 24 AS hours
+  FROM fx.meter_daily_la ORDER BY bucket;
+-- The two 01:00 hours of the fall-back night are two buckets.
+SELECT bucket AT TIME ZONE 'America/New_York' AS new_york, to_char(bucket AT TIME ZONE 'UTC', 'HH24:MI') AS utc, rows
+  FROM fx.meter_hourly
+ WHERE meter = 1 AND bucket >= '2024-11-03 04:00+00' AND bucket < '2024-11-03 08:00+00' ORDER BY bucket;
+
+-- The checks every change below is held to: the rollups equal plain SQL
+-- over the raw rows (the standard deviation to 1e-12: PostgreSQL's own
+-- stddev rounds in float8), and daily-from-hourly equals daily-from-raw
+-- exactly, every column.
+CREATE FUNCTION fx.rollups_match() RETURNS TABLE (hourly_mismatches bigint, daily_mismatches bigint, daily_vs_raw bigint)
+LANGUAGE sql AS $$
+    WITH plain AS (
+        SELECT date_trunc('hour', ts, 'America/New_York') AS bucket, meter, avg(value) AS avg, min(value) AS lo,
+               max(value) AS hi, count(*) AS rows, stddev(value) AS sd, sum(value) AS total
+          FROM fx.meter GROUP BY 1, 2
+    ), plain_daily AS (
+        SELECT date_trunc('day', ts, 'America/New_York') AS bucket, meter, avg(value) AS avg, count(*) AS rows,
+               stddev(value) AS sd
+          FROM fx.meter GROUP BY 1, 2
+    )
+    SELECT (SELECT count(*) FROM plain p FULL JOIN fx.meter_hourly h USING (bucket, meter)
+             WHERE h.rows IS DISTINCT FROM p.rows OR abs(h.avg - p.avg) > 1e-12 OR h.lo IS DISTINCT FROM p.lo
+                OR h.hi IS DISTINCT FROM p.hi OR abs(h.total - p.total) > 1e-9 OR abs(h.sd - p.sd) > 1e-12
+                OR (h.sd IS NULL) <> (p.sd IS NULL)),
+           (SELECT count(*) FROM plain_daily p FULL JOIN fx.meter_daily d USING (bucket, meter)
+             WHERE d.rows IS DISTINCT FROM p.rows OR abs(d.avg - p.avg) > 1e-12 OR abs(d.sd - p.sd) > 1e-12),
+           (SELECT count(*) FROM (SELECT * FROM fx.meter_daily EXCEPT SELECT * FROM fx.meter_daily_raw
+                                  UNION ALL
+                                  SELECT * FROM fx.meter_daily_raw EXCEPT SELECT * FROM fx.meter_daily) x)
+$$;
+SELECT * FROM fx.rollups_match();
+
+-- Late rows, an update and a delete, each in old buckets behind the
+-- watermark: logged per statement, applied by the next refresh.
+INSERT INTO fx.meter VALUES ('2024-03-09 12:02-05', 1, 'solar', 1000), ('2024-03-09 12:03-05', 3, 'grid', 7);
+UPDATE fx.meter SET value = value * 2 WHERE meter = 2 AND ts >= '2024-11-03 01:00-04' AND ts < '2024-11-03 01:30-05';
+DELETE FROM fx.meter WHERE meter = 1 AND ts >= '2024-03-11 10:00-04' AND ts < '2024-03-11 12:00-04';
+UPDATE fx.meter SET value = NULL WHERE meter = 2 AND ts = '2024-11-04 09:00-05';
+SELECT rollup, count(*) AS statements FROM gridkit.rollup_invalidation GROUP BY 1 ORDER BY 1;
+SELECT * FROM fx.rollups_match();
+SELECT gridkit.rollup_refresh('meter_hourly') AS hourly_rows, gridkit.rollup_refresh('meter_daily') AS daily_rows,
+       gridkit.rollup_refresh('meter_daily_raw') AS daily_raw_rows;
+SELECT * FROM fx.rollups_match();
+-- Refreshing again changes nothing.
+SELECT gridkit.rollup_refresh('meter_hourly') AS again, gridkit.rollup_refresh('meter_daily') AS again_daily;
+-- A group whose values are all NULL: count 0, no avg or stddev.
+SELECT rows, avg IS NULL AS no_avg, sd IS NULL AS no_sd FROM fx.meter_hourly
+ WHERE meter = 3;
+
+-- A rolled-back change leaves no log and changes nothing.
+BEGIN;
+DELETE FROM fx.meter WHERE meter = 1;
+ROLLBACK;
+SELECT count(*) AS pending FROM gridkit.rollup_invalidation;
+
+-- Retention waits for the rollups: with a change pending, no partition of
+-- the raw table goes; after a refresh, every old one does, and the rollups
+-- keep their buckets.
+SELECT gridkit.retention_set('fx.meter', '30 days');
+INSERT INTO fx.meter VALUES ('2024-03-08 00:00-05', 3, 'grid', 5);
+SELECT gridkit.ts_apply_retention('fx.meter') AS dropped_rows;
+SELECT count(*) AS raw_rows FROM fx.meter;
+SELECT count(gridkit.rollup_refresh(name)) AS refreshed FROM gridkit._rollups_in_order() r(name);
+SELECT gridkit.ts_apply_retention('fx.meter') > 0 AS dropped;
+SELECT count(*) AS raw_rows_left FROM fx.meter;
+SELECT count(*) AS hourly_buckets, sum(rows) AS rows_rolled_up FROM fx.meter_hourly;
+-- A late row for a day retention has dropped changes nothing already
+-- rolled up (the bucket would be recomputed from that one row).
+INSERT INTO fx.meter VALUES ('2024-03-09 12:04-05', 1, 'solar', 5000);
+SELECT gridkit.rollup_refresh('meter_hourly');
+SELECT count(*) AS hourly_buckets, sum(rows) AS rows_rolled_up FROM fx.meter_hourly;
+
+-- run_maintenance: premake and late rows per table, refresh per rollup
+-- (sources first), retention per table.
+SELECT job, target, error FROM gridkit.run_maintenance() WHERE job <> 'premake' ORDER BY id;
+
+-- Bad definitions.
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '7 minutes', '{}', '{"n": "count(*)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '1 hour', '{}', '{"n": "median(value)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '1 hour', '{}', '{"n": "avg(kind)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '1 hour', '{}', '{"n": "avg(nope)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '1 hour', '{nope}', '{"n": "count(*)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'nope', '1 hour', '{}', '{"n": "count(*)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '1 hour', '{}', '[]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '1 hour', '{}', '{"n": "count(*)"}', 'Mars/Olympus');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('meter_hourly', 'fx.meter', 'ts', '1 hour', '{}', '{"n": "count(*)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter_hourly', 'ts', '1 day', '{}', '{"n": "count(*)"}', 'UTC');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter_hourly', 'ts', '30 minutes', '{}', '{"n": "count(*)"}', 'America/New_York');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter_hourly', 'ts', '1 day', '{kind}', '{"n": "count(*)"}', 'America/New_York');
+\echo :LAST_ERROR_SQLSTATE
+CREATE VIEW fx.meter_view AS SELECT * FROM fx.meter;
+SELECT gridkit.rollup_create('bad', 'fx.meter_view', 'ts', '1 hour', '{}', '{"n": "count(*)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', NULL, '{}', '{"n": "count(*)"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_refresh('nope');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_drop('meter_hourly');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_drop('nope');
+\echo :LAST_ERROR_SQLSTATE
+
+-- TRUNCATE empties every rollup of the table at the next refresh (but for
+-- buckets older than what retention dropped, which keep their history).
+SELECT gridkit.retention_set('fx.meter', NULL);
+TRUNCATE fx.meter;
+SELECT gridkit.rollup_refresh('meter_daily_la') AS la_rows;
+SELECT count(*) AS la_buckets_left FROM fx.meter_daily_la;
+
+-- Dropping rollups: dependents first; the source's triggers go with the last.
+SELECT gridkit.rollup_drop('meter_daily');
+SELECT gridkit.rollup_drop('meter_hourly');
+SELECT gridkit.rollup_drop('meter_daily_raw');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'fx.meter'::regclass AND tgname LIKE 'gridkit_rollup%';
+SELECT gridkit.rollup_drop('meter_daily_la');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'fx.meter'::regclass AND tgname LIKE 'gridkit_rollup%';
+SELECT count(*) AS rollups, (SELECT count(*) FROM gridkit.ts_table WHERE relid::text LIKE 'fx.meter_%') AS managed
+  FROM gridkit.rollup;
+DROP VIEW fx.meter_view;
+DROP FUNCTION fx.rollups_match();
+DROP TABLE fx.meter;

@@ -1,0 +1,119 @@
+"""Rollups across sessions: two refreshes at once, retention racing a
+refresh, and pg_cron running the maintenance job in this cluster."""
+
+import os
+import threading
+import time
+
+import psycopg
+
+DSN = os.environ["GRIDKIT_DSN"]
+
+
+def setup_meter(conn, name, days=6):
+    conn.execute(f"SELECT gridkit.rollup_drop(name) FROM gridkit.rollup WHERE source = to_regclass('public.{name}')")
+    conn.execute(f"DROP TABLE IF EXISTS public.{name} CASCADE")
+    conn.execute(f"CREATE TABLE public.{name} (ts timestamptz NOT NULL, k int NOT NULL, v double precision) "
+                 "PARTITION BY RANGE (ts)")
+    conn.execute(f"SELECT gridkit.ts_create('public.{name}', 'ts', '1 day', premake => 0)")
+    conn.execute(f"""INSERT INTO public.{name}
+                     SELECT timestamptz '2023-05-01 00:00+00' + i * interval '1 minute', k, (i * k) % 101
+                       FROM generate_series(0, {days} * 1440 - 1) i, generate_series(1, 20) k""")
+    conn.execute(f"SELECT gridkit.ts_move_default_rows('public.{name}')")
+    conn.execute(f"SELECT gridkit.rollup_create('{name}_hourly', 'public.{name}', 'ts', '1 hour', '{{k}}', "
+                 "'{\"n\": \"count(*)\", \"avg\": \"avg(v)\"}')")
+    conn.execute(f"SELECT gridkit.rollup_refresh('{name}_hourly')")
+
+
+def mismatches(conn, name):
+    return conn.execute(f"""
+        SELECT count(*) FROM (SELECT date_trunc('hour', ts, 'UTC') AS bucket, k, count(*) AS n FROM public.{name} GROUP BY 1, 2) p
+        FULL JOIN public.{name}_hourly h USING (bucket, k) WHERE p.n IS DISTINCT FROM h.n""").fetchone()[0]
+
+
+def waiting_on_lock(conn, pid):
+    for _ in range(100):
+        if conn.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_two_refreshes_at_once_take_turns(conn):
+    setup_meter(conn, "roll_turns")
+    conn.execute("INSERT INTO public.roll_turns SELECT ts + interval '30 seconds', k, 1 FROM public.roll_turns "
+                 "WHERE ts < '2023-05-02'")
+    with psycopg.connect(DSN) as a, psycopg.connect(DSN, autocommit=True) as b:
+        first = a.execute("SELECT gridkit.rollup_refresh('roll_turns_hourly')").fetchone()[0]
+        assert first == 24 * 20
+        second = []
+        t = threading.Thread(target=lambda: second.append(
+            b.execute("SELECT gridkit.rollup_refresh('roll_turns_hourly')").fetchone()[0]))
+        t.start()
+        assert waiting_on_lock(conn, b.info.backend_pid), "the second refresh should wait for the first"
+        a.commit()
+        t.join()
+    # The second found nothing left to do: the first consumed the changes.
+    assert second == [0]
+    assert mismatches(conn, "roll_turns") == 0
+    conn.execute("SELECT gridkit.rollup_drop('roll_turns_hourly')")
+    conn.execute("DROP TABLE public.roll_turns")
+
+
+def test_retention_racing_a_refresh_loses_nothing(conn):
+    setup_meter(conn, "roll_race")
+    total = conn.execute("SELECT count(*) FROM public.roll_race").fetchone()[0]
+    conn.execute("SELECT gridkit.retention_set('public.roll_race', '30 days')")
+    # Late rows on the third day: that day's buckets are stale until a
+    # refresh commits.
+    conn.execute("INSERT INTO public.roll_race SELECT ts + interval '10 seconds', k, 5 FROM public.roll_race "
+                 "WHERE ts >= '2023-05-03' AND ts < '2023-05-03 06:00'")
+    late = 6 * 60 * 20
+    with psycopg.connect(DSN) as a, psycopg.connect(DSN, autocommit=True) as b:
+        a.execute("SELECT gridkit.rollup_refresh('roll_race_hourly')")
+        # Dropping a partition locks the table: retention waits for the
+        # uncommitted refresh, then sees what it materialized.
+        dropped = []
+        t = threading.Thread(target=lambda: dropped.append(
+            b.execute("SELECT gridkit.ts_apply_retention('public.roll_race')").fetchone()[0]))
+        t.start()
+        assert waiting_on_lock(conn, b.info.backend_pid), "retention should wait for the refresh"
+        a.commit()
+        t.join()
+    assert dropped == [total + late]
+    assert conn.execute("SELECT count(*) FROM public.roll_race").fetchone()[0] == 0
+    # Every raw row ever written is in the rollup.
+    assert conn.execute("SELECT sum(n) FROM public.roll_race_hourly").fetchone()[0] == total + late
+    conn.execute("SELECT gridkit.rollup_drop('roll_race_hourly')")
+    conn.execute("DROP TABLE public.roll_race")
+
+
+def test_pg_cron_runs_the_maintenance_job():
+    """pg_cron (preloaded, cron.database_name = 'gridkit') runs
+    gridkit.schedule's job; its steps land in gridkit.job_runs."""
+    with psycopg.connect(DSN, autocommit=True) as c:
+        if not c.execute("SELECT true FROM pg_database WHERE datname = 'gridkit'").fetchone():
+            c.execute("CREATE DATABASE gridkit")
+    with psycopg.connect(DSN.replace("dbname=gridkit_tiles", "dbname=gridkit"), autocommit=True) as g:
+        g.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        g.execute("CREATE EXTENSION IF NOT EXISTS gridkit CASCADE")
+        g.execute("DROP TABLE IF EXISTS public.cron_meter")
+        g.execute("CREATE TABLE public.cron_meter (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts)")
+        g.execute("SELECT gridkit.ts_create('public.cron_meter', 'ts', '1 day', premake => 0)")
+        g.execute("INSERT INTO public.cron_meter VALUES ('2023-01-01', 1)")
+        job = g.execute("SELECT gridkit.schedule('* * * * *')").fetchone()[0]
+        try:
+            before = g.execute("SELECT coalesce(max(id), 0) FROM gridkit.job_runs").fetchone()[0]
+            deadline = time.time() + 75
+            runs = []
+            while time.time() < deadline and not runs:
+                time.sleep(2)
+                runs = g.execute("SELECT job, target, rows FROM gridkit.job_runs WHERE id > %s AND job = 'late rows'",
+                                 (before,)).fetchall()
+            assert runs == [("late rows", "public.cron_meter", 1)], "pg_cron did not run gridkit.run_maintenance within 75 s"
+            status = g.execute("SELECT status FROM cron.job_run_details WHERE jobid = %s ORDER BY runid DESC LIMIT 1",
+                               (job,)).fetchone()
+            assert status == ("succeeded",)
+        finally:
+            g.execute("SELECT cron.unschedule(%s)", (job,))
+            g.execute("DROP TABLE public.cron_meter")

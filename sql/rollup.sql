@@ -1,0 +1,157 @@
+-- gridkit rollups: the registry, the change log filled by statement
+-- triggers on each source, and the SQL entry points. Definitions, refresh
+-- and the coverage check are in Rust (src/rollup.rs over
+-- crates/timeseries/src/rollup.rs).
+
+CREATE TABLE gridkit.rollup (
+    name          text PRIMARY KEY,
+    relid         regclass NOT NULL UNIQUE,
+    realtime      regclass NOT NULL,
+    source        regclass NOT NULL,
+    source_rollup text REFERENCES gridkit.rollup (name),
+    raw_source    regclass NOT NULL,
+    time_column   name NOT NULL,
+    bucket        interval NOT NULL,
+    group_by      text[] NOT NULL,
+    aggregates    jsonb NOT NULL,
+    timezone      text NOT NULL,
+    watermark     timestamptz,
+    refreshed_at  timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE gridkit.rollup IS 'Rollups: buckets before the watermark are materialized in the rollup table';
+SELECT pg_catalog.pg_extension_config_dump('gridkit.rollup', '');
+
+-- Time ranges of source rows changed since the last refresh, per rollup:
+-- one row per writing statement (lower and upper are the least and greatest
+-- time it touched, both included).
+CREATE TABLE gridkit.rollup_invalidation (
+    rollup text NOT NULL,
+    lower  timestamptz NOT NULL,
+    upper  timestamptz NOT NULL
+);
+CREATE INDEX ON gridkit.rollup_invalidation (rollup);
+SELECT pg_catalog.pg_extension_config_dump('gridkit.rollup_invalidation', '');
+
+-- The statement trigger on every rollup source. SECURITY DEFINER: whoever
+-- may write the source may log its changes.
+CREATE FUNCTION gridkit._rollup_log() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col text := quote_ident(TG_ARGV[0]);
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO gridkit.rollup_invalidation (rollup, lower, upper)
+        SELECT r.name, '-infinity', 'infinity' FROM gridkit.rollup r WHERE r.source = TG_RELID;
+        RETURN NULL;
+    END IF;
+    EXECUTE format('INSERT INTO gridkit.rollup_invalidation (rollup, lower, upper)
+                    SELECT r.name, c.lo, c.hi
+                      FROM gridkit.rollup r, (SELECT min(%1$s) AS lo, max(%1$s) AS hi FROM %2$s) c
+                     WHERE r.source = $1 AND c.lo IS NOT NULL',
+                   col,
+                   CASE TG_OP WHEN 'INSERT' THEN 'gridkit_new' WHEN 'DELETE' THEN 'gridkit_old'
+                        ELSE format('(SELECT %1$s FROM gridkit_old UNION ALL SELECT %1$s FROM gridkit_new) u', col) END)
+      USING TG_RELID;
+    RETURN NULL;
+END
+$$;
+
+-- Puts the change-logging triggers on a rollup source (once).
+CREATE FUNCTION gridkit._rollup_watch(source regclass, time_column name) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = source AND tgname = 'gridkit_rollup_insert') THEN
+        RETURN;
+    END IF;
+    EXECUTE format('CREATE TRIGGER gridkit_rollup_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS gridkit_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
+    EXECUTE format('CREATE TRIGGER gridkit_rollup_update AFTER UPDATE ON %s
+                    REFERENCING OLD TABLE AS gridkit_old NEW TABLE AS gridkit_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
+    EXECUTE format('CREATE TRIGGER gridkit_rollup_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS gridkit_old
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
+    EXECUTE format('CREATE TRIGGER gridkit_rollup_truncate AFTER TRUNCATE ON %s
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
+END
+$$;
+
+CREATE FUNCTION gridkit.rollup_create(
+    name text,
+    source regclass,
+    time_column name,
+    bucket interval,
+    group_by text[],
+    aggregates jsonb,
+    timezone text DEFAULT 'UTC'
+) RETURNS regclass
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR source IS NULL OR time_column IS NULL OR bucket IS NULL OR group_by IS NULL
+       OR aggregates IS NULL OR timezone IS NULL THEN
+        RAISE EXCEPTION 'rollup_create: no argument may be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN gridkit._rollup_create(name, source::oid, time_column::text, bucket, group_by, aggregates, timezone)::regclass;
+END
+$$;
+COMMENT ON FUNCTION gridkit.rollup_create(text, regclass, name, interval, text[], jsonb, text) IS
+    'Creates a rollup table (and a <name>_realtime view) of per-bucket aggregates kept up to date by rollup_refresh';
+
+CREATE FUNCTION gridkit.rollup_drop(name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r gridkit.rollup;
+    dependent text;
+BEGIN
+    SELECT * INTO r FROM gridkit.rollup WHERE rollup.name = rollup_drop.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rollup "%" does not exist', name USING ERRCODE = '42704';
+    END IF;
+    SELECT string_agg(d.name, ', ') INTO dependent FROM gridkit.rollup d WHERE d.source_rollup = r.name;
+    IF dependent IS NOT NULL THEN
+        RAISE EXCEPTION 'rollup "%" is the source of rollup %', name, dependent USING ERRCODE = '2BP01',
+            HINT = 'Drop those rollups first.';
+    END IF;
+    DELETE FROM gridkit.rollup WHERE rollup.name = r.name;
+    DELETE FROM gridkit.rollup_invalidation WHERE rollup = r.name;
+    EXECUTE format('DROP VIEW IF EXISTS %s', r.realtime);
+    EXECUTE format('DROP TABLE IF EXISTS %s', r.relid);
+    IF NOT EXISTS (SELECT 1 FROM gridkit.rollup o WHERE o.source = r.source) THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS gridkit_rollup_insert ON %1$s;
+                        DROP TRIGGER IF EXISTS gridkit_rollup_update ON %1$s;
+                        DROP TRIGGER IF EXISTS gridkit_rollup_delete ON %1$s;
+                        DROP TRIGGER IF EXISTS gridkit_rollup_truncate ON %1$s', r.source);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION gridkit.rollup_drop(text) IS 'Drops a rollup: its table, its realtime view and its change log';
+
+CREATE VIEW gridkit.rollups AS
+SELECT r.name, r.relid AS "table", r.realtime, r.source, r.source_rollup, r.time_column, r.bucket, r.timezone,
+       r.group_by, r.aggregates, r.watermark, r.refreshed_at,
+       (SELECT count(*) FROM gridkit.rollup_invalidation i WHERE i.rollup = r.name) AS pending_changes
+  FROM gridkit.rollup r;
+COMMENT ON VIEW gridkit.rollups IS 'Rollups with their watermark and the number of source changes not yet applied';
+
+-- Rollups in the order a refresh must take them: sources first.
+CREATE FUNCTION gridkit._rollups_in_order() RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE chain(name, depth) AS (
+        SELECT r.name, 0 FROM gridkit.rollup r WHERE r.source_rollup IS NULL
+        UNION ALL
+        SELECT r.name, c.depth + 1 FROM gridkit.rollup r JOIN chain c ON r.source_rollup = c.name
+    )
+    SELECT name FROM chain ORDER BY depth, name
+$$;
+
+GRANT SELECT ON gridkit.rollup, gridkit.rollups TO PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.rollup_create(text, regclass, name, interval, text[], jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit._rollup_create(text, oid, text, interval, text[], jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.rollup_drop(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.rollup_refresh(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit._rollup_watch(regclass, name) FROM PUBLIC;

@@ -1,0 +1,477 @@
+//! Rollups: tables of per-bucket aggregate state kept up to date
+//! incrementally. The shapes and SQL text come from
+//! `gridkit_timeseries::rollup`; this module checks arguments against the
+//! catalog, runs the DDL and refreshes.
+//!
+//! A refresh materializes the buckets between the old and the new
+//! watermark plus the buckets that statement triggers on the source logged
+//! as changed (`gridkit.rollup_invalidation`, one row per statement and
+//! rollup with the changed rows' time range). Refreshes of one rollup take
+//! turns (an advisory lock); the log rows a refresh consumes are deleted in
+//! its transaction, so a change committed meanwhile is left for the next.
+
+use gridkit_sqltext::{quote_ident, quote_literal};
+use gridkit_timeseries::rollup::{parse_aggregates, ColumnType, SourceRollup, TypeKind};
+use gridkit_timeseries::{Bucket, Rollup, RollupError, Source};
+use pgrx::datum::{Interval, TimestampWithTimeZone};
+use pgrx::pg_sys::{self, Oid};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::JsonB;
+
+use crate::error::*;
+use crate::layers::registry::regclass_arg;
+use crate::rows::first_value;
+
+/// Advisory lock class of rollup refreshes: "roll" in ASCII.
+const LOCK_CLASS: i32 = 0x726f_6c6c;
+
+/// A rollup's registry row, with its checked definition.
+struct Registered {
+    name: String,
+    table: String,
+    source: Oid,
+    source_sql: String,
+    /// The source rollup's table when built from a rollup.
+    source_is_rollup: bool,
+    watermark: Option<TimestampWithTimeZone>,
+    rollup: Rollup,
+    time_sql: String,
+}
+
+fn unknown_rollup(name: &str) -> SqlError {
+    SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("rollup \"{name}\" does not exist"))
+        .hint("See SELECT name FROM gridkit.rollups; create one with gridkit.rollup_create().")
+}
+
+fn definition_error(e: RollupError) -> SqlError {
+    let code = match e {
+        RollupError::NoColumn(_) => ERRCODE_UNDEFINED_COLUMN,
+        _ => ERRCODE_INVALID_PARAMETER_VALUE,
+    };
+    SqlError::new(code, e.to_string())
+}
+
+fn relation_sql(client: &SpiClient<'_>, relid: Oid) -> SqlResult<(String, String, String)> {
+    let row = client
+        .select(
+            "SELECT n.nspname::text, c.relname::text, c.relkind::text FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+            Some(1),
+            &[regclass_arg(relid)],
+        )?
+        .first();
+    if row.is_empty() {
+        return Err(SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation {relid} does not exist")));
+    }
+    Ok((
+        row.get::<String>(1)?.unwrap_or_default(),
+        row.get::<String>(2)?.unwrap_or_default(),
+        row.get::<String>(3)?.unwrap_or_default(),
+    ))
+}
+
+fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
+/// The user columns of a relation with their types.
+fn columns(client: &SpiClient<'_>, relid: Oid) -> SqlResult<Vec<(String, ColumnType)>> {
+    let rows = client.select(
+        "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid
+           FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        None,
+        &[regclass_arg(relid)],
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let kind = match row.get::<Oid>(3)?.map(|o| o.to_u32()).unwrap_or(0) {
+            x if x == pg_sys::INT2OID.to_u32() || x == pg_sys::INT4OID.to_u32() || x == pg_sys::INT8OID.to_u32() => {
+                TypeKind::Integer
+            }
+            x if x == pg_sys::FLOAT4OID.to_u32() || x == pg_sys::FLOAT8OID.to_u32() => TypeKind::Floating,
+            x if x == pg_sys::NUMERICOID.to_u32() => TypeKind::Numeric,
+            _ => TypeKind::Other,
+        };
+        out.push((row.get::<String>(1)?.unwrap_or_default(), ColumnType { sql: row.get::<String>(2)?.unwrap_or_default(), kind }));
+    }
+    Ok(out)
+}
+
+fn bucket_of(client: &SpiClient<'_>, interval: &Interval) -> SqlResult<Bucket> {
+    let shown = first_value::<String>(client, "SELECT $1::text", &[(*interval).into()])?.unwrap_or_default();
+    Bucket::from_interval(interval.months(), interval.days(), interval.micros(), &shown)
+        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))
+}
+
+fn stored_bucket(client: &SpiClient<'_>, interval: Option<Interval>) -> SqlResult<Bucket> {
+    let interval = interval.ok_or_else(|| SqlError::new(ERRCODE_DATA_CORRUPTED, "gridkit.rollup holds a NULL bucket"))?;
+    bucket_of(client, &interval)
+}
+
+/// What a rollup over `source` reads: the raw table's columns, and the
+/// source rollup when `source` is one.
+fn source_of(client: &SpiClient<'_>, source: Oid, time_column: &str) -> SqlResult<Source> {
+    let parent = client
+        .select(
+            "SELECT r.bucket, r.timezone, r.group_by, r.raw_source, r.time_column::text
+               FROM gridkit.rollup r WHERE r.relid = $1",
+            Some(1),
+            &[regclass_arg(source)],
+        )?
+        .first();
+    if !parent.is_empty() {
+        let bucket = stored_bucket(client, parent.get::<Interval>(1)?)?;
+        let zone = parent.get::<String>(2)?.unwrap_or_default();
+        let group_by = parent.get::<Vec<String>>(3)?.unwrap_or_default();
+        let raw = parent.get::<Oid>(4)?.unwrap_or(Oid::INVALID);
+        let raw_time = parent.get::<String>(5)?.unwrap_or_default();
+        let states = columns(client, source)?.into_iter().map(|(n, _)| n).filter(|n| n.starts_with('_')).collect();
+        return Ok(Source {
+            time_column: raw_time,
+            columns: columns(client, raw)?,
+            rollup: Some(SourceRollup { bucket, zone, group_by, states }),
+        });
+    }
+    let (_, _, kind) = relation_sql(client, source)?;
+    if kind != "r" && kind != "p" {
+        return Err(SqlError::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{} is not a table; a rollup's source is a table or another rollup", regclass_text(client, source)?),
+        )
+        .hint("Statement triggers on the source record what changed; views cannot have them."));
+    }
+    let cols = columns(client, source)?;
+    match cols.iter().find(|(n, _)| n == time_column) {
+        None => {
+            return Err(SqlError::new(
+                ERRCODE_UNDEFINED_COLUMN,
+                format!("column \"{time_column}\" of {} does not exist", regclass_text(client, source)?),
+            ))
+        }
+        Some((_, t)) if t.sql != "timestamp with time zone" => {
+            return Err(SqlError::new(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("column \"{time_column}\" is {}; a rollup's time column must be timestamp with time zone", t.sql),
+            ))
+        }
+        Some(_) => {}
+    }
+    Ok(Source { time_column: time_column.to_string(), columns: cols, rollup: None })
+}
+
+fn regclass_text(client: &SpiClient<'_>, relid: Oid) -> SqlResult<String> {
+    Ok(first_value::<String>(client, "SELECT $1::text", &[regclass_arg(relid)])?.unwrap_or_default())
+}
+
+fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
+    let row = client
+        .select(
+            "SELECT r.relid::oid, r.source::oid, r.source_rollup IS NOT NULL, r.time_column::text, r.bucket,
+                    r.group_by, r.aggregates, r.timezone, r.watermark
+               FROM gridkit.rollup r WHERE r.name = $1",
+            Some(1),
+            &[name.into()],
+        )?
+        .first();
+    if row.is_empty() {
+        return Err(unknown_rollup(name));
+    }
+    let relid = row.get::<Oid>(1)?.unwrap_or(Oid::INVALID);
+    let source = row.get::<Oid>(2)?.unwrap_or(Oid::INVALID);
+    let source_is_rollup = row.get::<bool>(3)?.unwrap_or(false);
+    let time_column = row.get::<String>(4)?.unwrap_or_default();
+    let bucket = stored_bucket(client, row.get::<Interval>(5)?)?;
+    let group_by = row.get::<Vec<String>>(6)?.unwrap_or_default();
+    let aggregates = row.get::<JsonB>(7)?.map(|j| j.0).unwrap_or_default();
+    let zone = row.get::<String>(8)?.unwrap_or_default();
+    let watermark = row.get::<TimestampWithTimeZone>(9)?;
+    let (schema, rel, _) = relation_sql(client, relid)?;
+    let (src_schema, src_rel, _) = relation_sql(client, source)?;
+    let src = source_of(client, source, &time_column)?;
+    let aggregates = parse_aggregates(&aggregates).map_err(definition_error)?;
+    let rollup = Rollup::new(bucket, &zone, &group_by, aggregates, &src).map_err(|e| {
+        definition_error(e).hint(format!("The source of rollup \"{name}\" changed; drop and recreate the rollup."))
+    })?;
+    let time_sql = if source_is_rollup { quote_ident("bucket") } else { quote_ident(&time_column) };
+    Ok(Registered {
+        name: name.to_string(),
+        table: qualified(&schema, &rel),
+        source,
+        source_sql: qualified(&src_schema, &src_rel),
+        source_is_rollup,
+        watermark,
+        rollup,
+        time_sql,
+    })
+}
+
+/// Creates the rollup table, its realtime view and the source's triggers;
+/// returns the table.
+#[pg_extern(schema = "gridkit", name = "_rollup_create")]
+fn rollup_create(
+    name: &str,
+    source: Oid,
+    time_column: &str,
+    bucket_width: Interval,
+    group_by: Vec<String>,
+    aggregates: JsonB,
+    timezone: &str,
+) -> Oid {
+    Spi::connect_mut(|client| -> SqlResult<Oid> {
+        if name.is_empty() || name.len() > 54 {
+            return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "a rollup name must be 1 to 54 bytes")
+                .hint("The realtime view adds _realtime to it."));
+        }
+        if first_value::<bool>(client, "SELECT true FROM gridkit.rollup WHERE name = $1", &[name.into()])?.is_some() {
+            return Err(SqlError::new(ERRCODE_DUPLICATE_OBJECT, format!("rollup \"{name}\" already exists"))
+                .hint(format!("Drop it first: SELECT gridkit.rollup_drop('{name}');")));
+        }
+        // An unknown zone raises PostgreSQL's own 22023 here.
+        client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
+        let bucket = bucket_of(client, &bucket_width)?;
+        let src = source_of(client, source, time_column)?;
+        let parsed = parse_aggregates(&aggregates.0).map_err(definition_error)?;
+        let rollup = Rollup::new(bucket, timezone, &group_by, parsed, &src).map_err(definition_error)?;
+        let (schema, _, _) = relation_sql(client, source)?;
+        let table = qualified(&schema, name);
+        let view = qualified(&schema, &format!("{name}_realtime"));
+        let (parent, live_from) = match &src.rollup {
+            Some(_) => {
+                let row = client
+                    .select(
+                        "SELECT r.name, r.realtime::text FROM gridkit.rollup r WHERE r.relid = $1",
+                        Some(1),
+                        &[regclass_arg(source)],
+                    )?
+                    .first();
+                (row.get::<String>(1)?, row.get::<String>(2)?.unwrap_or_default())
+            }
+            None => (None, regclass_text(client, source)?),
+        };
+        client.update(&rollup.create_table_sql(&table), None, &[])?;
+        let relid = first_value::<Oid>(client, "SELECT $1::regclass::oid", &[table.as_str().into()])?
+            .unwrap_or(Oid::INVALID);
+        client.update(
+            "INSERT INTO gridkit.rollup (name, relid, realtime, source, source_rollup, raw_source, time_column,
+                                         bucket, group_by, aggregates, timezone)
+             SELECT $1, $2, $2, $3, $4, coalesce((SELECT p.raw_source FROM gridkit.rollup p WHERE p.name = $4), $3),
+                    coalesce((SELECT p.time_column FROM gridkit.rollup p WHERE p.name = $4), $5::name),
+                    $6, $7, $8, $9",
+            None,
+            &[
+                name.into(),
+                regclass_arg(relid),
+                regclass_arg(source),
+                parent.clone().into(),
+                time_column.into(),
+                bucket_width.into(),
+                group_by.clone().into(),
+                JsonB(aggregates.0.clone()).into(),
+                timezone.into(),
+            ],
+        )?;
+        let watermark = format!("(SELECT w.watermark FROM gridkit.rollup w WHERE w.name = {})", quote_literal(name));
+        client.update(&rollup.realtime_view_sql(&view, &table, &live_from, &watermark), None, &[])?;
+        client.update(
+            &format!(
+                "UPDATE gridkit.rollup SET realtime = {}::regclass WHERE name = $1;
+                 SELECT gridkit.ts_create({}::regclass, 'bucket', {}, 3);
+                 SELECT gridkit._rollup_watch({}::regclass, {})",
+                quote_literal(&view),
+                quote_literal(&table),
+                quote_literal(bucket.partition_interval()),
+                quote_literal(&regclass_text(client, source)?),
+                quote_literal(if src.rollup.is_some() { "bucket" } else { time_column }),
+            ),
+            None,
+            &[name.into()],
+        )?;
+        Ok(relid)
+    })
+    .or_raise()
+}
+
+/// A bucket range to (re)materialize; `None` ends are open (infinite).
+type Range = (Option<TimestampWithTimeZone>, TimestampWithTimeZone);
+
+/// Materializes what changed in rollup `name`; returns the rows written.
+#[pg_extern(schema = "gridkit")]
+fn rollup_refresh(name: &str) -> i64 {
+    Spi::connect_mut(|client| refresh(client, name)).or_raise()
+}
+
+fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
+    client.update(
+        "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+        None,
+        &[LOCK_CLASS.into(), name.into()],
+    )?;
+    let r = load(client, name)?;
+    let mut phases = crate::derived::Phases::start(format!("rollup_refresh('{name}')"));
+    // The new watermark: the start of the current bucket; a rollup of a
+    // rollup goes no further than its source has materialized.
+    let limit = if r.source_is_rollup {
+        first_value::<TimestampWithTimeZone>(
+            client,
+            "SELECT least(pg_catalog.now(), p.watermark) FROM gridkit.rollup r
+               JOIN gridkit.rollup p ON p.name = r.source_rollup WHERE r.name = $1",
+            &[name.into()],
+        )?
+    } else {
+        first_value::<TimestampWithTimeZone>(client, "SELECT pg_catalog.now()", &[])?
+    };
+    let new_watermark = match limit {
+        Some(t) if t.is_finite() => {
+            first_value::<TimestampWithTimeZone>(client, &format!("SELECT {}", r.rollup.start_sql("$1::timestamptz")), &[t.into()])?
+        }
+        _ => None,
+    };
+    let old = r.watermark;
+
+    // Changed buckets behind the old watermark (those after it are in the
+    // window below or still live), after the first bucket the source still
+    // fully holds (retention may have dropped older raw rows: those buckets
+    // keep what they have).
+    let mut ranges: Vec<Range> = Vec::new();
+    let start = |e: &str| r.rollup.start_sql(e);
+    let horizon = first_value::<TimestampWithTimeZone>(
+        client,
+        "SELECT t.dropped_before FROM gridkit.ts_table t WHERE t.relid = $1",
+        &[regclass_arg(r.source)],
+    )?;
+    let horizon = match horizon {
+        Some(h) => first_value::<TimestampWithTimeZone>(
+            client,
+            &format!("SELECT CASE WHEN {s} = $1 THEN $1 ELSE {n} END", s = start("$1"), n = r.rollup.next_sql(&start("$1"))),
+            &[h.into()],
+        )?,
+        None => None,
+    };
+    let invalid = client.update(
+        &format!(
+            "WITH consumed AS (DELETE FROM gridkit.rollup_invalidation WHERE rollup = $1 RETURNING lower, upper)
+             SELECT CASE WHEN lower = '-infinity' THEN NULL ELSE {lo} END,
+                    {hi}
+               FROM consumed WHERE lower < $2",
+            lo = start("lower"),
+            hi = r.rollup.next_sql(&start("least(upper, $2 - interval '1 microsecond')")),
+        ),
+        None,
+        &[name.into(), old.unwrap_or(TimestampWithTimeZone::negative_infinity()).into()],
+    )?;
+    let mut ignored = 0usize;
+    for row in invalid {
+        let lo = row.get::<TimestampWithTimeZone>(1)?;
+        let Some(hi) = row.get::<TimestampWithTimeZone>(2)? else { continue };
+        let lo = match (lo, horizon) {
+            (None, h) => h,
+            (Some(l), Some(h)) if l.into_inner() < h.into_inner() => Some(h),
+            (l, _) => l,
+        };
+        if lo.is_some_and(|l| l.into_inner() >= hi.into_inner()) {
+            ignored += 1;
+            continue;
+        }
+        ranges.push((lo, hi));
+    }
+    if ignored > 0 {
+        notice(format!(
+            "gridkit: rollup \"{name}\": {ignored} change(s) to buckets whose raw rows retention has dropped were not applied"
+        ));
+    }
+    if let Some(new) = new_watermark {
+        if old.is_none_or(|o| o.into_inner() < new.into_inner()) {
+            ranges.push((old, new));
+        }
+    }
+    let ranges = merge(ranges);
+    phases.mark("ranges");
+
+    let mut written = 0i64;
+    let insert = r.rollup.insert_sql(&r.table, &r.source_sql);
+    for (lo, hi) in ranges {
+        let lo = match lo {
+            Some(l) => Some(l),
+            None => first_value::<TimestampWithTimeZone>(
+                client,
+                &format!("SELECT {} FROM (SELECT pg_catalog.min({}) AS t FROM {}) m", start("m.t"), r.time_sql, r.source_sql),
+                &[],
+            )?,
+        };
+        let delete_from = lo.unwrap_or(TimestampWithTimeZone::negative_infinity());
+        client.update(
+            &format!("DELETE FROM {} WHERE bucket >= $1 AND bucket < $2", r.table),
+            None,
+            &[delete_from.into(), hi.into()],
+        )?;
+        let Some(lo) = lo.filter(|l| l.into_inner() < hi.into_inner()) else { continue };
+        client.update(
+            "SELECT gridkit._ts_make_range($1::regclass, $2, $3)",
+            None,
+            &[r.table.as_str().into(), lo.into(), hi.into()],
+        )?;
+        written += client.update(&insert, None, &[lo.into(), hi.into()])?.len() as i64;
+    }
+    phases.mark("materialize");
+    client.update(
+        "UPDATE gridkit.rollup SET watermark = greatest(watermark, $2), refreshed_at = pg_catalog.now() WHERE name = $1",
+        None,
+        &[r.name.as_str().into(), new_watermark.into()],
+    )?;
+    phases.report();
+    Ok(written)
+}
+
+/// Sorts ranges and joins those that overlap or touch.
+fn merge(mut ranges: Vec<Range>) -> Vec<Range> {
+    let key = |t: &Option<TimestampWithTimeZone>| t.map_or(i64::MIN, |t| t.into_inner());
+    ranges.sort_by_key(|r| key(&r.0));
+    let mut out: Vec<Range> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if key(&r.0) <= last.1.into_inner() => {
+                if r.1.into_inner() > last.1.into_inner() {
+                    last.1 = r.1;
+                }
+            }
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Whether every rollup of `source` has materialized the buckets holding
+/// the rows before `upper`, with no change to them pending: what retention
+/// must know before it drops those rows.
+#[pg_extern(schema = "gridkit", name = "_rollup_covers")]
+fn rollup_covers(source: Oid, upper: TimestampWithTimeZone) -> bool {
+    Spi::connect(|client| -> SqlResult<bool> {
+        let names = client.select(
+            "SELECT name FROM gridkit.rollup WHERE source = $1 ORDER BY name",
+            None,
+            &[regclass_arg(source)],
+        )?;
+        let names: Vec<String> = names.into_iter().filter_map(|r| r.get::<String>(1).ok().flatten()).collect();
+        for name in names {
+            let r = load(client, &name)?;
+            let end = r.rollup.next_sql(&r.rollup.start_sql("($1 - interval '1 microsecond')"));
+            let covered = first_value::<bool>(
+                client,
+                &format!(
+                    "SELECT coalesce(r.watermark >= {end}, false)
+                            AND NOT EXISTS (SELECT 1 FROM gridkit.rollup_invalidation i
+                                             WHERE i.rollup = r.name AND i.lower < {end})
+                       FROM gridkit.rollup r WHERE r.name = $2"
+                ),
+                &[upper.into(), name.as_str().into()],
+            )?;
+            if covered != Some(true) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .or_raise()
+}
