@@ -38,6 +38,7 @@ pgrx::extension_sql_file!(
     name = "rollup",
     requires = ["timeseries", rollup::rollup_create, rollup::rollup_refresh, rollup::rollup_covers]
 );
+pgrx::extension_sql_file!("../sql/series.sql", name = "series", requires = ["rollup"]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

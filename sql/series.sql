@@ -1,0 +1,370 @@
+-- gridkit series reads and rewrites: the latest row per key kept by
+-- statement triggers, freshness per key, history routed to raw rows or a
+-- rollup by range, and atomic replacement of a time range.
+
+CREATE TABLE gridkit.latest (
+    source      regclass PRIMARY KEY,
+    latest      regclass NOT NULL UNIQUE,
+    key_columns text[] NOT NULL,
+    time_column name NOT NULL,
+    expected    interval NOT NULL
+);
+COMMENT ON TABLE gridkit.latest IS 'Sources with a <source>_latest table (one row per key), see gridkit.latest_enable';
+SELECT pg_catalog.pg_extension_config_dump('gridkit.latest', '');
+
+-- SQL fragments of a latest table: the key list, the key join of aliases
+-- a and b, and the non-key column list.
+CREATE FUNCTION gridkit._latest_sql(l gridkit.latest, OUT keys text, OUT key_join text, OUT key_not_null text,
+                                    OUT cols text, OUT updates text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT string_agg(quote_ident(k), ', ') FROM unnest(l.key_columns) k),
+           (SELECT string_agg(format('a.%1$I = b.%1$I', k), ' AND ') FROM unnest(l.key_columns) k),
+           (SELECT string_agg(format('%I IS NOT NULL', k), ' AND ') FROM unnest(l.key_columns) k),
+           (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+             WHERE a.attrelid = l.latest AND a.attnum > 0 AND NOT a.attisdropped),
+           (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+             WHERE a.attrelid = l.latest AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> ALL (l.key_columns))
+$$;
+
+-- The statements replacing the latest rows of the keys in `keys_from`
+-- (SQL of a relation with the key columns) by the newest source rows of
+-- those keys. The trigger runs them itself: transition tables are visible
+-- only to its own statements.
+CREATE FUNCTION gridkit._latest_recompute_sql(l gridkit.latest, keys_from text) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record := gridkit._latest_sql(l);
+    keys text := format('(SELECT DISTINCT %s FROM %s WHERE %s)', s.keys, keys_from, s.key_not_null);
+    a_keys text := (SELECT string_agg('a.' || quote_ident(k), ', ') FROM unnest(l.key_columns) k);
+BEGIN
+    RETURN ARRAY[
+        format('DELETE FROM %s a USING %s b WHERE %s', l.latest, keys, s.key_join),
+        format('INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM %s a JOIN %s b ON %s ORDER BY %s, a.%I DESC',
+               l.latest, s.cols, a_keys,
+               (SELECT string_agg('a.' || c, ', ') FROM unnest(string_to_array(s.cols, ', ')) c),
+               l.source, keys, s.key_join, a_keys, l.time_column)];
+END
+$$;
+
+-- The statement trigger keeping a latest table: inserts upsert the newest
+-- row per key of the statement (newer than what is kept); updates and
+-- deletes recompute their keys from the source.
+CREATE FUNCTION gridkit._latest_track() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l gridkit.latest;
+    s record;
+    stmt text;
+BEGIN
+    SELECT * INTO l FROM gridkit.latest WHERE source = TG_RELID;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    s := gridkit._latest_sql(l);
+    IF TG_OP = 'INSERT' THEN
+        -- The newest row per key by a hash aggregate and a join, not a sort
+        -- of the whole batch (a COPY of millions of rows fires this once).
+        EXECUTE format('INSERT INTO %1$s AS cur (%2$s)
+                        SELECT DISTINCT ON (%3$s) %4$s FROM gridkit_new a
+                          JOIN (SELECT %3$s, max(%5$I) AS gridkit_t FROM gridkit_new WHERE %6$s GROUP BY %3$s) b
+                            ON %7$s AND a.%5$I = b.gridkit_t
+                         ORDER BY %8$s
+                        ON CONFLICT (%3$s) DO UPDATE SET %9$s WHERE EXCLUDED.%5$I >= cur.%5$I',
+                       l.latest, s.cols, s.keys,
+                       (SELECT string_agg('a.' || c, ', ') FROM unnest(string_to_array(s.cols, ', ')) c),
+                       l.time_column, s.key_not_null, s.key_join,
+                       (SELECT string_agg('a.' || quote_ident(k), ', ') FROM unnest(l.key_columns) k),
+                       coalesce(s.updates, format('%1$I = EXCLUDED.%1$I', l.time_column)));
+    ELSIF TG_OP IN ('UPDATE', 'DELETE') THEN
+        FOREACH stmt IN ARRAY gridkit._latest_recompute_sql(l, CASE TG_OP WHEN 'DELETE' THEN 'gridkit_old'
+                ELSE format('(SELECT %1$s FROM gridkit_old UNION SELECT %1$s FROM gridkit_new) u', s.keys) END) LOOP
+            EXECUTE stmt;
+        END LOOP;
+    ELSE
+        EXECUTE format('TRUNCATE %s', l.latest);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION gridkit.latest_enable(source regclass, key_columns text[], expected interval DEFAULT '1 hour')
+RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(source);
+    nsp name;
+    rel name;
+    tbl text;
+    k text;
+    l gridkit.latest;
+    s record;
+BEGIN
+    IF key_columns IS NULL OR cardinality(key_columns) = 0 OR expected IS NULL THEN
+        RAISE EXCEPTION 'latest_enable: key_columns must name at least one column, expected must not be NULL'
+            USING ERRCODE = '22023';
+    END IF;
+    IF expected <= interval '0' THEN
+        RAISE EXCEPTION 'expected must be a positive interval, not %', expected USING ERRCODE = '22023';
+    END IF;
+    FOREACH k IN ARRAY key_columns LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = source AND a.attname = k AND a.attnum > 0
+                          AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'column "%" of % does not exist', k, source USING ERRCODE = '42703';
+        END IF;
+        IF k = t.time_column THEN
+            RAISE EXCEPTION 'the time column % cannot be a key', k USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM gridkit.latest x WHERE x.source = latest_enable.source) THEN
+        RAISE EXCEPTION 'latest values of % are kept already', source USING ERRCODE = '42710',
+            HINT = 'gridkit.latest_disable it first to change the keys.';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    tbl := format('%I.%I', nsp, left(rel, 56) || '_latest');
+    EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)', tbl, source);
+    EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%s)', tbl,
+                   (SELECT string_agg(quote_ident(x), ', ') FROM unnest(key_columns) x));
+    INSERT INTO gridkit.latest VALUES (source, tbl::regclass, key_columns, t.time_column, expected)
+    RETURNING * INTO l;
+    s := gridkit._latest_sql(l);
+    EXECUTE format('INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM %s WHERE %s ORDER BY %s, %I DESC',
+                   tbl, s.cols, s.keys, s.cols, source, s.key_not_null, s.keys, t.time_column);
+    EXECUTE format('CREATE TRIGGER gridkit_latest_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS gridkit_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
+    EXECUTE format('CREATE TRIGGER gridkit_latest_update AFTER UPDATE ON %s
+                    REFERENCING OLD TABLE AS gridkit_old NEW TABLE AS gridkit_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
+    EXECUTE format('CREATE TRIGGER gridkit_latest_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS gridkit_old
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
+    EXECUTE format('CREATE TRIGGER gridkit_latest_truncate AFTER TRUNCATE ON %s
+                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
+    RETURN tbl::regclass;
+END
+$$;
+COMMENT ON FUNCTION gridkit.latest_enable(regclass, text[], interval) IS
+    'Keeps a <source>_latest table with the newest row per key, maintained by statement triggers';
+
+CREATE FUNCTION gridkit.latest_disable(source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l gridkit.latest;
+BEGIN
+    DELETE FROM gridkit.latest x WHERE x.source = latest_disable.source RETURNING * INTO l;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'latest values of % are not kept', source USING ERRCODE = '42704';
+    END IF;
+    EXECUTE format('DROP TRIGGER gridkit_latest_insert ON %1$s; DROP TRIGGER gridkit_latest_update ON %1$s;
+                    DROP TRIGGER gridkit_latest_delete ON %1$s; DROP TRIGGER gridkit_latest_truncate ON %1$s;
+                    DROP TABLE %2$s', source, l.latest);
+END
+$$;
+
+-- Per key of every latest table: the last time, its age and a status
+-- against the source's expected interval: live (age within it), delayed
+-- (within three), stale (older); a source with no row at all shows one
+-- row with no key and status 'no data'.
+CREATE FUNCTION gridkit._freshness() RETURNS TABLE (source regclass, key jsonb, last_time timestamptz, age interval, status text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l gridkit.latest;
+    n bigint;
+BEGIN
+    FOR l IN SELECT * FROM gridkit.latest ORDER BY latest.source::text LOOP
+        n := 0;
+        FOR source, key, last_time IN EXECUTE format('SELECT $1, jsonb_build_object(%s), %I FROM %s ORDER BY 2',
+                (SELECT string_agg(format('%L, %I', k, k), ', ') FROM unnest(l.key_columns) k), l.time_column, l.latest)
+              USING l.source LOOP
+            n := n + 1;
+            age := now() - last_time;
+            status := CASE WHEN age <= l.expected THEN 'live' WHEN age <= 3 * l.expected THEN 'delayed' ELSE 'stale' END;
+            RETURN NEXT;
+        END LOOP;
+        IF n = 0 THEN
+            source := l.source; key := NULL; last_time := NULL; age := NULL; status := 'no data';
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+CREATE VIEW gridkit.freshness AS SELECT * FROM gridkit._freshness();
+COMMENT ON VIEW gridkit.freshness IS
+    'Per key of every source with latest values: last time, age, and live / delayed / stale / no data';
+
+-- One key's series over [from, to): raw rows when there are at most
+-- max_points of them (and retention kept them), else the finest rollup of
+-- the source whose buckets over the range number at most max_points (read
+-- through its realtime view, so the last hours are there too), else the
+-- coarsest rollup merged into max_points equal steps. A rollup qualifies
+-- when it groups by every key column, keeps the value's sum and count, and
+-- still holds the range.
+CREATE FUNCTION gridkit.history(
+    source regclass,
+    key jsonb,
+    "from" timestamptz,
+    "to" timestamptz,
+    max_points integer DEFAULT 2000,
+    value_column name DEFAULT NULL
+) RETURNS TABLE (bucket timestamptz, avg double precision, min double precision, max double precision, count bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(source);
+    v text := value_column;
+    k text;
+    col_type text;
+    filter text := 'true';
+    r record;
+    chosen record;
+    have_tier boolean := false;
+    n bigint;
+    span double precision;
+    stride interval;
+    grouping text;
+BEGIN
+    IF key IS NULL OR jsonb_typeof(key) <> 'object' THEN
+        RAISE EXCEPTION 'history: key must be a JSON object of column to value, e.g. {"ba": "CISO"}' USING ERRCODE = '22023';
+    END IF;
+    IF "from" IS NULL OR "to" IS NULL OR "from" >= "to" OR NOT isfinite("from") OR NOT isfinite("to") THEN
+        RAISE EXCEPTION 'history: "from" (%) must be a finite time before "to" (%)', "from", "to" USING ERRCODE = '22023';
+    END IF;
+    IF max_points IS NULL OR max_points < 1 OR max_points > 100000 THEN
+        RAISE EXCEPTION 'history: max_points must be between 1 and 100000, not %', max_points USING ERRCODE = '22023';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(key) LOOP
+        SELECT format_type(a.atttypid, a.atttypmod) INTO col_type
+          FROM pg_attribute a WHERE a.attrelid = source AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped;
+        IF col_type IS NULL THEN
+            RAISE EXCEPTION 'column "%" of % does not exist', k, source USING ERRCODE = '42703';
+        END IF;
+        filter := filter || CASE WHEN jsonb_typeof(key -> k) = 'null' THEN format(' AND %I IS NULL', k)
+                                 ELSE format(' AND %I = %L::%s', k, key ->> k, col_type) END;
+    END LOOP;
+    IF v IS NULL THEN
+        -- The one column the source's rollups keep a sum and count of, or
+        -- the one numeric column that is neither key nor time.
+        SELECT min(substr(a.attname, 6)), count(DISTINCT substr(a.attname, 6)) INTO v, n
+          FROM gridkit.rollup ro JOIN pg_attribute a ON a.attrelid = ro.relid
+         WHERE ro.raw_source = history.source AND a.attname LIKE '\_sum\_%' AND NOT a.attisdropped;
+        IF n = 0 THEN
+            SELECT min(a.attname), count(*) INTO v, n FROM pg_attribute a
+             WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+               AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                                  'float8'::regtype, 'numeric'::regtype)
+               AND a.attname <> t.time_column AND NOT key ? a.attname;
+        END IF;
+        IF n <> 1 THEN
+            RAISE EXCEPTION 'history: % has % candidate value columns', source, n USING ERRCODE = '22023',
+                HINT = 'Name one with value_column => ''...''.';
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = source AND a.attname = v AND a.attnum > 0
+                         AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of % does not exist', v, source USING ERRCODE = '42703';
+    END IF;
+
+    -- Raw rows, when few enough and still there.
+    IF t.dropped_before IS NULL OR t.dropped_before <= "from" THEN
+        EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s AND %I >= $1 AND %I < $2 LIMIT $3) x',
+                       source, filter, t.time_column, t.time_column) INTO n USING "from", "to", max_points + 1;
+        IF n <= max_points THEN
+            RETURN QUERY EXECUTE format('SELECT %1$I, %2$I::float8, %2$I::float8, %2$I::float8, (%2$I IS NOT NULL)::int::bigint
+                                           FROM %3$s WHERE %4$s AND %1$I >= $1 AND %1$I < $2 ORDER BY 1',
+                                        t.time_column, v, source, filter) USING "from", "to";
+            RETURN;
+        END IF;
+    END IF;
+
+    FOR r IN SELECT ro.name, ro.realtime, extract(epoch FROM ro.bucket) AS width,
+                    EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_min_' || v) AS has_min,
+                    EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_max_' || v) AS has_max
+               FROM gridkit.rollup ro LEFT JOIN gridkit.ts_table tt ON tt.relid = ro.relid
+              WHERE ro.raw_source = history.source
+                AND ARRAY(SELECT jsonb_object_keys(key)) <@ ro.group_by
+                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_sum_' || v)
+                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_count_' || v)
+                AND (tt.dropped_before IS NULL OR tt.dropped_before <= "from")
+              ORDER BY 3 LOOP
+        chosen := r;
+        have_tier := true;
+        EXIT WHEN extract(epoch FROM "to" - "from") / r.width <= max_points;
+    END LOOP;
+
+    span := extract(epoch FROM "to" - "from");
+    stride := make_interval(secs => ceil(span / max_points));
+    IF NOT have_tier THEN
+        -- No rollup holds the range: what raw rows are left, in steps.
+        RETURN QUERY EXECUTE format('SELECT date_bin($3, %1$I, $1), avg(%2$I)::float8, min(%2$I)::float8, max(%2$I)::float8,
+                                            count(%2$I) FROM %3$s WHERE %4$s AND %1$I >= $1 AND %1$I < $2 GROUP BY 1 ORDER BY 1',
+                                    t.time_column, v, source, filter) USING "from", "to", stride;
+        RETURN;
+    END IF;
+    grouping := CASE WHEN span / chosen.width <= max_points THEN 'bucket' ELSE 'date_bin($3, bucket, $1)' END;
+    RETURN QUERY EXECUTE format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
+                                   FROM %6$s WHERE %7$s AND bucket >= $1 AND bucket < $2 GROUP BY 1 ORDER BY 1',
+                                grouping, '_sum_' || v, '_count_' || v,
+                                CASE WHEN chosen.has_min THEN format('min(%I)::float8', '_min_' || v) ELSE 'NULL::float8' END,
+                                CASE WHEN chosen.has_max THEN format('max(%I)::float8', '_max_' || v) ELSE 'NULL::float8' END,
+                                chosen.realtime, filter) USING "from", "to", stride;
+END
+$$;
+COMMENT ON FUNCTION gridkit.history(regclass, jsonb, timestamptz, timestamptz, integer, name) IS
+    'One key''s series over a range: raw rows, or the finest rollup that fits max_points (bucket, avg, min, max, count)';
+
+-- Swaps in `staging`'s rows for [from, to) of a managed table, in one
+-- transaction (writers wait; readers see the old rows until commit). The
+-- delete and insert go through the table, so rollups and latest values see
+-- the change. Returns the rows inserted.
+CREATE FUNCTION gridkit.replace_range(target regclass, "from" timestamptz, "to" timestamptz, staging regclass)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t gridkit.ts_table := gridkit._ts_row(target);
+    cols text;
+    missing text;
+    outside bigint;
+    n bigint;
+BEGIN
+    IF "from" IS NULL OR "to" IS NULL OR staging IS NULL THEN
+        RAISE EXCEPTION 'replace_range: no argument may be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF "from" >= "to" THEN
+        RAISE EXCEPTION 'replace_range: "from" (%) must be before "to" (%)', "from", "to" USING ERRCODE = '22023';
+    END IF;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+    SELECT string_agg(quote_ident(a.attname), ', ') INTO missing
+      FROM pg_attribute a
+     WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = staging AND b.attname = a.attname
+                          AND b.attnum > 0 AND NOT b.attisdropped);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'staging table % lacks column(s) % of %', staging, missing, target USING ERRCODE = '42703';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s WHERE NOT (%I >= $1 AND %I < $2) OR %I IS NULL',
+                   staging, t.time_column, t.time_column, t.time_column) INTO outside USING "from", "to";
+    IF outside > 0 THEN
+        RAISE EXCEPTION 'staging table % holds % row(s) outside [%, %)', staging, outside, "from", "to"
+            USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
+    EXECUTE format('DELETE FROM %s WHERE %I >= $1 AND %I < $2', target, t.time_column, t.time_column)
+      USING "from", "to";
+    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', target, cols, cols, staging);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION gridkit.replace_range(regclass, timestamptz, timestamptz, regclass) IS
+    'Replaces the rows of [from, to) of a time-series table by a staging table''s, atomically; rollups are invalidated';
+
+GRANT SELECT ON gridkit.latest, gridkit.freshness TO PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.latest_enable(regclass, text[], interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.latest_disable(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.replace_range(regclass, timestamptz, timestamptz, regclass) FROM PUBLIC;
