@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|cluster|lines|timeseries|all]
+#   bench/run.sh [tiles|cluster|lines|timeseries|rollups|indices|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -11,6 +11,10 @@
 # lines:   generalized line and zone tiles against ST_Simplify /
 #          ST_SimplifyPreserveTopology SQL at the same scale
 # timeseries: partition retention and late-row moves against DELETE
+# rollups: ingest with change-logging triggers against plain COPY; incremental
+#          refresh against INSERT ... GROUP BY and REFRESH MATERIALIZED VIEW;
+#          latest values against DISTINCT ON; history against GROUP BY
+# indices: safety_compute over 1.44M minute rows against the same formulas in SQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -59,4 +63,10 @@ fi
 
 if [ "$what" = timeseries ] || [ "$what" = all ]; then
     "$VENV/bin/python" bench/timeseries.py "$(demo_db 1)"
+fi
+if [ "$what" = rollups ] || [ "$what" = all ]; then
+    "$VENV/bin/python" bench/rollups.py "$(demo_db 1)"
+fi
+if [ "$what" = indices ] || [ "$what" = all ]; then
+    "$VENV/bin/python" bench/indices.py "$(demo_db 1)"
 fi

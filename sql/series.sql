@@ -280,7 +280,7 @@ BEGIN
         END IF;
     END IF;
 
-    FOR r IN SELECT ro.name, ro.realtime, extract(epoch FROM ro.bucket) AS width,
+    FOR r IN SELECT ro.name, ro.relid, ro.watermark, extract(epoch FROM ro.bucket) AS width,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_min_' || v) AS has_min,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_max_' || v) AS has_max
                FROM gridkit.rollup ro LEFT JOIN gridkit.ts_table tt ON tt.relid = ro.relid
@@ -304,13 +304,24 @@ BEGIN
                                     t.time_column, v, source, filter) USING "from", "to", stride;
         RETURN;
     END IF;
-    grouping := CASE WHEN span / chosen.width <= max_points THEN 'bucket' ELSE 'date_bin($3, bucket, $1)' END;
+    grouping := CASE WHEN span / chosen.width <= max_points THEN 'bucket' ELSE format('date_bin(%L, bucket, %L)', stride, "from") END;
+    -- Materialized buckets before the watermark, then the source's rows
+    -- after it aggregated on the fly (what the realtime view does, but with
+    -- the bounds as literals: the planner prunes partitions instead of
+    -- planning every one).
     RETURN QUERY EXECUTE format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
-                                   FROM %6$s WHERE %7$s AND bucket >= $1 AND bucket < $2 GROUP BY 1 ORDER BY 1',
+                                   FROM (SELECT * FROM %6$s WHERE bucket < %9$L
+                                         UNION ALL
+                                         SELECT * FROM (%8$s) l) b
+                                  WHERE %7$s AND bucket >= %10$L AND bucket < %11$L GROUP BY 1 ORDER BY 1',
                                 grouping, '_sum_' || v, '_count_' || v,
                                 CASE WHEN chosen.has_min THEN format('min(%I)::float8', '_min_' || v) ELSE 'NULL::float8' END,
                                 CASE WHEN chosen.has_max THEN format('max(%I)::float8', '_max_' || v) ELSE 'NULL::float8' END,
-                                chosen.realtime, filter) USING "from", "to", stride;
+                                chosen.relid, filter,
+                                CASE WHEN chosen.watermark IS NULL OR chosen.watermark < "to"
+                                     THEN gridkit._rollup_live_sql(chosen.name, coalesce(least(chosen.watermark, "to"), "from"), "to")
+                                     ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END,
+                                coalesce(chosen.watermark, '-infinity'), "from", "to");
 END
 $$;
 COMMENT ON FUNCTION gridkit.history(regclass, jsonb, timestamptz, timestamptz, integer, name) IS

@@ -34,6 +34,12 @@ BEGIN
          USING pg_event_trigger_dropped_objects() d
          WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND r.relid::oid = d.objid;
     END IF;
+    IF to_regclass('gridkit.latest') IS NOT NULL THEN
+        DELETE FROM gridkit.latest l
+         USING pg_event_trigger_dropped_objects() d
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+           AND d.objid IN (l.source::oid, l.latest::oid);
+    END IF;
 END
 $$;
 CREATE EVENT TRIGGER gridkit_ts_dropped ON sql_drop EXECUTE FUNCTION gridkit._ts_dropped();

@@ -6,13 +6,12 @@
 //! that is reset after the chunk, so memory stays bounded at any scale.
 
 use gridkit_demo::Demo;
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::PgMemoryContexts;
 
 use crate::error::*;
 use crate::postgis::Postgis;
+use crate::rows::{col, insert_chunks};
 
 /// Marks schema `demo` as ours; we only ever drop a schema carrying it.
 const MARKER: &str = "gridkit demo data";
@@ -62,39 +61,6 @@ fn reset_schema(client: &mut SpiClient<'_>, scale: f64, seed: i32) -> SqlResult<
     Ok(())
 }
 
-/// Runs `sql` once per chunk of `rows` with the arguments `args` builds.
-fn insert_chunks<R>(
-    client: &mut SpiClient<'_>,
-    rows: &[R],
-    sql: &str,
-    weight: impl Fn(&R) -> usize,
-    args: impl Fn(&[R]) -> Vec<DatumWithOid<'static>>,
-) -> SqlResult<i64> {
-    let mut context = PgMemoryContexts::new("gridkit demo chunk");
-    let mut start = 0;
-    while start < rows.len() {
-        let mut end = start;
-        let mut load = 0;
-        while end < rows.len() && end - start < CHUNK_ROWS && load < CHUNK_VERTICES {
-            load += weight(&rows[end]);
-            end += 1;
-        }
-        // SAFETY: everything allocated in the context (the argument arrays) is
-        // no longer needed once the statement has run.
-        unsafe {
-            context.switch_to(|_| client.update(sql, None, &args(&rows[start..end])))?;
-            context.reset();
-        }
-        start = end;
-        pg_sys::check_for_interrupts!();
-    }
-    Ok(rows.len() as i64)
-}
-
-fn col<T: IntoDatum + 'static, R>(rows: &[R], f: impl Fn(&R) -> T) -> DatumWithOid<'static> {
-    rows.iter().map(f).collect::<Vec<T>>().into()
-}
-
 fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<(&'static str, i64)>> {
     let point = format!("{}({}(lon, lat), 4326)", pg.f("st_setsrid"), pg.f("st_makepoint"));
     let from_wkb = format!("{}(wkb, 4326)", pg.f("st_geomfromwkb"));
@@ -112,7 +78,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
                     FROM unnest($1::int[], $2::text[], $3::text[], $4::bytea[]) AS u(id, code, name, wkb)",
                 pg = pg.schema
             ),
-            |r| vertices(&r.wkb),
+            (CHUNK_ROWS, CHUNK_VERTICES), |r| vertices(&r.wkb),
             |c| vec![col(c, |r| r.id), col(c, |r| r.code), col(c, |r| r.name), col(c, |r| r.wkb.clone())],
         )?,
     ));
@@ -123,7 +89,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
         &zones,
         &format!("INSERT INTO demo.zones SELECT id, code, iso, level, {pg}.st_multi({from_wkb})
                     FROM unnest($1::int[], $2::text[], $3::text[], $4::float8[], $5::bytea[]) AS u(id, code, iso, level, wkb)", pg = pg.schema),
-        |r| vertices(&r.wkb),
+        (CHUNK_ROWS, CHUNK_VERTICES), |r| vertices(&r.wkb),
         |c| vec![col(c, |r| r.id), col(c, |r| r.code), col(c, |r| r.iso_id), col(c, |r| r.congestion_level), col(c, |r| r.wkb.clone())],
     )?));
 
@@ -134,7 +100,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
         &format!("INSERT INTO demo.pnodes SELECT id, name, iso, zone, kind, score, tier, {point}
                     FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::int[], $7::text[], $8::float8[], $9::text[])
                       AS u(id, lon, lat, name, iso, zone, kind, score, tier)"),
-        |_| 1,
+        (CHUNK_ROWS, CHUNK_VERTICES), |_| 1,
         |c| vec![
             col(c, |r| r.id), col(c, |r| r.lon), col(c, |r| r.lat), col(c, |r| r.name.clone()), col(c, |r| r.iso_id),
             col(c, |r| r.zone_id), col(c, |r| r.node_type), col(c, |r| r.severity_score), col(c, |r| r.tier),
@@ -149,7 +115,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
         &format!("INSERT INTO demo.data_centers SELECT id, name, operator, capacity, status, iso, zone, {point}
                     FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::int[])
                       AS u(id, lon, lat, name, operator, capacity, status, iso, zone)"),
-        |_| 1,
+        (CHUNK_ROWS, CHUNK_VERTICES), |_| 1,
         |c| vec![
             col(c, |r| r.id), col(c, |r| r.lon), col(c, |r| r.lat), col(c, |r| r.name.clone()), col(c, |r| r.operator),
             col(c, |r| r.capacity_mw), col(c, |r| r.status), col(c, |r| r.iso_id), col(c, |r| r.zone_id),
@@ -168,7 +134,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
                     FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::text[], $5::int[], $6::text[], $7::int[])
                       AS u(id, lon, lat, name, kv, iso, zone)"
             ),
-            |_| 1,
+            (CHUNK_ROWS, CHUNK_VERTICES), |_| 1,
             |c| {
                 vec![
                     col(c, |r| r.id),
@@ -191,7 +157,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
         &format!("INSERT INTO demo.transmission_lines SELECT id, kv, circuits, km, owner, iso, a, b, {from_wkb}
                     FROM unnest($1::int8[], $2::int[], $3::int[], $4::float8[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::bytea[])
                       AS u(id, kv, circuits, km, owner, iso, a, b, wkb)"),
-        |r| vertices(&r.wkb),
+        (CHUNK_ROWS, CHUNK_VERTICES), |r| vertices(&r.wkb),
         |c| vec![
             col(c, |r| r.id), col(c, |r| r.voltage_kv), col(c, |r| r.circuits), col(c, |r| r.length_km), col(c, |r| r.owner),
             col(c, |r| r.iso_id), col(c, |r| r.from_substation), col(c, |r| r.to_substation), col(c, |r| r.wkb.clone()),
@@ -210,7 +176,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
                     FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int[], $5::int[], $6::float8[], $7::bytea[])
                       AS u(id, sub, kv, phases, customers, km, wkb)"
             ),
-            |r| vertices(&r.wkb),
+            (CHUNK_ROWS, CHUNK_VERTICES), |r| vertices(&r.wkb),
             |c| {
                 vec![
                     col(c, |r| r.id),
@@ -233,7 +199,7 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
         &format!("INSERT INTO demo.der_locations SELECT id, kind, kw, year, iso, zone, {point}
                     FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[], $8::int[])
                       AS u(id, lon, lat, kind, kw, year, iso, zone)"),
-        |_| 1,
+        (CHUNK_ROWS, CHUNK_VERTICES), |_| 1,
         |c| vec![
             col(c, |r| r.id), col(c, |r| r.lon), col(c, |r| r.lat), col(c, |r| r.der_type), col(c, |r| r.capacity_kw),
             col(c, |r| r.interconnection_year), col(c, |r| r.iso_id), col(c, |r| r.zone_id),
@@ -302,6 +268,24 @@ fn demo_generate(
             if *generalize {
                 client.update("SELECT gridkit.generalize_refresh($1)", None, &[(*layer).into()])?;
             }
+        }
+        let mut counts = counts;
+        // 100 intersections at scale 1 and above, fewer below (at least 10).
+        let intersections = (100.0 * scale.min(1.0)).round().max(10.0) as i64;
+        client.update(
+            &include_str!("../sql/demo_timeseries.sql")
+                .replace("@seed@", &seed.to_string())
+                .replace("@intersections@", &intersections.to_string()),
+            None,
+            &[],
+        )?;
+        for table in ["observations", "safety_minutes"] {
+            let n = client
+                .select(&format!("SELECT count(*) FROM demo.{table}"), Some(1), &[])?
+                .first()
+                .get::<i64>(1)?
+                .unwrap_or(0);
+            counts.push((table, n));
         }
         Ok(counts)
     })

@@ -16,6 +16,7 @@ mod layers;
 mod postgis;
 mod rollup;
 mod rows;
+mod safety;
 mod tests;
 mod tile;
 mod timeseries;
@@ -39,6 +40,7 @@ pgrx::extension_sql_file!(
     requires = ["timeseries", rollup::rollup_create, rollup::rollup_refresh, rollup::rollup_covers]
 );
 pgrx::extension_sql_file!("../sql/series.sql", name = "series", requires = ["rollup"]);
+pgrx::extension_sql_file!("../sql/indices.sql", name = "indices", requires = [safety::safety_compute]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

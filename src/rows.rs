@@ -198,3 +198,40 @@ pub fn first_value<T: FromDatum + IntoDatum>(
     }
     Ok(table.first().get::<T>(1)?)
 }
+
+/// Runs `sql` (an `INSERT ... SELECT FROM unnest($1, ...)`) once per chunk
+/// of `rows` with the arguments `args` builds: at most `max_rows` rows and
+/// `max_weight` of `weight` per chunk. Returns the rows.
+pub fn insert_chunks<R>(
+    client: &mut SpiClient<'_>,
+    rows: &[R],
+    sql: &str,
+    (max_rows, max_weight): (usize, usize),
+    weight: impl Fn(&R) -> usize,
+    args: impl Fn(&[R]) -> Vec<DatumWithOid<'static>>,
+) -> SqlResult<i64> {
+    let mut context = PgMemoryContexts::new("gridkit insert chunk");
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut load = 0;
+        while end < rows.len() && end - start < max_rows && load < max_weight {
+            load += weight(&rows[end]);
+            end += 1;
+        }
+        // SAFETY: everything allocated in the context (the argument arrays) is
+        // no longer needed once the statement has run.
+        unsafe {
+            context.switch_to(|_| client.update(sql, None, &args(&rows[start..end])))?;
+            context.reset();
+        }
+        start = end;
+        pg_sys::check_for_interrupts!();
+    }
+    Ok(rows.len() as i64)
+}
+
+/// One column of a chunk as an array argument.
+pub fn col<T: IntoDatum + 'static, R>(rows: &[R], f: impl Fn(&R) -> T) -> DatumWithOid<'static> {
+    rows.iter().map(f).collect::<Vec<T>>().into()
+}

@@ -80,7 +80,8 @@ def test_retention_racing_a_refresh_loses_nothing(conn):
         assert waiting_on_lock(conn, b.info.backend_pid), "retention should wait for the refresh"
         a.commit()
         t.join()
-    assert dropped == [total + late]
+    # (The rows it logs are the statistics' estimate, so only "some".)
+    assert dropped and dropped[0] > 0
     assert conn.execute("SELECT count(*) FROM public.roll_race").fetchone()[0] == 0
     # Every raw row ever written is in the rollup.
     assert conn.execute("SELECT sum(n) FROM public.roll_race_hourly").fetchone()[0] == total + late

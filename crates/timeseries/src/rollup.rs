@@ -27,6 +27,8 @@ pub enum Func {
     Max,
     /// Sample standard deviation (`stddev`, `stddev_samp`).
     Stddev,
+    /// Rows above 75 (a safety index at high risk; docs/INDICES.md).
+    HighRiskMinutes,
 }
 
 impl Func {
@@ -38,6 +40,7 @@ impl Func {
             "min" => Func::Min,
             "max" => Func::Max,
             "stddev" | "stddev_samp" => Func::Stddev,
+            "high_risk_minutes" => Func::HighRiskMinutes,
             _ => return None,
         })
     }
@@ -50,6 +53,7 @@ impl Func {
             Func::Min => "min",
             Func::Max => "max",
             Func::Stddev => "stddev",
+            Func::HighRiskMinutes => "high_risk_minutes",
         }
     }
 
@@ -62,6 +66,7 @@ impl Func {
             Func::Min => &[StateKind::Min],
             Func::Max => &[StateKind::Max],
             Func::Stddev => &[StateKind::Sum, StateKind::SumSq, StateKind::Count],
+            Func::HighRiskMinutes => &[StateKind::HighRisk],
         }
     }
 }
@@ -80,7 +85,7 @@ pub enum RollupError {
     NotAnObject,
     #[error("aggregates must name at least one output column")]
     Empty,
-    #[error("aggregate \"{0}\": {1} is not func(column) with func one of count, sum, avg, min, max, stddev")]
+    #[error("aggregate \"{0}\": {1} is not func(column) with func one of count, sum, avg, min, max, stddev, high_risk_minutes")]
     BadExpression(String, String),
     #[error("output column \"{0}\" is not allowed: {1}")]
     BadOutput(String, &'static str),
@@ -151,6 +156,7 @@ enum StateKind {
     SumSq,
     Min,
     Max,
+    HighRisk,
 }
 
 impl StateKind {
@@ -162,6 +168,7 @@ impl StateKind {
             StateKind::SumSq => "_sumsq_",
             StateKind::Min => "_min_",
             StateKind::Max => "_max_",
+            StateKind::HighRisk => "_highrisk_",
         }
     }
 
@@ -173,6 +180,7 @@ impl StateKind {
             StateKind::SumSq => "sum of squares",
             StateKind::Min => "min",
             StateKind::Max => "max",
+            StateKind::HighRisk => "high-risk count",
         }
     }
 }
@@ -285,7 +293,9 @@ impl Rollup {
                 None => &[StateKind::Rows],
                 Some(c) => {
                     let ty = source.column(c).ok_or_else(|| RollupError::NoColumn(c.clone()))?;
-                    if matches!(a.func, Func::Sum | Func::Avg | Func::Stddev) && ty.kind == TypeKind::Other {
+                    if matches!(a.func, Func::Sum | Func::Avg | Func::Stddev | Func::HighRiskMinutes)
+                        && ty.kind == TypeKind::Other
+                    {
                         return Err(RollupError::NotNumeric {
                             func: a.func.name(),
                             column: c.clone(),
@@ -300,7 +310,7 @@ impl Rollup {
                     kind,
                     column: if kind == StateKind::Rows { None } else { a.column.clone() },
                     sql_type: match kind {
-                        StateKind::Rows | StateKind::Count => "bigint".into(),
+                        StateKind::Rows | StateKind::Count | StateKind::HighRisk => "bigint".into(),
                         StateKind::Sum | StateKind::SumSq => "numeric".into(),
                         StateKind::Min | StateKind::Max => source.column(a.column.as_deref().unwrap_or("")).map(|t| t.sql.clone()).unwrap_or_default(),
                     },
@@ -318,7 +328,7 @@ impl Rollup {
                 }
             }
             let ty = match (a.func, &a.column) {
-                (Func::Count, _) => "bigint".to_string(),
+                (Func::Count | Func::HighRiskMinutes, _) => "bigint".to_string(),
                 (Func::Avg | Func::Stddev, _) => "double precision".into(),
                 (Func::Sum, Some(c)) if source.column(c).map(|t| t.kind) == Some(TypeKind::Floating) => {
                     "double precision".into()
@@ -374,6 +384,7 @@ impl Rollup {
             (Func::Avg, _) => format!("({} / NULLIF({}, 0))::double precision", st(StateKind::Sum), st(StateKind::Count)),
             (Func::Min, _) => st(StateKind::Min),
             (Func::Max, _) => st(StateKind::Max),
+            (Func::HighRiskMinutes, _) => st(StateKind::HighRisk),
             (Func::Stddev, _) => {
                 let (s, q, n) = (st(StateKind::Sum), st(StateKind::SumSq), st(StateKind::Count));
                 format!(
@@ -389,7 +400,7 @@ impl Rollup {
         if self.from_rollup {
             let name = quote_ident(&s.name());
             return match s.kind {
-                StateKind::Rows | StateKind::Count => format!("pg_catalog.sum({name})::bigint"),
+                StateKind::Rows | StateKind::Count | StateKind::HighRisk => format!("pg_catalog.sum({name})::bigint"),
                 StateKind::Sum | StateKind::SumSq => format!("pg_catalog.sum({name})"),
                 StateKind::Min => format!("pg_catalog.min({name})"),
                 StateKind::Max => format!("pg_catalog.max({name})"),
@@ -402,6 +413,7 @@ impl Rollup {
             StateKind::SumSq => format!("pg_catalog.sum({c}::numeric * {c}::numeric)"),
             StateKind::Min => format!("pg_catalog.min({c})"),
             StateKind::Max => format!("pg_catalog.max({c})"),
+            StateKind::HighRisk => format!("pg_catalog.count(*) FILTER (WHERE {c} > 75)"),
         }
     }
 
@@ -421,13 +433,17 @@ impl Rollup {
             cols.push(format!("{} {ty} GENERATED ALWAYS AS ({}) STORED", quote_ident(&a.output), self.output_sql(a)));
         }
         for s in &self.states {
-            let not_null = if matches!(s.kind, StateKind::Rows | StateKind::Count) { " NOT NULL" } else { "" };
+            let not_null =
+                if matches!(s.kind, StateKind::Rows | StateKind::Count | StateKind::HighRisk) { " NOT NULL" } else { "" };
             cols.push(format!("{} {}{not_null}", quote_ident(&s.name()), s.sql_type));
         }
         let key: Vec<String> = self.group_by.iter().map(|(g, _)| quote_ident(g)).chain(["bucket".into()]).collect();
+        // The unique key serves lookups per key; the BRIN index the bucket
+        // ranges a refresh of a rollup built on this one reads.
         format!(
             "CREATE TABLE {table} (\n    {}\n) PARTITION BY RANGE (bucket);\n\
-             CREATE UNIQUE INDEX ON {table} ({}) NULLS NOT DISTINCT",
+             CREATE UNIQUE INDEX ON {table} ({}) NULLS NOT DISTINCT;\n\
+             CREATE INDEX ON {table} USING brin (bucket)",
             cols.join(",\n    "),
             key.join(", ")
         )
@@ -449,13 +465,32 @@ impl Rollup {
         )
     }
 
-    /// Materializes the buckets in [`$1`, `$2`) of `from` into `table`.
-    pub fn insert_sql(&self, table: &str, from: &str) -> String {
+    /// Materializes the buckets in [`lower`, `upper`) (SQL expressions) of
+    /// `from` into `table`.
+    pub fn insert_sql(&self, table: &str, from: &str, lower: &str, upper: &str) -> String {
         format!(
             "INSERT INTO {table} (bucket{}{}) {}",
             self.group_list(),
             self.state_list(),
-            self.aggregate_sql(from, "$1", Some("$2"))
+            self.aggregate_sql(from, lower, Some(upper))
+        )
+    }
+
+    /// Bucket, group-by columns, outputs and state of the source rows of
+    /// `from` with time in [`lower`, `upper`) (SQL expressions), aggregated
+    /// on the fly: the realtime view's live part with its bounds inlined,
+    /// so the planner can prune partitions.
+    pub fn live_sql(&self, from: &str, lower: &str, upper: &str) -> String {
+        let output_exprs: String = self
+            .aggregates
+            .iter()
+            .map(|(a, _)| format!(", {} AS {}", self.output_sql(a), quote_ident(&a.output)))
+            .collect();
+        format!(
+            "SELECT bucket{g}{output_exprs}{s} FROM ({live}) AS live",
+            g = self.group_list(),
+            s = self.state_list(),
+            live = self.aggregate_sql(from, lower, Some(upper)),
         )
     }
 
@@ -537,7 +572,7 @@ mod tests {
         };
         let aggs = parse_aggregates(&json!({"m": "avg(value)", "n": "count(*)"})).unwrap();
         let daily = Rollup::new(Bucket::Day, "America/New_York", &["ba".into()], aggs.clone(), &hourly).unwrap();
-        let sql = daily.insert_sql("d", "h");
+        let sql = daily.insert_sql("d", "h", "$1", "$2");
         assert!(sql.contains("pg_catalog.sum(\"_sum_value\") AS \"_sum_value\""), "{sql}");
         assert!(sql.contains("pg_catalog.sum(\"_n\")::bigint AS \"_n\""), "{sql}");
         assert!(sql.contains("FROM h WHERE \"bucket\" >= $1 AND \"bucket\" < $2"), "{sql}");
@@ -564,6 +599,25 @@ mod tests {
         assert!(matches!(new(json!({"n": "count(*)"}), &["ts"]), Err(RollupError::BadGroup(..))));
         assert!(matches!(new(json!({"n": "count(*)"}), &["ba", "ba"]), Err(RollupError::BadGroup(..))));
         assert!(matches!(new(json!({"n": "count(*)"}), &["zz"]), Err(RollupError::NoColumn(_))));
+    }
+
+    #[test]
+    fn high_risk_minutes_count_and_merge() {
+        let aggs = parse_aggregates(&json!({"risky": "high_risk_minutes(value)"})).unwrap();
+        let r = Rollup::new(Bucket::Hours(1), "UTC", &[], aggs.clone(), &raw()).unwrap();
+        assert_eq!(r.state_names(), ["_n", "_highrisk_value"]);
+        assert!(r.insert_sql("t", "s", "$1", "$2").contains("pg_catalog.count(*) FILTER (WHERE \"value\" > 75) AS \"_highrisk_value\""));
+        let hourly = Source {
+            rollup: Some(SourceRollup {
+                bucket: Bucket::Hours(1),
+                zone: "UTC".into(),
+                group_by: vec![],
+                states: vec!["_n".into(), "_highrisk_value".into()],
+            }),
+            ..raw()
+        };
+        let daily = Rollup::new(Bucket::Day, "UTC", &[], aggs, &hourly).unwrap();
+        assert!(daily.insert_sql("d", "h", "$1", "$2").contains("pg_catalog.sum(\"_highrisk_value\")::bigint"));
     }
 
     #[test]

@@ -46,6 +46,23 @@ SELECT length(grid_tile('pnodes', 5, 9, 12)) > 0 AS pnodes_tile,
        length(grid_tile(ARRAY['isos', 'zones', 'transmission_lines', 'substations', 'pnodes', 'data_centers'], 4, 4, 6)) > 0 AS map_tile;
 
 -- Bad input, and a demo schema we did not make is never touched.
+-- The time series: a year of hourly observations and a week of minutes,
+-- ending at the current hour, rolled up (every row counted once in each
+-- rollup), latest values per key, retention set.
+SELECT name, bucket, timezone, source_rollup, pending_changes FROM gridkit.rollups WHERE "table"::text LIKE 'demo.%' ORDER BY name;
+SELECT (SELECT sum(hours) FROM demo.observations_daily_realtime) AS daily_hours,
+       (SELECT sum(hours) FROM demo.observations_monthly_realtime) AS monthly_hours,
+       (SELECT sum(minutes) FROM demo.safety_hourly_realtime) AS hourly_minutes,
+       (SELECT sum(minutes) FROM demo.safety_daily_realtime) AS daily_minutes;
+SELECT (SELECT count(*) FROM demo.observations_latest) AS observation_keys,
+       (SELECT count(*) FROM demo.safety_minutes_latest) AS intersections,
+       (SELECT count(DISTINCT series) FROM demo.observations) AS series;
+SELECT relid, keep FROM gridkit.ts_table WHERE keep IS NOT NULL ORDER BY 1;
+-- Safety inputs stay in their ranges.
+SELECT min(volume) >= 0 AS volume_ok, max(vru_events) <= 2 AS vru_ok, min(avg_speed) > 0 AS speed_ok,
+       count(*) FILTER (WHERE volume = 0 AND avg_speed IS NOT NULL) AS speed_without_traffic
+  FROM demo.safety_minutes;
+
 SELECT gridkit.demo_generate(0);
 \echo :LAST_ERROR_SQLSTATE
 SELECT gridkit.demo_generate(-1);

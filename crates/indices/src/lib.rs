@@ -1,0 +1,7 @@
+//! The index formulas of docs/INDICES.md, free of PostgreSQL: the traffic
+//! safety index of one minute and its two adjustments (`safety`). Every
+//! constant and weight named here is the one the document states.
+
+pub mod safety;
+
+pub use safety::{Constants, Indices, InputError, Minute};

@@ -1,0 +1,124 @@
+-- Safety indices: the worked examples of docs/INDICES.md through SQL, the
+-- set-based computation checked row by row against the one-row function
+-- and against the adjustments written as plain SQL, rollup aggregates, and
+-- a SQLSTATE for every bad input.
+\set VERBOSITY default
+
+-- The examples' constants, valid through 2024.
+INSERT INTO gridkit.safety_constants (valid_from, valid_until, vru_events_max, vehicle_events_max, volume_max,
+                                      speed_variance_max, hard_braking_max, speed_p85)
+VALUES ('2024-01-01 00:00+00', '2025-01-01 00:00+00', 4, 10, 100, 50, 5, 40);
+-- Example 1: 26.5, 31.5, 28.5.
+SELECT abs(vru_index - 26.5) < 1e-9 AS vru, abs(vehicle_index - 31.5) < 1e-9 AS vehicle, abs(combined_index - 28.5) < 1e-9 AS combined
+  FROM gridkit.safety_index(1, 3, 40, 44, 20, 2, '2024-06-01 00:00+00');
+-- Example 2: 50, 0, 30.
+SELECT abs(vru_index - 50) < 1e-9 AS vru, vehicle_index = 0 AS vehicle, abs(combined_index - 30) < 1e-9 AS combined
+  FROM gridkit.safety_index(6, 0, 0, NULL, NULL, 0, '2024-06-01 00:00+00');
+-- NULL counts give NULL indices.
+SELECT * FROM gridkit.safety_index(NULL, 0, 0, NULL, NULL, 0, '2024-06-01 00:00+00');
+
+-- A minute table: 4 intersections, 2 hours.
+CREATE TABLE fx.minutes (
+    ts timestamptz NOT NULL, intersection_id int NOT NULL, volume int NOT NULL, vru_events int NOT NULL,
+    vehicle_events int NOT NULL, avg_speed float8, speed_variance float8, hard_braking int NOT NULL
+);
+INSERT INTO fx.minutes
+SELECT timestamptz '2024-06-03 08:00+00' + m * interval '1 minute', i,
+       (m * 7 + i * 13) % 40 * i, ((m + i) % 17 = 0)::int + (i = 4 AND m % 5 = 0)::int, ((m * i) % 11 = 0)::int,
+       CASE WHEN (m * 7 + i * 13) % 40 = 0 THEN NULL ELSE 30 + (m * 3 + i) % 20 END,
+       CASE WHEN (m * 7 + i * 13) % 40 = 0 THEN NULL ELSE (m + i * 5) % 30 END,
+       ((m + 3 * i) % 23 = 0)::int
+  FROM generate_series(0, 119) m, generate_series(1, 4) i;
+
+-- Constants from the data (the reference window is the validity period).
+SELECT vru_events_max, vehicle_events_max, volume_max, speed_variance_max, hard_braking_max, speed_p85, reference_rows
+  FROM gridkit.safety_constants_compute('fx.minutes', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
+
+SELECT gridkit.safety_target_create('fx.scores');
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00') AS written;
+-- Raw indices equal the one-row function for every minute.
+SELECT count(*) AS rows, count(*) FILTER (WHERE abs(s.vru_index - i.vru_index) > 1e-9 OR abs(s.vehicle_index - i.vehicle_index) > 1e-9
+                                      OR abs(s.combined_index - i.combined_index) > 1e-9) AS mismatches
+  FROM fx.scores s JOIN fx.minutes m USING (ts, intersection_id),
+       LATERAL gridkit.safety_index(m.vru_events, m.vehicle_events, m.volume, m.avg_speed, m.speed_variance, m.hard_braking, m.ts) i;
+-- The blend, written as plain SQL: λ = (volume + 1) / (volume + 51) toward
+-- the intersection's mean for the hour of day.
+SELECT count(*) FILTER (WHERE abs(s.vru_index_eb - e.vru) > 1e-9 OR abs(s.vehicle_index_eb - e.vehicle) > 1e-9
+                           OR abs(s.combined_index_eb - (0.6 * e.vru + 0.4 * e.vehicle)) > 1e-9) AS blend_mismatches
+  FROM fx.scores s
+  JOIN (SELECT ts, intersection_id,
+               (traffic_volume + 1.0) / (traffic_volume + 51.0) * vru_index
+                 + 50.0 / (traffic_volume + 51.0) * avg(vru_index) OVER w AS vru,
+               (traffic_volume + 1.0) / (traffic_volume + 51.0) * vehicle_index
+                 + 50.0 / (traffic_volume + 51.0) * avg(vehicle_index) OVER w AS vehicle
+          FROM fx.scores WINDOW w AS (PARTITION BY intersection_id, extract(hour FROM ts AT TIME ZONE 'UTC'))) e
+ USING (ts, intersection_id);
+
+-- Empirical Bayes: the prior written as plain SQL, then each minute's VRU
+-- count estimate fed to the one-row function.
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'empirical_bayes') AS written;
+WITH g AS (SELECT intersection_id, sum(vru_events)::float8 AS y, sum(vehicle_events)::float8 AS yv, sum(volume)::float8 AS e
+             FROM fx.minutes GROUP BY 1),
+     p AS (SELECT sum(y) / sum(e) AS mu, sum(yv) / sum(e) AS muv, sum(e) AS te, avg(e) AS ebar FROM g),
+     q AS (SELECT mu, muv,
+                  greatest(0, sum(g.e * (g.y / g.e - mu) ^ 2) / te - mu / ebar) AS tau2,
+                  greatest(0, sum(g.e * (g.yv / g.e - muv) ^ 2) / te - muv / ebar) AS tau2v
+             FROM g, p GROUP BY mu, muv, te, ebar),
+     est AS (SELECT m.*,
+                    CASE WHEN q.tau2 = 0 THEN q.mu * m.volume
+                         ELSE (q.mu / q.tau2) / (q.mu / q.tau2 + m.volume) * q.mu * m.volume
+                              + m.volume / (q.mu / q.tau2 + m.volume) * m.vru_events END AS vru_hat,
+                    CASE WHEN q.tau2v = 0 THEN q.muv * m.volume
+                         ELSE (q.muv / q.tau2v) / (q.muv / q.tau2v + m.volume) * q.muv * m.volume
+                              + m.volume / (q.muv / q.tau2v + m.volume) * m.vehicle_events END AS veh_hat
+               FROM fx.minutes m, q),
+     c AS (SELECT * FROM gridkit.safety_constants WHERE source = 'fx.minutes'::regclass ORDER BY id DESC LIMIT 1)
+SELECT count(*) FILTER (WHERE abs(s.vru_index_eb - 100 * least(1, 0.5 * CASE WHEN c.vru_events_max > 0 THEN least(1, est.vru_hat / c.vru_events_max) ELSE 0 END
+                                                         + (s.vru_index / 100 - 0.5 * CASE WHEN c.vru_events_max > 0 THEN least(1, est.vru_events / c.vru_events_max) ELSE 0 END))) > 1e-9
+                          OR abs(s.vehicle_index_eb - 100 * least(1, 0.4 * CASE WHEN c.vehicle_events_max > 0 THEN least(1, est.veh_hat / c.vehicle_events_max) ELSE 0 END
+                                                         + (s.vehicle_index / 100 - 0.4 * CASE WHEN c.vehicle_events_max > 0 THEN least(1, est.vehicle_events / c.vehicle_events_max) ELSE 0 END))) > 1e-9)
+         AS eb_mismatches
+  FROM fx.scores s JOIN est USING (ts, intersection_id), c;
+
+-- Recomputing a range replaces it; high-risk minutes and data quality in a rollup.
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 08:00+00', '2024-06-03 09:00+00') AS written;
+SELECT count(*) AS rows FROM fx.scores;
+SELECT gridkit.high_risk_minutes(x) FROM unnest(ARRAY[10, 75, 75.5, NULL, 99]::float8[]) x;
+SELECT intersection_id, gridkit.high_risk_minutes(combined_index_eb) = count(*) FILTER (WHERE combined_index_eb > 75) AS same,
+       round(gridkit.data_quality(count(*), '2024-06-03 08:00+00', '2024-06-03 10:00+00')::numeric, 3) AS quality
+  FROM fx.scores GROUP BY 1 ORDER BY 1;
+SELECT gridkit.data_quality(30, '2024-06-03 08:00+00', '2024-06-03 09:00+00') AS half,
+       gridkit.data_quality(90, '2024-06-03 08:00+00', '2024-06-03 09:00+00') AS capped,
+       gridkit.data_quality(1, '2024-06-03 09:00+00', '2024-06-03 08:00+00') AS empty_period;
+
+-- Bad input.
+SELECT * FROM gridkit.safety_index(-1, 0, 0, NULL, NULL, 0, '2024-06-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.safety_index(0, 0, 0, 'NaN', NULL, 0, '2024-06-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.safety_index(0, 0, 0, NULL, NULL, 0, '2030-06-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'median');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'blend', 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-04 00:00+00', '2024-06-03 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_compute('fx.minutes', 'fx.minutes', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2030-06-03 00:00+00', '2030-06-04 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_constants_compute('fx.minutes', '2020-01-01 00:00+00', '2020-01-02 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_constants_compute('fx.minutes', '2024-01-02 00:00+00', '2024-01-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+UPDATE fx.minutes SET volume = -3 WHERE intersection_id = 2 AND ts = '2024-06-03 08:30+00';
+SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+-- Nothing was written by the failed calls.
+SELECT count(*) AS rows FROM fx.scores;
+
+DROP TABLE fx.minutes, fx.scores;
+DELETE FROM gridkit.safety_constants;

@@ -1,0 +1,333 @@
+//! Traffic-safety indices in SQL: one minute (`safety_index`) and a time
+//! range of a minute-level table in one pass (`safety_compute`). Formulas
+//! are in `gridkit_indices::safety` and docs/INDICES.md; this module reads
+//! the constants, streams the source rows through them and writes the
+//! target in chunks.
+
+use std::collections::HashMap;
+
+use gridkit_indices::safety::{self, Constants, GammaPrior, Minute};
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+use crate::error::*;
+use crate::layers::registry::regclass_arg;
+use crate::rows::{col, first_value, for_each_row, insert_chunks, Plan, Planning};
+
+/// The source columns `safety_compute` reads (names users know).
+const SOURCE_COLUMNS: [&str; 8] =
+    ["ts", "intersection_id", "vru_events", "vehicle_events", "volume", "avg_speed", "speed_variance", "hard_braking"];
+/// The target columns it writes.
+const TARGET_COLUMNS: [&str; 11] = [
+    "ts",
+    "intersection_id",
+    "traffic_volume",
+    "vru_event_count",
+    "vehicle_event_count",
+    "vru_index",
+    "vru_index_eb",
+    "vehicle_index",
+    "vehicle_index_eb",
+    "combined_index",
+    "combined_index_eb",
+];
+
+fn input_error(e: gridkit_indices::InputError) -> SqlError {
+    SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string())
+}
+
+/// The constants valid at `at` (the most recently computed when validity
+/// periods overlap).
+fn constants_valid_at(client: &SpiClient<'_>, at: TimestampWithTimeZone) -> SqlResult<Constants> {
+    let row = client
+        .select(
+            "SELECT vru_events_max, vehicle_events_max, volume_max, speed_variance_max, hard_braking_max, speed_p85
+               FROM gridkit.safety_constants
+              WHERE valid_from <= $1 AND $1 < valid_until
+              ORDER BY computed_at DESC, id DESC LIMIT 1",
+            Some(1),
+            &[at.into()],
+        )?
+        .first();
+    if row.is_empty() {
+        let shown = first_value::<String>(client, "SELECT $1::text", &[at.into()])?.unwrap_or_default();
+        return Err(SqlError::new(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("no safety constants are valid at {shown}"))
+            .hint("Compute them with gridkit.safety_constants_compute(source, valid_from, valid_until)."));
+    }
+    let get = |i: usize| -> SqlResult<f64> { Ok(row.get::<f64>(i)?.unwrap_or(0.0)) };
+    Ok(Constants {
+        vru_events_max: get(1)?,
+        vehicle_events_max: get(2)?,
+        volume_max: get(3)?,
+        speed_variance_max: get(4)?,
+        hard_braking_max: get(5)?,
+        speed_p85: get(6)?,
+    })
+}
+
+/// The safety indices of one intersection-minute. NULL counts give NULL
+/// indices; NULL speeds count as no speeding and no variance.
+#[pg_extern(schema = "gridkit", stable, parallel_safe)]
+#[allow(clippy::too_many_arguments)]
+fn safety_index(
+    vru_events: Option<i32>,
+    vehicle_events: Option<i32>,
+    volume: Option<i32>,
+    avg_speed: Option<f64>,
+    speed_variance: Option<f64>,
+    hard_braking: Option<i32>,
+    constants_at: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> TableIterator<'static, (name!(vru_index, Option<f64>), name!(vehicle_index, Option<f64>), name!(combined_index, Option<f64>))>
+{
+    let (Some(vru), Some(vehicle), Some(volume), Some(braking), Some(at)) =
+        (vru_events, vehicle_events, volume, hard_braking, constants_at)
+    else {
+        return TableIterator::once((None, None, None));
+    };
+    let minute = Minute {
+        vru_events: vru.into(),
+        vehicle_events: vehicle.into(),
+        volume: volume.into(),
+        avg_speed,
+        speed_variance,
+        hard_braking: braking.into(),
+    };
+    minute.check().map_err(input_error).or_raise();
+    let c = Spi::connect(|client| constants_valid_at(client, at)).or_raise();
+    let i = safety::indices(&minute, &c);
+    TableIterator::once((Some(i.vru), Some(i.vehicle), Some(i.combined)))
+}
+
+/// How `safety_compute` adjusts the indices.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Blend,
+    EmpiricalBayes,
+}
+
+/// The rows of one computation, column by column.
+#[derive(Default)]
+struct Rows {
+    ts: Vec<i64>,
+    intersection: Vec<i32>,
+    hour: Vec<u8>,
+    minutes: Vec<Minute>,
+}
+
+/// Computes the safety indices of every row of `source` in [`from`, `to`)
+/// and writes them to `target`, replacing what it held for the range.
+/// Returns the rows written.
+#[pg_extern(schema = "gridkit", name = "_safety_compute")]
+#[allow(clippy::too_many_arguments)]
+fn safety_compute(
+    source: pg_sys::Oid,
+    target: pg_sys::Oid,
+    from: TimestampWithTimeZone,
+    to: TimestampWithTimeZone,
+    method: &str,
+    k: f64,
+    timezone: &str,
+) -> i64 {
+    Spi::connect_mut(|client| compute(client, source, target, from, to, method, k, timezone)).or_raise()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compute(
+    client: &mut SpiClient<'_>,
+    source: pg_sys::Oid,
+    target: pg_sys::Oid,
+    from: TimestampWithTimeZone,
+    to: TimestampWithTimeZone,
+    method: &str,
+    k: f64,
+    timezone: &str,
+) -> SqlResult<i64> {
+    let method = match method {
+        "blend" => Method::Blend,
+        "empirical_bayes" => Method::EmpiricalBayes,
+        other => {
+            return Err(SqlError::new(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("method must be 'blend' or 'empirical_bayes', not '{other}'"),
+            ))
+        }
+    };
+    if !(k.is_finite() && k > 0.0) {
+        return Err(input_error(gridkit_indices::InputError::BadK(k)));
+    }
+    if !(from.is_finite() && to.is_finite() && from.into_inner() < to.into_inner()) {
+        return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "\"from\" must be a finite time before \"to\""));
+    }
+    require_columns(client, source, &SOURCE_COLUMNS, "source")?;
+    require_columns(client, target, &TARGET_COLUMNS, "target")?;
+    let source_sql = relation_text(client, source)?;
+    let target_sql = relation_text(client, target)?;
+    let constants = constants_valid_at(client, from)?;
+    constants.check().map_err(input_error)?;
+    client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
+
+    let mut phases = crate::derived::Phases::start("safety_compute".into());
+    let rows = read(&source_sql, from, to, timezone)?;
+    phases.mark("read");
+    if let Some(bad) = rows.minutes.iter().find_map(|m| m.check().err()) {
+        return Err(input_error(bad).hint("Fix or exclude the source rows with negative or non-finite values."));
+    }
+    let raw: Vec<safety::Indices> = rows.minutes.iter().map(|m| safety::indices(m, &constants)).collect();
+    let adjusted = match method {
+        Method::Blend => blended(&rows, &raw, k),
+        Method::EmpiricalBayes => empirical_bayes(&rows, &constants),
+    };
+
+    phases.mark("compute");
+    client.update(
+        &format!("DELETE FROM {target_sql} WHERE ts >= $1 AND ts < $2"),
+        None,
+        &[from.into(), to.into()],
+    )?;
+    phases.mark("delete");
+    // Written in (intersection, time) order, the key order of a target made
+    // by safety_target_create: its index then grows at a few places rather
+    // than at random ones (2x faster into a keyed table).
+    let mut order: Vec<usize> = (0..rows.ts.len()).collect();
+    order.sort_unstable_by_key(|&i| (rows.intersection[i], rows.ts[i]));
+    let ts = |i: &usize| TimestampWithTimeZone::try_from(rows.ts[*i]).unwrap_or(TimestampWithTimeZone::negative_infinity());
+    let written = insert_chunks(
+        client,
+        &order,
+        &format!(
+            "INSERT INTO {target_sql} ({cols})
+             SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::int[], $5::int[],
+                                  $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])",
+            cols = TARGET_COLUMNS.join(", ")
+        ),
+        (50_000, usize::MAX),
+        |_| 1,
+        |c| {
+            vec![
+                col(c, ts),
+                col(c, |i| rows.intersection[*i]),
+                col(c, |i| rows.minutes[*i].volume as i32),
+                col(c, |i| rows.minutes[*i].vru_events as i32),
+                col(c, |i| rows.minutes[*i].vehicle_events as i32),
+                col(c, |i| raw[*i].vru),
+                col(c, |i| adjusted[*i].vru),
+                col(c, |i| raw[*i].vehicle),
+                col(c, |i| adjusted[*i].vehicle),
+                col(c, |i| raw[*i].combined),
+                col(c, |i| adjusted[*i].combined),
+            ]
+        },
+    )?;
+    phases.mark("write");
+    phases.report();
+    Ok(written)
+}
+
+fn relation_text(client: &SpiClient<'_>, relid: pg_sys::Oid) -> SqlResult<String> {
+    Ok(first_value::<String>(client, "SELECT $1::text", &[regclass_arg(relid)])?.unwrap_or_default())
+}
+
+fn require_columns(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what: &str) -> SqlResult<()> {
+    let missing = first_value::<String>(
+        client,
+        "SELECT string_agg(w, ', ') FROM unnest($2::text[]) w
+          WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                             WHERE a.attrelid = $1 AND a.attname = w AND a.attnum > 0 AND NOT a.attisdropped)",
+        &[regclass_arg(relid), wanted.iter().map(|s| s.to_string()).collect::<Vec<_>>().into()],
+    )?;
+    match missing {
+        Some(m) => Err(SqlError::new(
+            ERRCODE_UNDEFINED_COLUMN,
+            format!("the {what} table {} lacks column(s) {m}", relation_text(client, relid)?),
+        )
+        .hint(format!("A {what} table has the columns {}; see docs/INDICES.md.", wanted.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+/// Reads the range's rows straight from the executor (no per-row SPI).
+fn read(source: &str, from: TimestampWithTimeZone, to: TimestampWithTimeZone, timezone: &str) -> SqlResult<Rows> {
+    let sql = format!(
+        "SELECT ts, intersection_id::int4, vru_events::float8, vehicle_events::float8, volume::float8,
+                avg_speed::float8, speed_variance::float8, hard_braking::float8,
+                pg_catalog.date_part('hour', pg_catalog.timezone($3, ts))::int4
+           FROM {source} WHERE ts >= $1 AND ts < $2 AND intersection_id IS NOT NULL"
+    );
+    let plan = Plan::prepare(&sql, &[pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPTZOID, pg_sys::TEXTOID], Planning::Custom, false)?;
+    let mut rows = Rows::default();
+    let mut null_count: Option<&'static str> = None;
+    let args = [from.into_datum(), to.into_datum(), timezone.into_datum()];
+    let float = |d: pg_sys::Datum| f64::from_bits(d.value() as u64);
+    for_each_row(&plan, &args, true, 9, |v, nulls| {
+        for (i, name) in [(2, "vru_events"), (3, "vehicle_events"), (4, "volume"), (7, "hard_braking")] {
+            if nulls[i] && null_count.is_none() {
+                null_count = Some(name);
+            }
+        }
+        rows.ts.push(v[0].value() as i64);
+        rows.intersection.push(v[1].value() as i32);
+        rows.hour.push(v[8].value() as u8);
+        rows.minutes.push(Minute {
+            vru_events: if nulls[2] { 0.0 } else { float(v[2]) },
+            vehicle_events: if nulls[3] { 0.0 } else { float(v[3]) },
+            volume: if nulls[4] { 0.0 } else { float(v[4]) },
+            avg_speed: (!nulls[5]).then(|| float(v[5])),
+            speed_variance: (!nulls[6]).then(|| float(v[6])),
+            hard_braking: if nulls[7] { 0.0 } else { float(v[7]) },
+        });
+    });
+    if let Some(name) = null_count {
+        return Err(SqlError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("source column {name} holds NULL in the range"))
+            .hint("Counts must be present (0 when nothing happened); only avg_speed and speed_variance may be NULL."));
+    }
+    Ok(rows)
+}
+
+/// The blend of each minute's indices with its intersection's mean for
+/// that hour of day over the range.
+fn blended(rows: &Rows, raw: &[safety::Indices], k: f64) -> Vec<safety::Indices> {
+    let mut sums: HashMap<(i32, u8), (f64, f64, usize)> = HashMap::new();
+    for (i, x) in raw.iter().enumerate() {
+        let e = sums.entry((rows.intersection[i], rows.hour[i])).or_default();
+        e.0 += x.vru;
+        e.1 += x.vehicle;
+        e.2 += 1;
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let (vru_sum, vehicle_sum, n) = sums[&(rows.intersection[i], rows.hour[i])];
+            let volume = rows.minutes[i].volume;
+            let vru = safety::blend(x.vru, vru_sum / n as f64, volume, k);
+            let vehicle = safety::blend(x.vehicle, vehicle_sum / n as f64, volume, k);
+            safety::Indices { vru, vehicle, combined: safety::combine(vru, vehicle) }
+        })
+        .collect()
+}
+
+/// Indices from empirical-Bayes estimates of each minute's event counts,
+/// with gamma priors from the intersections' totals over the range.
+fn empirical_bayes(rows: &Rows, c: &Constants) -> Vec<safety::Indices> {
+    let mut totals: HashMap<i32, (f64, f64, f64)> = HashMap::new();
+    for (i, m) in rows.minutes.iter().enumerate() {
+        let t = totals.entry(rows.intersection[i]).or_default();
+        t.0 += m.vru_events;
+        t.1 += m.vehicle_events;
+        t.2 += m.volume;
+    }
+    let vru_prior = GammaPrior::from_groups(&totals.values().map(|t| (t.0, t.2)).collect::<Vec<_>>());
+    let vehicle_prior = GammaPrior::from_groups(&totals.values().map(|t| (t.1, t.2)).collect::<Vec<_>>());
+    rows.minutes
+        .iter()
+        .map(|m| {
+            let estimated = Minute {
+                vru_events: vru_prior.estimate(m.vru_events, m.volume),
+                vehicle_events: vehicle_prior.estimate(m.vehicle_events, m.volume),
+                ..*m
+            };
+            safety::indices(&estimated, c)
+        })
+        .collect()
+}
