@@ -1,12 +1,15 @@
-"""Safety indices over a day of minute rows: gridkit.safety_compute against
-the same formulas written as one plain SQL statement (what a user without
-gridkit would run), on the same data in one run.
+"""Safety indices over a day of minute rows, and congestion indices over a
+year of hourly LMP for 500 pricing nodes: gridkit's functions against the
+same formulas written as plain SQL (what a user without gridkit would
+run), on the same data in one run.
 
 Usage: indices.py DSN
 
 1000 intersections x 1440 minutes = 1.44M rows; raw indices and the blend
-adjustment (baseline: the intersection's mean for the hour of day). Prints
-a Markdown table, and how many rows the two disagree on (to 1e-9).
+adjustment (baseline: the intersection's mean for the hour of day). Then
+500 nodes in 25 zones x 8760 hours = 4.38M LMP rows: zone_classify and
+pnode_severity. Prints Markdown tables, and how many results the two
+disagree on (to 1e-9).
 """
 
 import sys
@@ -41,6 +44,47 @@ t AS (
 SELECT ts, intersection_id, volume, vru_events, vehicle_events, vru, vru_eb, veh, veh_eb,
        0.6 * vru + 0.4 * veh, 0.6 * vru_eb + 0.4 * veh_eb
   FROM e
+"""
+
+
+ZONES_SQL = """
+WITH r AS (
+    SELECT zone, lmp, energy, congestion AS cong, loss,
+           extract(isodow FROM ts AT TIME ZONE 'UTC') <= 5 AND extract(hour FROM ts AT TIME ZONE 'UTC') BETWEEN 7 AND 22 AS peak
+      FROM bench_lmp WHERE ts >= %(from)s AND ts < %(to)s
+), p90 AS (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY energy) AS p FROM r),
+z AS (
+    SELECT zone, avg(abs(cong)) / nullif(avg(abs(lmp)), 0) AS m1, stddev_pop(cong) AS m2, avg((abs(cong) > 5)::int) AS m3,
+           coalesce(avg(abs(cong)) FILTER (WHERE peak), 0) / nullif(coalesce(avg(abs(cong)) FILTER (WHERE peak), 0)
+             + coalesce(avg(abs(cong)) FILTER (WHERE NOT peak), 0), 0) AS m4,
+           avg(energy) AS me, stddev_pop(energy) AS m6, avg(abs(loss)) / nullif(avg(abs(lmp)), 0) AS m7,
+           avg((energy > (SELECT p FROM p90))::int) AS m8
+      FROM r GROUP BY zone
+), m AS (SELECT *, abs(me - avg(me) OVER ()) AS m5 FROM z),
+n AS (
+    SELECT zone, (coalesce((m1 - min(m1) OVER ()) / nullif(max(m1) OVER () - min(m1) OVER (), 0), 0)
+                + coalesce((m2 - min(m2) OVER ()) / nullif(max(m2) OVER () - min(m2) OVER (), 0), 0)
+                + coalesce((m3 - min(m3) OVER ()) / nullif(max(m3) OVER () - min(m3) OVER (), 0), 0)
+                + coalesce((m4 - min(m4) OVER ()) / nullif(max(m4) OVER () - min(m4) OVER (), 0), 0)) / 4 AS t,
+                 (coalesce((m5 - min(m5) OVER ()) / nullif(max(m5) OVER () - min(m5) OVER (), 0), 0)
+                + coalesce((m6 - min(m6) OVER ()) / nullif(max(m6) OVER () - min(m6) OVER (), 0), 0)
+                + coalesce((m7 - min(m7) OVER ()) / nullif(max(m7) OVER () - min(m7) OVER (), 0), 0)
+                + coalesce((m8 - min(m8) OVER ()) / nullif(max(m8) OVER () - min(m8) OVER (), 0), 0)) / 4 AS g
+      FROM m
+)
+SELECT zone, t, g, CASE WHEN t >= 0.5 AND g >= 0.5 THEN 'both' WHEN t >= 0.5 THEN 'transmission-constrained'
+                        WHEN g >= 0.5 THEN 'generation-constrained' ELSE 'unconstrained' END AS class
+  FROM n
+"""
+
+NODES_SQL = """
+WITH s AS (
+    SELECT zone, pnode_id, count(*) AS hours, avg(abs(congestion)) AS a, avg((abs(congestion) > 5)::int) AS c
+      FROM bench_lmp WHERE ts >= %(from)s AND ts < %(to)s GROUP BY 1, 2 HAVING count(*) >= 168
+)
+SELECT zone, pnode_id, 0.6 * coalesce((a - min(a) OVER w) / nullif(max(a) OVER w - min(a) OVER w, 0), 0)
+                     + 0.4 * coalesce((c - min(c) OVER w) / nullif(max(c) OVER w - min(c) OVER w, 0), 0) AS score
+  FROM s WINDOW w AS (PARTITION BY zone)
 """
 
 
@@ -89,6 +133,39 @@ def main():
     print(f"| gridkit.safety_compute (raw + empirical Bayes) | {eb:.0f} | {rows / eb * 1000:,.0f} |")
     print(f"\nRatio (plain SQL / gridkit): {p / o:.1f}x; rows where the two differ by more than 1e-9: {diff}")
     conn.execute("DROP TABLE bench_minutes, bench_scores, bench_scores_sql")
+
+    # Congestion: a year of hourly LMP for 500 nodes in 25 zones.
+    conn.execute("DROP TABLE IF EXISTS bench_lmp")
+    conn.execute("""CREATE TABLE bench_lmp AS
+        SELECT t AS ts, 'Z' || (n % 25) AS zone, 'N' || n AS pnode_id,
+               30 + 10 * sin(h / 24.0 * 2 * pi()) + (n % 25) AS energy,
+               CASE WHEN (h + n) % 7 = 0 THEN (n % 25) * 1.5 ELSE (n % 3) * 0.4 END AS congestion,
+               0.3 + (n % 5) * 0.1 AS loss
+          FROM generate_series(0, 8759) h, LATERAL (SELECT timestamptz '2025-01-01 00:00+00' + h * interval '1 hour') x(t),
+               generate_series(0, 499) n""")
+    conn.execute("ALTER TABLE bench_lmp ADD COLUMN lmp float8")
+    conn.execute("UPDATE bench_lmp SET lmp = energy + congestion + loss")
+    conn.execute("VACUUM ANALYZE bench_lmp")
+    lmp_rows = conn.execute("SELECT count(*) FROM bench_lmp").fetchone()[0]
+    year = {"from": "2025-01-01 00:00+00", "to": "2026-01-01 00:00+00"}
+    z_ours = min(ms(conn, "SELECT * FROM gridkit.zone_classify('bench_lmp', %(from)s, %(to)s)", year) for _ in range(2))
+    z_plain = min(ms(conn, ZONES_SQL, year) for _ in range(2))
+    n_ours = min(ms(conn, "SELECT * FROM gridkit.pnode_severity('bench_lmp', %(from)s, %(to)s)", year) for _ in range(2))
+    n_plain = min(ms(conn, NODES_SQL, year) for _ in range(2))
+    ours_z = {r[0]: r[1:] for r in conn.execute(
+        "SELECT zone, transmission_score, generation_score, classification FROM gridkit.zone_classify('bench_lmp', %(from)s, %(to)s)", year)}
+    plain_z = {r[0]: r[1:] for r in conn.execute(ZONES_SQL, year)}
+    z_diff = sum(1 for k, v in plain_z.items()
+                 if abs(ours_z[k][0] - v[0]) > 1e-9 or abs(ours_z[k][1] - v[1]) > 1e-9 or ours_z[k][2] != v[2])
+    ours_n = {r[0]: r[1] for r in conn.execute(
+        "SELECT pnode, severity_score FROM gridkit.pnode_severity('bench_lmp', %(from)s, %(to)s)", year)}
+    n_diff = sum(1 for r in conn.execute(NODES_SQL, year) if abs(ours_n[r[1]] - float(r[2])) > 1e-9)
+    print(f"\n### Congestion: {lmp_rows:,} hourly LMP rows (500 nodes in 25 zones, one year), best of 2\n")
+    print("| function | gridkit ms | plain SQL ms | ratio | results differing |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| zone_classify | {z_ours:.0f} | {z_plain:.0f} | {z_plain / z_ours:.2f}x | {z_diff} of {len(plain_z)} |")
+    print(f"| pnode_severity | {n_ours:.0f} | {n_plain:.0f} | {n_plain / n_ours:.2f}x | {n_diff} of {len(ours_n)} |")
+    conn.execute("DROP TABLE bench_lmp")
     conn.execute("DELETE FROM gridkit.safety_constants WHERE source IS NULL")
 
 

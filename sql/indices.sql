@@ -129,6 +129,102 @@ $$;
 COMMENT ON FUNCTION gridkit.data_quality(bigint, timestamptz, timestamptz, interval) IS
     'Share of expected rows present in a period (one row per step expected), between 0 and 1';
 
+-- Congestion. Column names are the caller's; every result carries the ISO
+-- (when an ISO column is named) and zone keys.
+
+-- Per zone, local hour of day and month: mean, mean absolute and maximum
+-- absolute congestion component, and the hours behind them.
+CREATE FUNCTION gridkit.congestion_zone_stats(
+    source regclass,
+    "from" timestamptz,
+    "to" timestamptz,
+    zone_column name DEFAULT 'zone',
+    iso_column name DEFAULT NULL,
+    time_column name DEFAULT 'ts',
+    congestion_column name DEFAULT 'congestion',
+    timezone text DEFAULT 'UTC'
+) RETURNS TABLE (iso text, zone text, hour_local integer, month integer, avg_congestion double precision,
+                 avg_abs_congestion double precision, max_abs_congestion double precision, hours bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF "from" IS NULL OR "to" IS NULL OR "from" >= "to" OR NOT isfinite("from") OR NOT isfinite("to") THEN
+        RAISE EXCEPTION 'congestion_zone_stats: "from" must be a finite time before "to"' USING ERRCODE = '22023';
+    END IF;
+    PERFORM pg_catalog.timezone(congestion_zone_stats.timezone, now());
+    RETURN QUERY EXECUTE format(
+        'SELECT %1$s, %2$I::text, date_part(''hour'', timezone($3, %3$I))::int, date_part(''month'', timezone($3, %3$I))::int,
+                avg(%4$I)::float8, avg(abs(%4$I))::float8, max(abs(%4$I))::float8, count(%4$I)
+           FROM %5$s WHERE %3$I >= $1 AND %3$I < $2 AND %2$I IS NOT NULL
+          GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4, 3',
+        CASE WHEN iso_column IS NULL THEN 'NULL::text' ELSE format('%I::text', iso_column) END,
+        zone_column, time_column, congestion_column, source)
+      USING "from", "to", congestion_zone_stats.timezone;
+END
+$$;
+COMMENT ON FUNCTION gridkit.congestion_zone_stats(regclass, timestamptz, timestamptz, name, name, name, name, text) IS
+    'Per zone, local hour and month: average, average absolute and maximum absolute congestion component';
+
+CREATE FUNCTION gridkit.zone_classify(
+    source regclass,
+    "from" timestamptz,
+    "to" timestamptz,
+    zone_column name DEFAULT 'zone',
+    iso_column name DEFAULT NULL,
+    time_column name DEFAULT 'ts',
+    lmp_column name DEFAULT 'lmp',
+    energy_column name DEFAULT 'energy',
+    congestion_column name DEFAULT 'congestion',
+    loss_column name DEFAULT 'loss',
+    threshold double precision DEFAULT 5,
+    timezone text DEFAULT 'UTC'
+) RETURNS TABLE (iso text, zone text, hours bigint, congestion_ratio double precision,
+                 congestion_volatility double precision, congested_share double precision, peak_share double precision,
+                 energy_deviation double precision, energy_volatility double precision, loss_ratio double precision,
+                 high_energy_share double precision, transmission_score double precision,
+                 generation_score double precision, classification text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF source IS NULL OR "from" IS NULL OR "to" IS NULL OR zone_column IS NULL OR time_column IS NULL OR lmp_column IS NULL
+       OR energy_column IS NULL OR congestion_column IS NULL OR loss_column IS NULL OR threshold IS NULL OR timezone IS NULL THEN
+        RAISE EXCEPTION 'zone_classify: only iso_column may be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY SELECT * FROM gridkit._zone_classify(source::oid, "from", "to", zone_column::text, iso_column::text,
+        time_column::text, lmp_column::text, energy_column::text, congestion_column::text, loss_column::text,
+        threshold, timezone);
+END
+$$;
+COMMENT ON FUNCTION gridkit.zone_classify(regclass, timestamptz, timestamptz, name, name, name, name, name, name, name, double precision, text) IS
+    'Per zone: transmission and generation scores from LMP components, normalized across the ISO''s zones, and a classification';
+
+CREATE FUNCTION gridkit.pnode_severity(
+    source regclass,
+    "from" timestamptz,
+    "to" timestamptz,
+    node_column name DEFAULT 'pnode_id',
+    zone_column name DEFAULT 'zone',
+    iso_column name DEFAULT NULL,
+    time_column name DEFAULT 'ts',
+    congestion_column name DEFAULT 'congestion',
+    min_hours integer DEFAULT 168,
+    threshold double precision DEFAULT 5
+) RETURNS TABLE (iso text, zone text, pnode text, hours bigint, avg_abs_congestion double precision,
+                 congested_share double precision, severity_score double precision, tier text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF source IS NULL OR "from" IS NULL OR "to" IS NULL OR node_column IS NULL OR zone_column IS NULL OR time_column IS NULL
+       OR congestion_column IS NULL OR min_hours IS NULL OR threshold IS NULL THEN
+        RAISE EXCEPTION 'pnode_severity: only iso_column may be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY SELECT * FROM gridkit._pnode_severity(source::oid, "from", "to", node_column::text, zone_column::text,
+        iso_column::text, time_column::text, congestion_column::text, min_hours, threshold);
+END
+$$;
+COMMENT ON FUNCTION gridkit.pnode_severity(regclass, timestamptz, timestamptz, name, name, name, name, name, integer, double precision) IS
+    'Per pricing node: severity score in [0, 1] within its zone and a tier (critical, elevated, moderate, low)';
+
 GRANT SELECT ON gridkit.safety_constants TO PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.safety_constants_compute(regclass, timestamptz, timestamptz, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.safety_compute(regclass, regclass, timestamptz, timestamptz, text, double precision, text) FROM PUBLIC;

@@ -204,7 +204,7 @@ impl Phases {
     }
 
     pub fn report(&self) {
-        let parts: Vec<String> = self.done.iter().map(|(p, ms)| format!("{p} {ms:.0} ms")).collect();
+        let parts: Vec<String> = self.done.iter().map(|(p, ms)| format!("{p} {ms:.1} ms")).collect();
         pgrx::debug1!("gridkit: {}: {}", self.what, parts.join(", "));
     }
 }

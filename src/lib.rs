@@ -6,6 +6,7 @@
 use pgrx::prelude::*;
 
 mod cluster;
+mod congestion;
 mod demo;
 mod derived;
 mod error;
@@ -40,7 +41,7 @@ pgrx::extension_sql_file!(
     requires = ["timeseries", rollup::rollup_create, rollup::rollup_refresh, rollup::rollup_covers]
 );
 pgrx::extension_sql_file!("../sql/series.sql", name = "series", requires = ["rollup"]);
-pgrx::extension_sql_file!("../sql/indices.sql", name = "indices", requires = [safety::safety_compute]);
+pgrx::extension_sql_file!("../sql/indices.sql", name = "indices", requires = [safety::safety_compute, congestion::zone_classify, congestion::pnode_severity]);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

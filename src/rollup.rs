@@ -333,8 +333,9 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         None,
         &[LOCK_CLASS.into(), name.into()],
     )?;
-    let r = load(client, name)?;
     let mut phases = crate::derived::Phases::start(format!("rollup_refresh('{name}')"));
+    let r = load(client, name)?;
+    phases.mark("load");
     // The new watermark: the start of the current bucket; a rollup of a
     // rollup goes no further than its source has materialized.
     let limit = if r.source_is_rollup {
@@ -435,24 +436,27 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
             None,
             &[],
         )?;
+        phases.mark("delete");
         let Some(lo) = lo.filter(|l| l.into_inner() < hi.into_inner()) else { continue };
         client.update(
             "SELECT gridkit._ts_make_range($1::regclass, $2, $3)",
             None,
             &[r.table.as_str().into(), lo.into(), hi.into()],
         )?;
+        phases.mark("partitions");
         // The bounds as literals, not parameters: the planner then prunes
         // partitions and picks the time index with real estimates (with
         // parameters it scanned every row of the partitions).
         let insert = r.rollup.insert_sql(&r.table, &r.source_sql, &literal(client, lo)?, &literal(client, hi)?);
         written += client.update(&insert, None, &[])?.len() as i64;
+        phases.mark("insert");
     }
-    phases.mark("materialize");
     client.update(
         "UPDATE gridkit.rollup SET watermark = greatest(watermark, $2), refreshed_at = pg_catalog.now() WHERE name = $1",
         None,
         &[r.name.as_str().into(), new_watermark.into()],
     )?;
+    phases.mark("watermark");
     phases.report();
     Ok(written)
 }

@@ -18,11 +18,11 @@ SELECT abs(vru_index - 50) < 1e-9 AS vru, vehicle_index = 0 AS vehicle, abs(comb
 SELECT * FROM gridkit.safety_index(NULL, 0, 0, NULL, NULL, 0, '2024-06-01 00:00+00');
 
 -- A minute table: 4 intersections, 2 hours.
-CREATE TABLE fx.minutes (
+CREATE TABLE fx.crossing_minutes (
     ts timestamptz NOT NULL, intersection_id int NOT NULL, volume int NOT NULL, vru_events int NOT NULL,
     vehicle_events int NOT NULL, avg_speed float8, speed_variance float8, hard_braking int NOT NULL
 );
-INSERT INTO fx.minutes
+INSERT INTO fx.crossing_minutes
 SELECT timestamptz '2024-06-03 08:00+00' + m * interval '1 minute', i,
        (m * 7 + i * 13) % 40 * i, ((m + i) % 17 = 0)::int + (i = 4 AND m % 5 = 0)::int, ((m * i) % 11 = 0)::int,
        CASE WHEN (m * 7 + i * 13) % 40 = 0 THEN NULL ELSE 30 + (m * 3 + i) % 20 END,
@@ -32,14 +32,14 @@ SELECT timestamptz '2024-06-03 08:00+00' + m * interval '1 minute', i,
 
 -- Constants from the data (the reference window is the validity period).
 SELECT vru_events_max, vehicle_events_max, volume_max, speed_variance_max, hard_braking_max, speed_p85, reference_rows
-  FROM gridkit.safety_constants_compute('fx.minutes', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
+  FROM gridkit.safety_constants_compute('fx.crossing_minutes', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
 
 SELECT gridkit.safety_target_create('fx.scores');
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00') AS written;
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00') AS written;
 -- Raw indices equal the one-row function for every minute.
 SELECT count(*) AS rows, count(*) FILTER (WHERE abs(s.vru_index - i.vru_index) > 1e-9 OR abs(s.vehicle_index - i.vehicle_index) > 1e-9
                                       OR abs(s.combined_index - i.combined_index) > 1e-9) AS mismatches
-  FROM fx.scores s JOIN fx.minutes m USING (ts, intersection_id),
+  FROM fx.scores s JOIN fx.crossing_minutes m USING (ts, intersection_id),
        LATERAL gridkit.safety_index(m.vru_events, m.vehicle_events, m.volume, m.avg_speed, m.speed_variance, m.hard_braking, m.ts) i;
 -- The blend, written as plain SQL: λ = (volume + 1) / (volume + 51) toward
 -- the intersection's mean for the hour of day.
@@ -56,9 +56,9 @@ SELECT count(*) FILTER (WHERE abs(s.vru_index_eb - e.vru) > 1e-9 OR abs(s.vehicl
 
 -- Empirical Bayes: the prior written as plain SQL, then each minute's VRU
 -- count estimate fed to the one-row function.
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'empirical_bayes') AS written;
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'empirical_bayes') AS written;
 WITH g AS (SELECT intersection_id, sum(vru_events)::float8 AS y, sum(vehicle_events)::float8 AS yv, sum(volume)::float8 AS e
-             FROM fx.minutes GROUP BY 1),
+             FROM fx.crossing_minutes GROUP BY 1),
      p AS (SELECT sum(y) / sum(e) AS mu, sum(yv) / sum(e) AS muv, sum(e) AS te, avg(e) AS ebar FROM g),
      q AS (SELECT mu, muv,
                   greatest(0, sum(g.e * (g.y / g.e - mu) ^ 2) / te - mu / ebar) AS tau2,
@@ -71,8 +71,8 @@ WITH g AS (SELECT intersection_id, sum(vru_events)::float8 AS y, sum(vehicle_eve
                     CASE WHEN q.tau2v = 0 THEN q.muv * m.volume
                          ELSE (q.muv / q.tau2v) / (q.muv / q.tau2v + m.volume) * q.muv * m.volume
                               + m.volume / (q.muv / q.tau2v + m.volume) * m.vehicle_events END AS veh_hat
-               FROM fx.minutes m, q),
-     c AS (SELECT * FROM gridkit.safety_constants WHERE source = 'fx.minutes'::regclass ORDER BY id DESC LIMIT 1)
+               FROM fx.crossing_minutes m, q),
+     c AS (SELECT * FROM gridkit.safety_constants WHERE source = 'fx.crossing_minutes'::regclass ORDER BY id DESC LIMIT 1)
 SELECT count(*) FILTER (WHERE abs(s.vru_index_eb - 100 * least(1, 0.5 * CASE WHEN c.vru_events_max > 0 THEN least(1, est.vru_hat / c.vru_events_max) ELSE 0 END
                                                          + (s.vru_index / 100 - 0.5 * CASE WHEN c.vru_events_max > 0 THEN least(1, est.vru_events / c.vru_events_max) ELSE 0 END))) > 1e-9
                           OR abs(s.vehicle_index_eb - 100 * least(1, 0.4 * CASE WHEN c.vehicle_events_max > 0 THEN least(1, est.veh_hat / c.vehicle_events_max) ELSE 0 END
@@ -81,7 +81,7 @@ SELECT count(*) FILTER (WHERE abs(s.vru_index_eb - 100 * least(1, 0.5 * CASE WHE
   FROM fx.scores s JOIN est USING (ts, intersection_id), c;
 
 -- Recomputing a range replaces it; high-risk minutes and data quality in a rollup.
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 08:00+00', '2024-06-03 09:00+00') AS written;
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 08:00+00', '2024-06-03 09:00+00') AS written;
 SELECT count(*) AS rows FROM fx.scores;
 SELECT gridkit.high_risk_minutes(x) FROM unnest(ARRAY[10, 75, 75.5, NULL, 99]::float8[]) x;
 SELECT intersection_id, gridkit.high_risk_minutes(combined_index_eb) = count(*) FILTER (WHERE combined_index_eb > 75) AS same,
@@ -98,27 +98,82 @@ SELECT * FROM gridkit.safety_index(0, 0, 0, 'NaN', NULL, 0, '2024-06-01 00:00+00
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM gridkit.safety_index(0, 0, 0, NULL, NULL, 0, '2030-06-01 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'median');
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'median');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'blend', 0);
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', 'blend', 0);
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-04 00:00+00', '2024-06-03 00:00+00');
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-04 00:00+00', '2024-06-03 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_compute('fx.minutes', 'fx.minutes', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.crossing_minutes', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', NULL);
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00', NULL);
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2030-06-03 00:00+00', '2030-06-04 00:00+00');
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2030-06-03 00:00+00', '2030-06-04 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_constants_compute('fx.minutes', '2020-01-01 00:00+00', '2020-01-02 00:00+00');
+SELECT gridkit.safety_constants_compute('fx.crossing_minutes', '2020-01-01 00:00+00', '2020-01-02 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.safety_constants_compute('fx.minutes', '2024-01-02 00:00+00', '2024-01-01 00:00+00');
+SELECT gridkit.safety_constants_compute('fx.crossing_minutes', '2024-01-02 00:00+00', '2024-01-01 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
-UPDATE fx.minutes SET volume = -3 WHERE intersection_id = 2 AND ts = '2024-06-03 08:30+00';
-SELECT gridkit.safety_compute('fx.minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
+UPDATE fx.crossing_minutes SET volume = -3 WHERE intersection_id = 2 AND ts = '2024-06-03 08:30+00';
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
 -- Nothing was written by the failed calls.
 SELECT count(*) AS rows FROM fx.scores;
 
-DROP TABLE fx.minutes, fx.scores;
+DROP TABLE fx.crossing_minutes, fx.scores;
 DELETE FROM gridkit.safety_constants;
+
+-- Congestion: two weeks of hourly LMP for 3 zones of ISO X (2 nodes each)
+-- and one zone of ISO Y. Zone A congests at weekday peak, zone B's energy
+-- swings, zone C is calm; node a2 sees half of a1's congestion; node c9
+-- reported for 10 hours only.
+CREATE TABLE fx.lmp (ts timestamptz, iso text, zone text, pnode_id text, lmp float8, energy float8, congestion float8, loss float8);
+INSERT INTO fx.lmp (ts, iso, zone, pnode_id, energy, congestion, loss)
+SELECT t, iso, zone, node,
+       CASE zone WHEN 'B' THEN 30 + 25 * sin(h / 3.0) ELSE 30 + (zone = 'C')::int * 2 END,
+       CASE zone WHEN 'A' THEN (CASE WHEN extract(isodow FROM t) <= 5 AND extract(hour FROM t) BETWEEN 7 AND 22 THEN 20 ELSE 1 END)
+                               * CASE node WHEN 'a2' THEN 0.5 ELSE 1 END
+                 WHEN 'B' THEN 0.5 ELSE 1 END,
+       CASE zone WHEN 'B' THEN 2 ELSE 0.5 END
+  FROM generate_series(0, 335) h, LATERAL (SELECT timestamptz '2024-06-03 00:00+00' + h * interval '1 hour') x(t),
+       (VALUES ('X', 'A', 'a1'), ('X', 'A', 'a2'), ('X', 'B', 'b1'), ('X', 'B', 'b2'), ('X', 'C', 'c1'), ('X', 'C', 'c2'),
+               ('Y', 'Q', 'q1')) n(iso, zone, node)
+ UNION ALL
+SELECT timestamptz '2024-06-03 00:00+00' + h * interval '1 hour', 'X', 'C', 'c9', 31, 40, 0.5
+  FROM generate_series(0, 9) h;
+UPDATE fx.lmp SET lmp = energy + congestion + loss;
+SELECT iso, zone, hours, round(transmission_score::numeric, 3) AS transmission, round(generation_score::numeric, 3) AS generation,
+       classification
+  FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso') ORDER BY 1, 2;
+-- Metrics equal plain SQL over the same rows.
+SELECT count(*) AS metric_mismatches
+  FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso') z
+  JOIN (SELECT iso, zone, avg(abs(congestion)) / avg(abs(lmp)) AS ratio, avg((abs(congestion) > 5)::int) AS share,
+               stddev_pop(congestion) AS vol, avg(abs(loss)) / avg(abs(lmp)) AS loss_ratio
+          FROM fx.lmp GROUP BY 1, 2) p USING (iso, zone)
+ WHERE abs(z.congestion_ratio - p.ratio) > 1e-9 OR abs(z.congested_share - p.share) > 1e-9
+    OR abs(z.congestion_volatility - p.vol) > 1e-9 OR abs(z.loss_ratio - p.loss_ratio) > 1e-9;
+-- Without an ISO column every zone is compared with every other.
+SELECT zone, classification FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00') ORDER BY 1;
+SELECT zone, hour_local, round(avg_congestion::numeric, 3) AS avg, max_abs_congestion AS max_abs, hours
+  FROM gridkit.congestion_zone_stats('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso')
+ WHERE zone = 'A' AND hour_local IN (3, 12) ORDER BY 2;
+SELECT zone, pnode, hours, round(severity_score::numeric, 3) AS severity, tier
+  FROM gridkit.pnode_severity('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00') ORDER BY 1, 2;
+SELECT count(*) AS rows_in_empty_window FROM gridkit.zone_classify('fx.lmp', '2020-01-01 00:00+00', '2020-01-02 00:00+00');
+
+SELECT * FROM gridkit.zone_classify('fx.lmp', '2024-07-01 00:00+00', '2024-06-01 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', lmp_column => 'price');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', threshold => -1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', timezone => 'Mars/Base');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.pnode_severity('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', min_hours => 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.pnode_severity('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', zone_column => NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM gridkit.congestion_zone_stats('fx.lmp', '2024-06-01 00:00+00', 'infinity');
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE fx.lmp;
