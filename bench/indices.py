@@ -62,14 +62,14 @@ z AS (
       FROM r GROUP BY zone
 ), m AS (SELECT *, abs(me - avg(me) OVER ()) AS m5 FROM z),
 n AS (
-    SELECT zone, (coalesce((m1 - min(m1) OVER ()) / nullif(max(m1) OVER () - min(m1) OVER (), 0), 0)
-                + coalesce((m2 - min(m2) OVER ()) / nullif(max(m2) OVER () - min(m2) OVER (), 0), 0)
-                + coalesce((m3 - min(m3) OVER ()) / nullif(max(m3) OVER () - min(m3) OVER (), 0), 0)
-                + coalesce((m4 - min(m4) OVER ()) / nullif(max(m4) OVER () - min(m4) OVER (), 0), 0)) / 4 AS t,
-                 (coalesce((m5 - min(m5) OVER ()) / nullif(max(m5) OVER () - min(m5) OVER (), 0), 0)
-                + coalesce((m6 - min(m6) OVER ()) / nullif(max(m6) OVER () - min(m6) OVER (), 0), 0)
-                + coalesce((m7 - min(m7) OVER ()) / nullif(max(m7) OVER () - min(m7) OVER (), 0), 0)
-                + coalesce((m8 - min(m8) OVER ()) / nullif(max(m8) OVER () - min(m8) OVER (), 0), 0)) / 4 AS g
+    SELECT zone, (CASE WHEN max(m1) OVER () - min(m1) OVER () > 1e-9 * greatest(abs(max(m1) OVER ()), abs(min(m1) OVER ()), 1) THEN (m1 - min(m1) OVER ()) / (max(m1) OVER () - min(m1) OVER ()) ELSE 0 END
+                + CASE WHEN max(m2) OVER () - min(m2) OVER () > 1e-9 * greatest(abs(max(m2) OVER ()), abs(min(m2) OVER ()), 1) THEN (m2 - min(m2) OVER ()) / (max(m2) OVER () - min(m2) OVER ()) ELSE 0 END
+                + CASE WHEN max(m3) OVER () - min(m3) OVER () > 1e-9 * greatest(abs(max(m3) OVER ()), abs(min(m3) OVER ()), 1) THEN (m3 - min(m3) OVER ()) / (max(m3) OVER () - min(m3) OVER ()) ELSE 0 END
+                + CASE WHEN max(m4) OVER () - min(m4) OVER () > 1e-9 * greatest(abs(max(m4) OVER ()), abs(min(m4) OVER ()), 1) THEN (m4 - min(m4) OVER ()) / (max(m4) OVER () - min(m4) OVER ()) ELSE 0 END) / 4 AS t,
+                 (CASE WHEN max(m5) OVER () - min(m5) OVER () > 1e-9 * greatest(abs(max(m5) OVER ()), abs(min(m5) OVER ()), 1) THEN (m5 - min(m5) OVER ()) / (max(m5) OVER () - min(m5) OVER ()) ELSE 0 END
+                + CASE WHEN max(m6) OVER () - min(m6) OVER () > 1e-9 * greatest(abs(max(m6) OVER ()), abs(min(m6) OVER ()), 1) THEN (m6 - min(m6) OVER ()) / (max(m6) OVER () - min(m6) OVER ()) ELSE 0 END
+                + CASE WHEN max(m7) OVER () - min(m7) OVER () > 1e-9 * greatest(abs(max(m7) OVER ()), abs(min(m7) OVER ()), 1) THEN (m7 - min(m7) OVER ()) / (max(m7) OVER () - min(m7) OVER ()) ELSE 0 END
+                + CASE WHEN max(m8) OVER () - min(m8) OVER () > 1e-9 * greatest(abs(max(m8) OVER ()), abs(min(m8) OVER ()), 1) THEN (m8 - min(m8) OVER ()) / (max(m8) OVER () - min(m8) OVER ()) ELSE 0 END) / 4 AS g
       FROM m
 )
 SELECT zone, t, g, CASE WHEN t >= 0.5 AND g >= 0.5 THEN 'both' WHEN t >= 0.5 THEN 'transmission-constrained'
@@ -82,8 +82,8 @@ WITH s AS (
     SELECT zone, pnode_id, count(*) AS hours, avg(abs(congestion)) AS a, avg((abs(congestion) > 5)::int) AS c
       FROM bench_lmp WHERE ts >= %(from)s AND ts < %(to)s GROUP BY 1, 2 HAVING count(*) >= 168
 )
-SELECT zone, pnode_id, 0.6 * coalesce((a - min(a) OVER w) / nullif(max(a) OVER w - min(a) OVER w, 0), 0)
-                     + 0.4 * coalesce((c - min(c) OVER w) / nullif(max(c) OVER w - min(c) OVER w, 0), 0) AS score
+SELECT zone, pnode_id, 0.6 * CASE WHEN max(a) OVER w - min(a) OVER w > 1e-9 * greatest(abs(max(a) OVER w), abs(min(a) OVER w), 1) THEN (a - min(a) OVER w) / (max(a) OVER w - min(a) OVER w) ELSE 0 END
+                     + 0.4 * CASE WHEN max(c) OVER w - min(c) OVER w > 1e-9 * greatest(abs(max(c) OVER w), abs(min(c) OVER w), 1) THEN (c - min(c) OVER w) / (max(c) OVER w - min(c) OVER w) ELSE 0 END AS score
   FROM s WINDOW w AS (PARTITION BY zone)
 """
 
@@ -96,6 +96,9 @@ def ms(conn, sql, *args):
 
 def main():
     conn = psycopg.connect(sys.argv[1], autocommit=True)
+    # The demo data was just loaded: vacuum it now rather than let
+    # autovacuum run during the timings.
+    conn.execute("VACUUM ANALYZE")
     conn.execute("DROP TABLE IF EXISTS bench_minutes, bench_scores, bench_scores_sql")
     conn.execute("""CREATE TABLE bench_minutes (ts timestamptz NOT NULL, intersection_id int NOT NULL, volume int NOT NULL,
                       vru_events int NOT NULL, vehicle_events int NOT NULL, avg_speed float8, speed_variance float8,

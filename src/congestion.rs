@@ -98,16 +98,35 @@ fn zone_classify(
         check_window(from, to)?;
         check_threshold(threshold)?;
         client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
+        let iso = iso_sql(iso_column);
+        let zone = quote_ident(zone_column);
+        let energy = quote_ident(energy_column);
+        let ts = quote_ident(time_column);
+        let source = relation_text(client, source)?;
+        let window = format!("{ts} >= $1 AND {ts} < $2 AND {zone} IS NOT NULL");
+        // The 90th percentile of energy per ISO first, then one pass over
+        // the rows with it joined in (a shared subquery would be written out
+        // in full to be read twice).
+        let p90: Vec<(String, f64)> = client
+            .select(
+                &format!(
+                    "SELECT {iso}, percentile_cont(0.9) WITHIN GROUP (ORDER BY {energy}::float8)
+                       FROM {source} WHERE {window} GROUP BY 1"
+                ),
+                None,
+                &[from.into(), to.into()],
+            )?
+            .into_iter()
+            .map(|r| Ok((r.get::<String>(1)?.unwrap_or_default(), r.get::<f64>(2)?.unwrap_or(0.0))))
+            .collect::<SqlResult<_>>()?;
+        if p90.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p90_values: Vec<String> =
+            p90.iter().map(|(iso, p)| format!("({}, {p:?}::float8)", gridkit_sqltext::quote_literal(iso))).collect();
+        let tz = gridkit_sqltext::quote_literal(timezone);
         let sql = format!(
-            "WITH r AS (
-                SELECT {iso} AS iso, {zone}::text AS zone, {lmp}::float8 AS lmp, {energy}::float8 AS energy,
-                       {cong}::float8 AS cong, {loss}::float8 AS loss,
-                       pg_catalog.date_part('isodow', pg_catalog.timezone($4, {ts})) <= 5
-                       AND pg_catalog.date_part('hour', pg_catalog.timezone($4, {ts})) BETWEEN 7 AND 22 AS peak
-                  FROM {source} WHERE {ts} >= $1 AND {ts} < $2 AND {zone} IS NOT NULL
-             ), p90 AS (
-                SELECT iso, percentile_cont(0.9) WITHIN GROUP (ORDER BY energy) AS p FROM r GROUP BY iso
-             ), z AS (
+            "WITH z AS (
                 SELECT r.iso, r.zone, count(*) AS hours,
                        avg(abs(cong)) AS mean_abs_cong, avg(abs(lmp)) AS mean_abs_lmp,
                        coalesce(stddev_pop(cong), 0) AS cong_sd, avg((abs(cong) > $3)::int) AS congested,
@@ -115,24 +134,25 @@ fn zone_classify(
                        coalesce(avg(abs(cong)) FILTER (WHERE NOT peak), 0) AS off_cong,
                        avg(energy) AS mean_energy, coalesce(stddev_pop(energy), 0) AS energy_sd,
                        avg(abs(loss)) AS mean_abs_loss, avg((energy > p90.p)::int) AS high_energy
-                  FROM r JOIN p90 USING (iso) GROUP BY r.iso, r.zone
+                  FROM (SELECT {iso} AS iso, {zone}::text AS zone, {lmp}::float8 AS lmp, {energy}::float8 AS energy,
+                               {cong}::float8 AS cong, {loss}::float8 AS loss,
+                               pg_catalog.date_part('isodow', pg_catalog.timezone({tz}, {ts})) <= 5
+                               AND pg_catalog.date_part('hour', pg_catalog.timezone({tz}, {ts})) BETWEEN 7 AND 22 AS peak
+                          FROM {source} WHERE {window} OFFSET 0) r
+                  JOIN (VALUES {values}) AS p90(iso, p) ON p90.iso = r.iso
+                 GROUP BY r.iso, r.zone
              )
              SELECT iso, zone, hours, coalesce(mean_abs_cong, 0), coalesce(mean_abs_lmp, 0), cong_sd,
                     coalesce(congested, 0)::float8, peak_cong, off_cong,
                     coalesce(abs(mean_energy - avg(mean_energy) OVER (PARTITION BY iso)), 0), energy_sd,
                     coalesce(mean_abs_loss, 0), coalesce(high_energy, 0)::float8
                FROM z ORDER BY iso, zone",
-            iso = iso_sql(iso_column),
-            zone = quote_ident(zone_column),
             lmp = quote_ident(lmp_column),
-            energy = quote_ident(energy_column),
             cong = quote_ident(congestion_column),
             loss = quote_ident(loss_column),
-            ts = quote_ident(time_column),
-            source = relation_text(client, source)?,
+            values = p90_values.join(", "),
         );
-        let result =
-            client.select(&sql, None, &[from.into(), to.into(), threshold.into(), timezone.into()])?;
+        let result = client.select(&sql, None, &[from.into(), to.into(), threshold.into()])?;
         let mut by_iso: BTreeMap<String, Vec<(String, i64, ZoneMetrics)>> = BTreeMap::new();
         for row in result {
             let f = |i: usize| -> SqlResult<f64> { Ok(row.get::<f64>(i)?.unwrap_or(0.0)) };
@@ -229,7 +249,7 @@ fn pnode_severity(
             "SELECT {iso}, {zone}::text, {node}::text, count(*), coalesce(avg(abs({cong}::float8)), 0),
                     coalesce(avg((abs({cong}::float8) > $3)::int), 0)::float8
                FROM {source} WHERE {ts} >= $1 AND {ts} < $2 AND {zone} IS NOT NULL AND {node} IS NOT NULL
-              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+              GROUP BY 1, 2, 3",
             iso = iso_sql(iso_column),
             zone = quote_ident(zone_column),
             node = quote_ident(node_column),

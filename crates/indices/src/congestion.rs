@@ -40,13 +40,18 @@ pub struct ZoneClass {
     pub classification: &'static str,
 }
 
-/// Min–max normalization to [0, 1]; all equal (or one value) gives 0.
-/// NaN values count as 0.
+/// Spreads below this, relative to the values (at least 1), count as no
+/// spread: metrics equal but for rounding (sums taken in another order)
+/// would otherwise normalize to arbitrary values in [0, 1].
+pub const TIE: f64 = 1e-9;
+
+/// Min–max normalization to [0, 1]; all equal (within [`TIE`]), or one
+/// value, gives 0. NaN values count as 0.
 pub fn min_max(values: &[f64]) -> Vec<f64> {
     let clean: Vec<f64> = values.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect();
     let lo = clean.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = clean.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !(hi > lo) {
+    if !(hi - lo > TIE * hi.abs().max(lo.abs()).max(1.0)) {
         return vec![0.0; clean.len()];
     }
     clean.iter().map(|v| (v - lo) / (hi - lo)).collect()
@@ -126,6 +131,8 @@ mod tests {
         assert_eq!(min_max(&[1.0, 1.0]), vec![0.0, 0.0]);
         assert_eq!(min_max(&[]), Vec::<f64>::new());
         assert_eq!(min_max(&[f64::NAN, 2.0]), vec![0.0, 1.0]);
+        // Equal but for rounding: no spread.
+        assert_eq!(min_max(&[7.062431681108746, 7.062431681108753, 7.06243168110875]), vec![0.0; 3]);
         assert_eq!(ratio(1.0, 0.0), 0.0);
     }
 
