@@ -26,13 +26,19 @@ BEGIN
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND t.relid::oid = d.objid;
     IF to_regclass('gridkit.rollup') IS NOT NULL THEN
-        DELETE FROM gridkit.rollup_invalidation i
-         USING gridkit.rollup r, pg_event_trigger_dropped_objects() d
-         WHERE i.rollup = r.name AND d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-           AND r.relid::oid = d.objid;
-        DELETE FROM gridkit.rollup r
-         USING pg_event_trigger_dropped_objects() d
-         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND r.relid::oid = d.objid;
+        -- A rollup whose table or source is gone stops being a rollup, and
+        -- so do the rollups built on it; tables that remain stay as data.
+        -- (One statement: DDL here would fire this trigger again.)
+        WITH RECURSIVE gone(name) AS (
+            SELECT r.name FROM gridkit.rollup r, pg_event_trigger_dropped_objects() d
+             WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+               AND d.objid IN (r.relid::oid, r.source::oid)
+            UNION
+            SELECT r.name FROM gridkit.rollup r JOIN gone g ON r.source_rollup = g.name
+        ), log AS (
+            DELETE FROM gridkit.rollup_invalidation i USING gone g WHERE i.rollup = g.name
+        )
+        DELETE FROM gridkit.rollup r USING gone g WHERE r.name = g.name;
     END IF;
     IF to_regclass('gridkit.latest') IS NOT NULL THEN
         DELETE FROM gridkit.latest l

@@ -177,6 +177,14 @@ SELECT gridkit.rollup_drop('meter_daily_la');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'fx.meter'::regclass AND tgname LIKE 'gridkit_rollup%';
 SELECT count(*) AS rollups, (SELECT count(*) FROM gridkit.ts_table WHERE relid::text LIKE 'fx.meter_%') AS managed
   FROM gridkit.rollup;
-DROP VIEW fx.meter_view;
+-- Dropping a source unregisters its rollups and those built on them; their
+-- tables stay as data.
+SELECT gridkit.rollup_create('meter_h2', 'fx.meter', 'ts', '1 hour', '{meter}', '{"n": "count(*)"}');
+SELECT gridkit.rollup_create('meter_d2', 'fx.meter_h2', 'ts', '1 day', '{meter}', '{"n": "count(*)"}');
+SET client_min_messages = warning;
+DROP TABLE fx.meter CASCADE;
+RESET client_min_messages;
+SELECT count(*) AS rollups, (SELECT count(*) FROM gridkit.rollup_invalidation) AS log_rows FROM gridkit.rollup;
+SELECT to_regclass('fx.meter_h2') IS NOT NULL AS hourly_kept, to_regclass('fx.meter_d2') IS NOT NULL AS daily_kept;
+DROP TABLE fx.meter_h2, fx.meter_d2;
 DROP FUNCTION fx.rollups_match();
-DROP TABLE fx.meter;
