@@ -33,48 +33,54 @@ CREATE TABLE gridkit.rollup_invalidation (
 CREATE INDEX ON gridkit.rollup_invalidation (rollup);
 SELECT pg_catalog.pg_extension_config_dump('gridkit.rollup_invalidation', '');
 
--- The statement trigger on every rollup source. SECURITY DEFINER: whoever
--- may write the source may log its changes.
+-- The statement trigger on every rollup source and on each of its
+-- partitions (a statement that names a partition fires that partition's
+-- statement triggers, not the parent's). SECURITY DEFINER: whoever may
+-- write the source may log its changes.
 CREATE FUNCTION gridkit._rollup_log() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     col text := quote_ident(TG_ARGV[0]);
+    tables oid[] := ARRAY[TG_RELID] || ARRAY(SELECT inhparent FROM pg_inherits WHERE inhrelid = TG_RELID);
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO gridkit.rollup_invalidation (rollup, lower, upper)
-        SELECT r.name, '-infinity', 'infinity' FROM gridkit.rollup r WHERE r.source = TG_RELID;
+        SELECT r.name, '-infinity', 'infinity' FROM gridkit.rollup r WHERE r.source = ANY (tables);
         RETURN NULL;
     END IF;
     EXECUTE format('INSERT INTO gridkit.rollup_invalidation (rollup, lower, upper)
                     SELECT r.name, c.lo, c.hi
                       FROM gridkit.rollup r, (SELECT min(%1$s) AS lo, max(%1$s) AS hi FROM %2$s) c
-                     WHERE r.source = $1 AND c.lo IS NOT NULL',
+                     WHERE r.source = ANY ($1) AND c.lo IS NOT NULL',
                    col,
                    CASE TG_OP WHEN 'INSERT' THEN 'gridkit_new' WHEN 'DELETE' THEN 'gridkit_old'
                         ELSE format('(SELECT %1$s FROM gridkit_old UNION ALL SELECT %1$s FROM gridkit_new) u', col) END)
-      USING TG_RELID;
+      USING tables;
     RETURN NULL;
 END
 $$;
 
--- Puts the change-logging triggers on a rollup source (once).
+-- Puts the change-logging triggers on a rollup source and its partitions
+-- (those missing them; partitions made later get them when attached).
 CREATE FUNCTION gridkit._rollup_watch(source regclass, time_column name) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    t regclass;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = source AND tgname = 'gridkit_rollup_insert') THEN
-        RETURN;
-    END IF;
-    EXECUTE format('CREATE TRIGGER gridkit_rollup_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS gridkit_new
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
-    EXECUTE format('CREATE TRIGGER gridkit_rollup_update AFTER UPDATE ON %s
-                    REFERENCING OLD TABLE AS gridkit_old NEW TABLE AS gridkit_new
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
-    EXECUTE format('CREATE TRIGGER gridkit_rollup_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS gridkit_old
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
-    EXECUTE format('CREATE TRIGGER gridkit_rollup_truncate AFTER TRUNCATE ON %s
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', source, time_column);
+    FOR t IN SELECT source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = source LOOP
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = t AND tgname = 'gridkit_rollup_insert');
+        EXECUTE format('CREATE TRIGGER gridkit_rollup_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS gridkit_new
+                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
+        EXECUTE format('CREATE TRIGGER gridkit_rollup_update AFTER UPDATE ON %s
+                        REFERENCING OLD TABLE AS gridkit_old NEW TABLE AS gridkit_new
+                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
+        EXECUTE format('CREATE TRIGGER gridkit_rollup_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS gridkit_old
+                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
+        EXECUTE format('CREATE TRIGGER gridkit_rollup_truncate AFTER TRUNCATE ON %s
+                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
+    END LOOP;
 END
 $$;
 
@@ -106,6 +112,7 @@ AS $$
 DECLARE
     r gridkit.rollup;
     dependent text;
+    t regclass;
 BEGIN
     SELECT * INTO r FROM gridkit.rollup WHERE rollup.name = rollup_drop.name FOR UPDATE;
     IF NOT FOUND THEN
@@ -121,10 +128,12 @@ BEGIN
     EXECUTE format('DROP VIEW IF EXISTS %s', r.realtime);
     EXECUTE format('DROP TABLE IF EXISTS %s', r.relid);
     IF NOT EXISTS (SELECT 1 FROM gridkit.rollup o WHERE o.source = r.source) THEN
-        EXECUTE format('DROP TRIGGER IF EXISTS gridkit_rollup_insert ON %1$s;
-                        DROP TRIGGER IF EXISTS gridkit_rollup_update ON %1$s;
-                        DROP TRIGGER IF EXISTS gridkit_rollup_delete ON %1$s;
-                        DROP TRIGGER IF EXISTS gridkit_rollup_truncate ON %1$s', r.source);
+        FOR t IN SELECT r.source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = r.source LOOP
+            EXECUTE format('DROP TRIGGER IF EXISTS gridkit_rollup_insert ON %1$s;
+                            DROP TRIGGER IF EXISTS gridkit_rollup_update ON %1$s;
+                            DROP TRIGGER IF EXISTS gridkit_rollup_delete ON %1$s;
+                            DROP TRIGGER IF EXISTS gridkit_rollup_truncate ON %1$s', t);
+        END LOOP;
     END IF;
 END
 $$;

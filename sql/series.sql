@@ -367,7 +367,7 @@ BEGIN
     EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
     EXECUTE format('DELETE FROM %s WHERE %I >= $1 AND %I < $2', target, t.time_column, t.time_column)
       USING "from", "to";
-    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', target, cols, cols, staging);
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s', target, cols, cols, staging);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

@@ -142,6 +142,10 @@ BEGIN
     END IF;
     -- ATTACH builds the parent's indexes on the new partition.
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)', source, part, lo, hi);
+    -- A new partition of a rollup source logs its changes too.
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = source AND tgname = 'gridkit_rollup_insert') THEN
+        PERFORM gridkit._rollup_watch(source, t.time_column);
+    END IF;
     RETURN moved;
 END
 $$;

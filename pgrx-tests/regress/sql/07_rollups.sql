@@ -97,6 +97,14 @@ SELECT gridkit.rollup_refresh('meter_hourly') AS again, gridkit.rollup_refresh('
 SELECT rows, avg IS NULL AS no_avg, sd IS NULL AS no_sd FROM fx.meter_hourly
  WHERE meter = 3;
 
+-- A statement on a partition itself (not through the table) is logged too.
+SELECT count(*) AS partitions_with_triggers FROM pg_trigger g JOIN pg_inherits i ON i.inhrelid = g.tgrelid
+ WHERE i.inhparent = 'fx.meter'::regclass AND g.tgname = 'gridkit_rollup_delete';
+DELETE FROM fx.meter_p20240312 WHERE meter = 2 AND ts < '2024-03-12 06:00-04';
+SELECT rollup, count(*) AS statements FROM gridkit.rollup_invalidation GROUP BY 1 ORDER BY 1;
+SELECT count(gridkit.rollup_refresh(name)) AS refreshed FROM gridkit._rollups_in_order() r(name);
+SELECT * FROM fx.rollups_match();
+
 -- A rolled-back change leaves no log and changes nothing.
 BEGIN;
 DELETE FROM fx.meter WHERE meter = 1;
