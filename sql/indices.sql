@@ -97,6 +97,10 @@ COMMENT ON FUNCTION gridkit.safety_compute(regclass, regclass, timestamptz, time
 CREATE FUNCTION gridkit.safety_target_create(target text) RETURNS regclass
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    -- The name as the caller wrote it, each part quoted (parse_ident raises
+    -- 22023-class errors on anything that is not a name).
+    qualified text := (SELECT string_agg(quote_ident(part), '.') FROM unnest(parse_ident(target)) part);
 BEGIN
     EXECUTE format('CREATE TABLE %s (
         ts timestamptz NOT NULL, intersection_id integer NOT NULL, traffic_volume integer NOT NULL,
@@ -104,8 +108,8 @@ BEGIN
         vru_index double precision NOT NULL, vru_index_eb double precision NOT NULL,
         vehicle_index double precision NOT NULL, vehicle_index_eb double precision NOT NULL,
         combined_index double precision NOT NULL, combined_index_eb double precision NOT NULL,
-        PRIMARY KEY (intersection_id, ts))', target);
-    RETURN target::regclass;
+        PRIMARY KEY (intersection_id, ts))', qualified);
+    RETURN qualified::regclass;
 END
 $$;
 

@@ -114,6 +114,8 @@ SELECT gridkit.safety_constants_compute('fx.crossing_minutes', '2020-01-01 00:00
 \echo :LAST_ERROR_SQLSTATE
 SELECT gridkit.safety_constants_compute('fx.crossing_minutes', '2024-01-02 00:00+00', '2024-01-01 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.safety_target_create('fx.x; DROP TABLE fx.scores');
+\echo :LAST_ERROR_SQLSTATE
 UPDATE fx.crossing_minutes SET volume = -3 WHERE intersection_id = 2 AND ts = '2024-06-03 08:30+00';
 SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
