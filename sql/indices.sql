@@ -152,9 +152,7 @@ CREATE FUNCTION gridkit.congestion_zone_stats(
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF "from" IS NULL OR "to" IS NULL OR "from" >= "to" OR NOT isfinite("from") OR NOT isfinite("to") THEN
-        RAISE EXCEPTION 'congestion_zone_stats: "from" must be a finite time before "to"' USING ERRCODE = '22023';
-    END IF;
+    PERFORM gridkit._ts_check_window("from", "to");
     PERFORM pg_catalog.timezone(congestion_zone_stats.timezone, now());
     RETURN QUERY EXECUTE format(
         'SELECT %1$s, %2$I::text, date_part(''hour'', timezone($3, %3$I))::int, date_part(''month'', timezone($3, %3$I))::int,

@@ -61,6 +61,38 @@ BEGIN
 END
 $$;
 
+-- The four statement triggers that see every change to a table, with its
+-- transition tables: <prefix>_insert (gridkit_new), _update (gridkit_old
+-- and gridkit_new), _delete (gridkit_old) and _truncate, each calling
+-- `fn_name` with `args` (SQL text). Rollups and latest values both keep
+-- themselves up to date this way.
+CREATE FUNCTION gridkit._change_triggers_add(t regclass, prefix text, fn_name text, args text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER %1$I AFTER INSERT ON %2$s REFERENCING NEW TABLE AS gridkit_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION %3$s(%4$s)', prefix || '_insert', t, fn_name, args);
+    EXECUTE format('CREATE TRIGGER %1$I AFTER UPDATE ON %2$s REFERENCING OLD TABLE AS gridkit_old NEW TABLE AS gridkit_new
+                    FOR EACH STATEMENT EXECUTE FUNCTION %3$s(%4$s)', prefix || '_update', t, fn_name, args);
+    EXECUTE format('CREATE TRIGGER %1$I AFTER DELETE ON %2$s REFERENCING OLD TABLE AS gridkit_old
+                    FOR EACH STATEMENT EXECUTE FUNCTION %3$s(%4$s)', prefix || '_delete', t, fn_name, args);
+    EXECUTE format('CREATE TRIGGER %1$I AFTER TRUNCATE ON %2$s
+                    FOR EACH STATEMENT EXECUTE FUNCTION %3$s(%4$s)', prefix || '_truncate', t, fn_name, args);
+END
+$$;
+
+CREATE FUNCTION gridkit._change_triggers_drop(t regclass, prefix text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    op text;
+BEGIN
+    FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', prefix || '_' || op, t);
+    END LOOP;
+END
+$$;
+
 -- Puts the change-logging triggers on a rollup source and its partitions
 -- (those missing them; partitions made later get them when attached).
 CREATE FUNCTION gridkit._rollup_watch(source regclass, time_column name) RETURNS void
@@ -71,15 +103,7 @@ DECLARE
 BEGIN
     FOR t IN SELECT source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = source LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = t AND tgname = 'gridkit_rollup_insert');
-        EXECUTE format('CREATE TRIGGER gridkit_rollup_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS gridkit_new
-                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
-        EXECUTE format('CREATE TRIGGER gridkit_rollup_update AFTER UPDATE ON %s
-                        REFERENCING OLD TABLE AS gridkit_old NEW TABLE AS gridkit_new
-                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
-        EXECUTE format('CREATE TRIGGER gridkit_rollup_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS gridkit_old
-                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
-        EXECUTE format('CREATE TRIGGER gridkit_rollup_truncate AFTER TRUNCATE ON %s
-                        FOR EACH STATEMENT EXECUTE FUNCTION gridkit._rollup_log(%L)', t, time_column);
+        PERFORM gridkit._change_triggers_add(t, 'gridkit_rollup', 'gridkit._rollup_log', quote_literal(time_column));
     END LOOP;
 END
 $$;
@@ -112,7 +136,6 @@ AS $$
 DECLARE
     r gridkit.rollup;
     dependent text;
-    t regclass;
 BEGIN
     SELECT * INTO r FROM gridkit.rollup WHERE rollup.name = rollup_drop.name FOR UPDATE;
     IF NOT FOUND THEN
@@ -128,12 +151,8 @@ BEGIN
     EXECUTE format('DROP VIEW IF EXISTS %s', r.realtime);
     EXECUTE format('DROP TABLE IF EXISTS %s', r.relid);
     IF NOT EXISTS (SELECT 1 FROM gridkit.rollup o WHERE o.source = r.source) THEN
-        FOR t IN SELECT r.source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = r.source LOOP
-            EXECUTE format('DROP TRIGGER IF EXISTS gridkit_rollup_insert ON %1$s;
-                            DROP TRIGGER IF EXISTS gridkit_rollup_update ON %1$s;
-                            DROP TRIGGER IF EXISTS gridkit_rollup_delete ON %1$s;
-                            DROP TRIGGER IF EXISTS gridkit_rollup_truncate ON %1$s', t);
-        END LOOP;
+        PERFORM gridkit._change_triggers_drop(t, 'gridkit_rollup')
+           FROM (SELECT r.source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = r.source) x(t);
     END IF;
 END
 $$;
@@ -164,3 +183,5 @@ REVOKE ALL ON FUNCTION gridkit._rollup_create(text, oid, text, interval, text[],
 REVOKE ALL ON FUNCTION gridkit.rollup_drop(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.rollup_refresh(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit._rollup_watch(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit._change_triggers_add(regclass, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit._change_triggers_drop(regclass, text) FROM PUBLIC;

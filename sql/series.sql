@@ -134,15 +134,7 @@ BEGIN
     s := gridkit._latest_sql(l);
     EXECUTE format('INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM %s WHERE %s ORDER BY %s, %I DESC',
                    tbl, s.cols, s.keys, s.cols, source, s.key_not_null, s.keys, t.time_column);
-    EXECUTE format('CREATE TRIGGER gridkit_latest_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS gridkit_new
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
-    EXECUTE format('CREATE TRIGGER gridkit_latest_update AFTER UPDATE ON %s
-                    REFERENCING OLD TABLE AS gridkit_old NEW TABLE AS gridkit_new
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
-    EXECUTE format('CREATE TRIGGER gridkit_latest_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS gridkit_old
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
-    EXECUTE format('CREATE TRIGGER gridkit_latest_truncate AFTER TRUNCATE ON %s
-                    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._latest_track()', source);
+    PERFORM gridkit._change_triggers_add(source, 'gridkit_latest', 'gridkit._latest_track', '');
     RETURN tbl::regclass;
 END
 $$;
@@ -159,9 +151,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'latest values of % are not kept', source USING ERRCODE = '42704';
     END IF;
-    EXECUTE format('DROP TRIGGER gridkit_latest_insert ON %1$s; DROP TRIGGER gridkit_latest_update ON %1$s;
-                    DROP TRIGGER gridkit_latest_delete ON %1$s; DROP TRIGGER gridkit_latest_truncate ON %1$s;
-                    DROP TABLE %2$s', source, l.latest);
+    PERFORM gridkit._change_triggers_drop(source, 'gridkit_latest');
+    EXECUTE format('DROP TABLE %s', l.latest);
 END
 $$;
 
@@ -231,9 +222,7 @@ BEGIN
     IF key IS NULL OR jsonb_typeof(key) <> 'object' THEN
         RAISE EXCEPTION 'history: key must be a JSON object of column to value, e.g. {"ba": "CISO"}' USING ERRCODE = '22023';
     END IF;
-    IF "from" IS NULL OR "to" IS NULL OR "from" >= "to" OR NOT isfinite("from") OR NOT isfinite("to") THEN
-        RAISE EXCEPTION 'history: "from" (%) must be a finite time before "to" (%)', "from", "to" USING ERRCODE = '22023';
-    END IF;
+    PERFORM gridkit._ts_check_window("from", "to");
     IF max_points IS NULL OR max_points < 1 OR max_points > 100000 THEN
         RAISE EXCEPTION 'history: max_points must be between 1 and 100000, not %', max_points USING ERRCODE = '22023';
     END IF;

@@ -179,16 +179,12 @@ AS $$
 DECLARE
     t gridkit.ts_table := gridkit._ts_row(source);
     lo timestamptz := gridkit._ts_partition_start(now(), t.partition_interval);
-    created integer := 0;
+    hi timestamptz := lo;
 BEGIN
     FOR i IN 0..t.premake LOOP
-        IF NOT gridkit._ts_range_taken(source, lo, gridkit._ts_partition_next(lo, t.partition_interval)) THEN
-            PERFORM gridkit._ts_add_partition(source, lo);
-            created := created + 1;
-        END IF;
-        lo := gridkit._ts_partition_next(lo, t.partition_interval);
+        hi := gridkit._ts_partition_next(hi, t.partition_interval);
     END LOOP;
-    RETURN created;
+    RETURN gridkit._ts_make_range(source, lo, hi);
 END
 $$;
 COMMENT ON FUNCTION gridkit.ts_premake(regclass) IS 'Creates the partitions from now to premake intervals ahead';

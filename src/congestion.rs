@@ -11,18 +11,9 @@ use gridkit_sqltext::quote_ident;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
 
 use crate::error::*;
-use crate::layers::registry::regclass_arg;
-use crate::rows::first_value;
-
-fn check_window(from: TimestampWithTimeZone, to: TimestampWithTimeZone) -> SqlResult<()> {
-    if !(from.is_finite() && to.is_finite() && from.into_inner() < to.into_inner()) {
-        return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "\"from\" must be a finite time before \"to\""));
-    }
-    Ok(())
-}
+use crate::layers::registry::Source as Relation;
 
 fn check_threshold(threshold: f64) -> SqlResult<()> {
     if !(threshold.is_finite() && threshold >= 0.0) {
@@ -32,10 +23,6 @@ fn check_threshold(threshold: f64) -> SqlResult<()> {
         ));
     }
     Ok(())
-}
-
-fn relation_text(client: &SpiClient<'_>, relid: pg_sys::Oid) -> SqlResult<String> {
-    Ok(first_value::<String>(client, "SELECT $1::text", &[regclass_arg(relid)])?.unwrap_or_default())
 }
 
 /// SQL of the ISO key: the column as text, or '' when there is none.
@@ -95,14 +82,14 @@ fn zone_classify(
     name!(classification, String),
 )> {
     let rows = Spi::connect(|client| -> SqlResult<Vec<ZoneRow>> {
-        check_window(from, to)?;
+        crate::timeseries::check_window(from, to)?;
         check_threshold(threshold)?;
         client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
         let iso = iso_sql(iso_column);
         let zone = quote_ident(zone_column);
         let energy = quote_ident(energy_column);
         let ts = quote_ident(time_column);
-        let source = relation_text(client, source)?;
+        let source = Relation::require(client, source)?.qualified_name;
         let window = format!("{ts} >= $1 AND {ts} < $2 AND {zone} IS NOT NULL");
         // The 90th percentile of energy per ISO first, then one pass over
         // the rows with it joined in (a shared subquery would be written out
@@ -240,7 +227,7 @@ fn pnode_severity(
     name!(tier, String),
 )> {
     let rows = Spi::connect(|client| -> SqlResult<Vec<NodeRow>> {
-        check_window(from, to)?;
+        crate::timeseries::check_window(from, to)?;
         check_threshold(threshold)?;
         if min_hours < 1 {
             return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("min_hours must be at least 1, not {min_hours}")));
@@ -255,7 +242,7 @@ fn pnode_severity(
             node = quote_ident(node_column),
             cong = quote_ident(congestion_column),
             ts = quote_ident(time_column),
-            source = relation_text(client, source)?,
+            source = Relation::require(client, source)?.qualified_name,
         );
         let result = client.select(&sql, None, &[from.into(), to.into(), threshold.into()])?;
         let mut zones: BTreeMap<(String, String), Vec<(String, i64, f64, f64)>> = BTreeMap::new();

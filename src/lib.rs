@@ -32,7 +32,8 @@ pgrx::extension_sql_file!(
         timeseries::_ts_check_interval,
         timeseries::_ts_partition_start,
         timeseries::_ts_partition_next,
-        timeseries::_ts_partition_suffix
+        timeseries::_ts_partition_suffix,
+        timeseries::ts_check_window
     ]
 );
 pgrx::extension_sql_file!(

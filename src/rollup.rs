@@ -20,7 +20,7 @@ use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 
 use crate::error::*;
-use crate::layers::registry::regclass_arg;
+use crate::layers::registry::{regclass_arg, Source as Relation};
 use crate::rows::first_value;
 
 /// Advisory lock class of rollup refreshes: "roll" in ASCII.
@@ -52,57 +52,31 @@ fn definition_error(e: RollupError) -> SqlError {
     SqlError::new(code, e.to_string())
 }
 
-fn relation_sql(client: &SpiClient<'_>, relid: Oid) -> SqlResult<(String, String, String)> {
-    let row = client
-        .select(
-            "SELECT n.nspname::text, c.relname::text, c.relkind::text FROM pg_catalog.pg_class c
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
-            Some(1),
-            &[regclass_arg(relid)],
-        )?
-        .first();
-    if row.is_empty() {
-        return Err(SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation {relid} does not exist")));
-    }
-    Ok((
-        row.get::<String>(1)?.unwrap_or_default(),
-        row.get::<String>(2)?.unwrap_or_default(),
-        row.get::<String>(3)?.unwrap_or_default(),
-    ))
-}
-
-fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", quote_ident(schema), quote_ident(name))
-}
-
-/// The user columns of a relation with their types.
-fn columns(client: &SpiClient<'_>, relid: Oid) -> SqlResult<Vec<(String, ColumnType)>> {
-    let rows = client.select(
-        "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid
-           FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-        None,
-        &[regclass_arg(relid)],
-    )?;
-    let mut out = Vec::new();
-    for row in rows {
-        let kind = match row.get::<Oid>(3)?.map(|o| o.to_u32()).unwrap_or(0) {
-            x if x == pg_sys::INT2OID.to_u32() || x == pg_sys::INT4OID.to_u32() || x == pg_sys::INT8OID.to_u32() => {
-                TypeKind::Integer
-            }
-            x if x == pg_sys::FLOAT4OID.to_u32() || x == pg_sys::FLOAT8OID.to_u32() => TypeKind::Floating,
-            x if x == pg_sys::NUMERICOID.to_u32() => TypeKind::Numeric,
-            _ => TypeKind::Other,
-        };
-        out.push((row.get::<String>(1)?.unwrap_or_default(), ColumnType { sql: row.get::<String>(2)?.unwrap_or_default(), kind }));
-    }
-    Ok(out)
+/// The columns of a relation as rollups see them: type text and how the
+/// values add up (domains by their base type).
+fn column_types(rel: &Relation) -> Vec<(String, ColumnType)> {
+    rel.columns
+        .iter()
+        .map(|c| {
+            let kind = match c.base_type {
+                pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID => TypeKind::Integer,
+                pg_sys::FLOAT4OID | pg_sys::FLOAT8OID => TypeKind::Floating,
+                pg_sys::NUMERICOID => TypeKind::Numeric,
+                _ => TypeKind::Other,
+            };
+            (c.name.clone(), ColumnType { sql: c.type_name.clone(), kind })
+        })
+        .collect()
 }
 
 fn bucket_of(client: &SpiClient<'_>, interval: &Interval) -> SqlResult<Bucket> {
-    let shown = first_value::<String>(client, "SELECT $1::text", &[(*interval).into()])?.unwrap_or_default();
-    Bucket::from_interval(interval.months(), interval.days(), interval.micros(), &shown)
-        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))
+    match Bucket::from_interval(interval.months(), interval.days(), interval.micros()) {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            let shown = first_value::<String>(client, "SELECT $1::text", &[(*interval).into()])?.unwrap_or_default();
+            Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("{shown} {e}")))
+        }
+    }
 }
 
 fn stored_bucket(client: &SpiClient<'_>, interval: Option<Interval>) -> SqlResult<Bucket> {
@@ -127,27 +101,32 @@ fn source_of(client: &SpiClient<'_>, source: Oid, time_column: &str) -> SqlResul
         let group_by = parent.get::<Vec<String>>(3)?.unwrap_or_default();
         let raw = parent.get::<Oid>(4)?.unwrap_or(Oid::INVALID);
         let raw_time = parent.get::<String>(5)?.unwrap_or_default();
-        let states = columns(client, source)?.into_iter().map(|(n, _)| n).filter(|n| n.starts_with('_')).collect();
+        let states = Relation::require(client, source)?
+            .columns
+            .into_iter()
+            .map(|c| c.name)
+            .filter(|n| n.starts_with('_'))
+            .collect();
         return Ok(Source {
             time_column: raw_time,
-            columns: columns(client, raw)?,
+            columns: column_types(&Relation::require(client, raw)?),
             rollup: Some(SourceRollup { bucket, zone, group_by, states }),
         });
     }
-    let (_, _, kind) = relation_sql(client, source)?;
-    if kind != "r" && kind != "p" {
+    let rel = Relation::require(client, source)?;
+    if !rel.is_table() {
         return Err(SqlError::new(
             ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{} is not a table; a rollup's source is a table or another rollup", regclass_text(client, source)?),
+            format!("{} is not a table; a rollup's source is a table or another rollup", rel.qualified_name),
         )
         .hint("Statement triggers on the source record what changed; views cannot have them."));
     }
-    let cols = columns(client, source)?;
+    let cols = column_types(&rel);
     match cols.iter().find(|(n, _)| n == time_column) {
         None => {
             return Err(SqlError::new(
                 ERRCODE_UNDEFINED_COLUMN,
-                format!("column \"{time_column}\" of {} does not exist", regclass_text(client, source)?),
+                format!("column \"{time_column}\" of {} does not exist", rel.qualified_name),
             ))
         }
         Some((_, t)) if t.sql != "timestamp with time zone" => {
@@ -159,10 +138,6 @@ fn source_of(client: &SpiClient<'_>, source: Oid, time_column: &str) -> SqlResul
         Some(_) => {}
     }
     Ok(Source { time_column: time_column.to_string(), columns: cols, rollup: None })
-}
-
-fn regclass_text(client: &SpiClient<'_>, relid: Oid) -> SqlResult<String> {
-    Ok(first_value::<String>(client, "SELECT $1::text", &[regclass_arg(relid)])?.unwrap_or_default())
 }
 
 fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
@@ -187,8 +162,8 @@ fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
     let aggregates = row.get::<JsonB>(7)?.map(|j| j.0).unwrap_or_default();
     let zone = row.get::<String>(8)?.unwrap_or_default();
     let watermark = row.get::<TimestampWithTimeZone>(9)?;
-    let (schema, rel, _) = relation_sql(client, relid)?;
-    let (src_schema, src_rel, _) = relation_sql(client, source)?;
+    let table = Relation::require(client, relid)?.qualified_name;
+    let source_sql = Relation::require(client, source)?.qualified_name;
     let src = source_of(client, source, &time_column)?;
     let aggregates = parse_aggregates(&aggregates).map_err(definition_error)?;
     let rollup = Rollup::new(bucket, &zone, &group_by, aggregates, &src).map_err(|e| {
@@ -197,9 +172,9 @@ fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
     let time_sql = if source_is_rollup { quote_ident("bucket") } else { quote_ident(&time_column) };
     Ok(Registered {
         name: name.to_string(),
-        table: qualified(&schema, &rel),
+        table,
         source,
-        source_sql: qualified(&src_schema, &src_rel),
+        source_sql,
         source_is_rollup,
         watermark,
         rollup,
@@ -234,9 +209,9 @@ fn rollup_create(
         let src = source_of(client, source, time_column)?;
         let parsed = parse_aggregates(&aggregates.0).map_err(definition_error)?;
         let rollup = Rollup::new(bucket, timezone, &group_by, parsed, &src).map_err(definition_error)?;
-        let (schema, _, _) = relation_sql(client, source)?;
-        let table = qualified(&schema, name);
-        let view = qualified(&schema, &format!("{name}_realtime"));
+        let source_rel = Relation::require(client, source)?;
+        let table = format!("{}.{}", source_rel.schema, quote_ident(name));
+        let view = format!("{}.{}", source_rel.schema, quote_ident(&format!("{name}_realtime")));
         let (parent, live_from) = match &src.rollup {
             Some(_) => {
                 let row = client
@@ -248,10 +223,10 @@ fn rollup_create(
                     .first();
                 (row.get::<String>(1)?, row.get::<String>(2)?.unwrap_or_default())
             }
-            None => (None, regclass_text(client, source)?),
+            None => (None, source_rel.qualified_name.clone()),
         };
         if src.rollup.is_none() {
-            index_time_column(client, source, time_column)?;
+            index_time_column(client, &source_rel, time_column)?;
         }
         client.update(&rollup.create_table_sql(&table), None, &[])?;
         let relid = first_value::<Oid>(client, "SELECT $1::regclass::oid", &[table.as_str().into()])?
@@ -285,7 +260,7 @@ fn rollup_create(
                 quote_literal(&view),
                 quote_literal(&table),
                 quote_literal(bucket.partition_interval()),
-                quote_literal(&regclass_text(client, source)?),
+                quote_literal(&source_rel.qualified_name),
                 quote_literal(if src.rollup.is_some() { "bucket" } else { time_column }),
             ),
             None,
@@ -300,16 +275,16 @@ fn rollup_create(
 /// with it: each refresh reads one time range, and without an index that is
 /// a scan of every partition the range touches. BRIN is small and cheap to
 /// keep on rows that arrive in time order.
-fn index_time_column(client: &mut SpiClient<'_>, source: Oid, time_column: &str) -> SqlResult<()> {
+fn index_time_column(client: &mut SpiClient<'_>, source: &Relation, time_column: &str) -> SqlResult<()> {
     let indexed = first_value::<bool>(
         client,
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
                           ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                         WHERE i.indrelid = $1 AND a.attname = $2)",
-        &[regclass_arg(source), time_column.into()],
+        &[regclass_arg(source.relid), time_column.into()],
     )?;
     if indexed != Some(true) {
-        let table = regclass_text(client, source)?;
+        let table = &source.qualified_name;
         client.update(&format!("CREATE INDEX ON {table} USING brin ({})", quote_ident(time_column)), None, &[])?;
         notice(format!(
             "gridkit: created a BRIN index on {table} ({time_column}) so that refreshes read only the time ranges they need"

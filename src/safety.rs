@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
 use crate::error::*;
-use crate::layers::registry::regclass_arg;
+use crate::layers::registry::Source as Relation;
 use crate::rows::{col, first_value, for_each_row, insert_chunks, Plan, Planning};
 
 /// The source columns `safety_compute` reads (names users know).
@@ -130,121 +130,99 @@ fn safety_compute(
     k: f64,
     timezone: &str,
 ) -> i64 {
-    Spi::connect_mut(|client| compute(client, source, target, from, to, method, k, timezone)).or_raise()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn compute(
-    client: &mut SpiClient<'_>,
-    source: pg_sys::Oid,
-    target: pg_sys::Oid,
-    from: TimestampWithTimeZone,
-    to: TimestampWithTimeZone,
-    method: &str,
-    k: f64,
-    timezone: &str,
-) -> SqlResult<i64> {
-    let method = match method {
-        "blend" => Method::Blend,
-        "empirical_bayes" => Method::EmpiricalBayes,
-        other => {
-            return Err(SqlError::new(
-                ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("method must be 'blend' or 'empirical_bayes', not '{other}'"),
-            ))
+    Spi::connect_mut(|client| -> SqlResult<i64> {
+        let method = match method {
+            "blend" => Method::Blend,
+            "empirical_bayes" => Method::EmpiricalBayes,
+            other => {
+                return Err(SqlError::new(
+                    ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("method must be 'blend' or 'empirical_bayes', not '{other}'"),
+                ))
+            }
+        };
+        if !(k.is_finite() && k > 0.0) {
+            return Err(input_error(gridkit_indices::InputError::BadK(k)));
         }
-    };
-    if !(k.is_finite() && k > 0.0) {
-        return Err(input_error(gridkit_indices::InputError::BadK(k)));
-    }
-    if !(from.is_finite() && to.is_finite() && from.into_inner() < to.into_inner()) {
-        return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "\"from\" must be a finite time before \"to\""));
-    }
-    require_columns(client, source, &SOURCE_COLUMNS, "source")?;
-    require_columns(client, target, &TARGET_COLUMNS, "target")?;
-    let source_sql = relation_text(client, source)?;
-    let target_sql = relation_text(client, target)?;
-    let constants = constants_valid_at(client, from)?;
-    constants.check().map_err(input_error)?;
-    client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
+        crate::timeseries::check_window(from, to)?;
+        let source_sql = table_with(client, source, &SOURCE_COLUMNS, "source")?;
+        let target_sql = table_with(client, target, &TARGET_COLUMNS, "target")?;
+        let constants = constants_valid_at(client, from)?;
+        constants.check().map_err(input_error)?;
+        client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
 
-    let mut phases = crate::derived::Phases::start("safety_compute".into());
-    let rows = read(&source_sql, from, to, timezone)?;
-    phases.mark("read");
-    if let Some(bad) = rows.minutes.iter().find_map(|m| m.check().err()) {
-        return Err(input_error(bad).hint("Fix or exclude the source rows with negative or non-finite values."));
-    }
-    let raw: Vec<safety::Indices> = rows.minutes.iter().map(|m| safety::indices(m, &constants)).collect();
-    let adjusted = match method {
-        Method::Blend => blended(&rows, &raw, k),
-        Method::EmpiricalBayes => empirical_bayes(&rows, &constants),
-    };
+        let mut phases = crate::derived::Phases::start("safety_compute".into());
+        let rows = read(&source_sql, from, to, timezone)?;
+        phases.mark("read");
+        if let Some(bad) = rows.minutes.iter().find_map(|m| m.check().err()) {
+            return Err(input_error(bad).hint("Fix or exclude the source rows with negative or non-finite values."));
+        }
+        let raw: Vec<safety::Indices> = rows.minutes.iter().map(|m| safety::indices(m, &constants)).collect();
+        let adjusted = match method {
+            Method::Blend => blended(&rows, &raw, k),
+            Method::EmpiricalBayes => empirical_bayes(&rows, &constants),
+        };
 
-    phases.mark("compute");
-    client.update(
-        &format!("DELETE FROM {target_sql} WHERE ts >= $1 AND ts < $2"),
-        None,
-        &[from.into(), to.into()],
-    )?;
-    phases.mark("delete");
-    // Written in (intersection, time) order, the key order of a target made
-    // by safety_target_create: its index then grows at a few places rather
-    // than at random ones (2x faster into a keyed table).
-    let mut order: Vec<usize> = (0..rows.ts.len()).collect();
-    order.sort_unstable_by_key(|&i| (rows.intersection[i], rows.ts[i]));
-    let ts = |i: &usize| TimestampWithTimeZone::try_from(rows.ts[*i]).unwrap_or(TimestampWithTimeZone::negative_infinity());
-    let written = insert_chunks(
-        client,
-        &order,
-        &format!(
-            "INSERT INTO {target_sql} ({cols})
-             SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::int[], $5::int[],
-                                  $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])",
-            cols = TARGET_COLUMNS.join(", ")
-        ),
-        (50_000, usize::MAX),
-        |_| 1,
-        |c| {
-            vec![
-                col(c, ts),
-                col(c, |i| rows.intersection[*i]),
-                col(c, |i| rows.minutes[*i].volume as i32),
-                col(c, |i| rows.minutes[*i].vru_events as i32),
-                col(c, |i| rows.minutes[*i].vehicle_events as i32),
-                col(c, |i| raw[*i].vru),
-                col(c, |i| adjusted[*i].vru),
-                col(c, |i| raw[*i].vehicle),
-                col(c, |i| adjusted[*i].vehicle),
-                col(c, |i| raw[*i].combined),
-                col(c, |i| adjusted[*i].combined),
-            ]
-        },
-    )?;
-    phases.mark("write");
-    phases.report();
-    Ok(written)
+        phases.mark("compute");
+        client.update(
+            &format!("DELETE FROM {target_sql} WHERE ts >= $1 AND ts < $2"),
+            None,
+            &[from.into(), to.into()],
+        )?;
+        phases.mark("delete");
+        // Written in (intersection, time) order, the key order of a target made
+        // by safety_target_create: its index then grows at a few places rather
+        // than at random ones (2x faster into a keyed table).
+        let mut order: Vec<usize> = (0..rows.ts.len()).collect();
+        order.sort_unstable_by_key(|&i| (rows.intersection[i], rows.ts[i]));
+        let ts = |i: &usize| TimestampWithTimeZone::try_from(rows.ts[*i]).unwrap_or(TimestampWithTimeZone::negative_infinity());
+        let written = insert_chunks(
+            client,
+            &order,
+            &format!(
+                "INSERT INTO {target_sql} ({cols})
+                 SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::int[], $5::int[],
+                                      $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])",
+                cols = TARGET_COLUMNS.join(", ")
+            ),
+            (50_000, usize::MAX),
+            |_| 1,
+            |c| {
+                vec![
+                    col(c, ts),
+                    col(c, |i| rows.intersection[*i]),
+                    col(c, |i| rows.minutes[*i].volume as i32),
+                    col(c, |i| rows.minutes[*i].vru_events as i32),
+                    col(c, |i| rows.minutes[*i].vehicle_events as i32),
+                    col(c, |i| raw[*i].vru),
+                    col(c, |i| adjusted[*i].vru),
+                    col(c, |i| raw[*i].vehicle),
+                    col(c, |i| adjusted[*i].vehicle),
+                    col(c, |i| raw[*i].combined),
+                    col(c, |i| adjusted[*i].combined),
+                ]
+            },
+        )?;
+        phases.mark("write");
+        phases.report();
+        Ok(written)
+    })
+    .or_raise()
 }
 
-fn relation_text(client: &SpiClient<'_>, relid: pg_sys::Oid) -> SqlResult<String> {
-    Ok(first_value::<String>(client, "SELECT $1::text", &[regclass_arg(relid)])?.unwrap_or_default())
-}
-
-fn require_columns(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what: &str) -> SqlResult<()> {
-    let missing = first_value::<String>(
-        client,
-        "SELECT string_agg(w, ', ') FROM unnest($2::text[]) w
-          WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                             WHERE a.attrelid = $1 AND a.attname = w AND a.attnum > 0 AND NOT a.attisdropped)",
-        &[regclass_arg(relid), wanted.iter().map(|s| s.to_string()).collect::<Vec<_>>().into()],
-    )?;
-    match missing {
-        Some(m) => Err(SqlError::new(
+/// The relation's name for SQL text, once it is known to have the columns
+/// `safety_compute` reads or writes.
+fn table_with(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what: &str) -> SqlResult<String> {
+    let rel = Relation::require(client, relid)?;
+    let missing: Vec<&str> = wanted.iter().copied().filter(|w| !rel.columns.iter().any(|c| c.name == *w)).collect();
+    if !missing.is_empty() {
+        return Err(SqlError::new(
             ERRCODE_UNDEFINED_COLUMN,
-            format!("the {what} table {} lacks column(s) {m}", relation_text(client, relid)?),
+            format!("the {what} table {} lacks column(s) {}", rel.qualified_name, missing.join(", ")),
         )
-        .hint(format!("A {what} table has the columns {}; see docs/INDICES.md.", wanted.join(", ")))),
-        None => Ok(()),
+        .hint(format!("A {what} table has the columns {}; see docs/INDICES.md.", wanted.join(", "))));
     }
+    Ok(rel.qualified_name)
 }
 
 /// Reads the range's rows straight from the executor (no per-row SPI).

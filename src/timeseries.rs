@@ -20,6 +20,24 @@ fn finite(ts: TimestampWithTimeZone) -> SqlResult<i64> {
     Ok(raw)
 }
 
+/// Raises `22023` unless [`from`, `to`) is a finite, non-empty window.
+pub fn check_window(from: TimestampWithTimeZone, to: TimestampWithTimeZone) -> SqlResult<()> {
+    if !(from.is_finite() && to.is_finite() && from.into_inner() < to.into_inner()) {
+        return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "\"from\" must be a finite time before \"to\""));
+    }
+    Ok(())
+}
+
+/// `check_window` for SQL callers: raises `22023` unless [`from`, `to`) is
+/// a finite, non-empty window.
+#[pg_extern(schema = "gridkit", immutable, parallel_safe, name = "_ts_check_window")]
+fn ts_check_window(from: Option<TimestampWithTimeZone>, to: Option<TimestampWithTimeZone>) -> bool {
+    match (from, to) {
+        (Some(f), Some(t)) => check_window(f, t).map(|_| true).or_raise(),
+        _ => SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "\"from\" must be a finite time before \"to\"").raise(),
+    }
+}
+
 fn timestamp(raw: i64) -> SqlResult<TimestampWithTimeZone> {
     TimestampWithTimeZone::try_from(raw)
         .map_err(|_| SqlError::new(ERRCODE_DATETIME_FIELD_OVERFLOW, "partition bound out of range"))

@@ -39,6 +39,18 @@ def waiting_on_lock(conn, pid):
     return False
 
 
+def blocked_behind(conn, holder, waiter, sql, why):
+    """Runs `sql` on `waiter` in a thread, checks it waits on a lock, commits
+    `holder` and returns the first column of the waiter's result."""
+    result = []
+    t = threading.Thread(target=lambda: result.append(waiter.execute(sql).fetchone()[0]))
+    t.start()
+    assert waiting_on_lock(conn, waiter.info.backend_pid), why
+    holder.commit()
+    t.join()
+    return result
+
+
 def test_two_refreshes_at_once_take_turns(conn):
     setup_meter(conn, "roll_turns")
     conn.execute("INSERT INTO public.roll_turns SELECT ts + interval '30 seconds', k, 1 FROM public.roll_turns "
@@ -46,13 +58,8 @@ def test_two_refreshes_at_once_take_turns(conn):
     with psycopg.connect(DSN) as a, psycopg.connect(DSN, autocommit=True) as b:
         first = a.execute("SELECT gridkit.rollup_refresh('roll_turns_hourly')").fetchone()[0]
         assert first == 24 * 20
-        second = []
-        t = threading.Thread(target=lambda: second.append(
-            b.execute("SELECT gridkit.rollup_refresh('roll_turns_hourly')").fetchone()[0]))
-        t.start()
-        assert waiting_on_lock(conn, b.info.backend_pid), "the second refresh should wait for the first"
-        a.commit()
-        t.join()
+        second = blocked_behind(conn, a, b, "SELECT gridkit.rollup_refresh('roll_turns_hourly')",
+                                "the second refresh should wait for the first")
     # The second found nothing left to do: the first consumed the changes.
     assert second == [0]
     assert mismatches(conn, "roll_turns") == 0
@@ -73,13 +80,8 @@ def test_retention_racing_a_refresh_loses_nothing(conn):
         a.execute("SELECT gridkit.rollup_refresh('roll_race_hourly')")
         # Dropping a partition locks the table: retention waits for the
         # uncommitted refresh, then sees what it materialized.
-        dropped = []
-        t = threading.Thread(target=lambda: dropped.append(
-            b.execute("SELECT gridkit.ts_apply_retention('public.roll_race')").fetchone()[0]))
-        t.start()
-        assert waiting_on_lock(conn, b.info.backend_pid), "retention should wait for the refresh"
-        a.commit()
-        t.join()
+        dropped = blocked_behind(conn, a, b, "SELECT gridkit.ts_apply_retention('public.roll_race')",
+                                 "retention should wait for the refresh")
     # (The rows it logs are the statistics' estimate, so only "some".)
     assert dropped and dropped[0] > 0
     assert conn.execute("SELECT count(*) FROM public.roll_race").fetchone()[0] == 0

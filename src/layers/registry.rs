@@ -28,6 +28,8 @@ pub struct Source {
     pub relid: Oid,
     /// Schema-qualified and quoted, usable in SQL text.
     pub qualified_name: String,
+    /// The schema, quoted.
+    pub schema: String,
     pub relkind: u8,
     pub columns: Vec<Column>,
 }
@@ -38,7 +40,7 @@ impl Source {
         let head = client
             .select(
                 "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
-                        c.relkind::text
+                        c.relkind::text, pg_catalog.quote_ident(n.nspname)
                    FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.oid = $1",
@@ -51,6 +53,7 @@ impl Source {
         }
         let qualified_name = head.get::<String>(1)?.unwrap_or_default();
         let relkind = head.get::<String>(2)?.unwrap_or_default().bytes().next().unwrap_or(b'?');
+        let schema = head.get::<String>(3)?.unwrap_or_default();
         let mut columns = Vec::new();
         for row in client.select(
             "SELECT a.attname::text,
@@ -71,7 +74,20 @@ impl Source {
                 type_name: row.get::<String>(4)?.unwrap_or_default(),
             });
         }
-        Ok(Some(Source { relid, qualified_name, relkind, columns }))
+        Ok(Some(Source { relid, qualified_name, schema, relkind, columns }))
+    }
+
+    /// Like `load`, for a relation an argument named: a missing one is
+    /// `42P01` (an oid that a regclass argument resolved a moment ago can
+    /// only vanish under a concurrent DROP).
+    pub fn require(client: &SpiClient<'_>, relid: Oid) -> SqlResult<Source> {
+        Source::load(client, relid)?
+            .ok_or_else(|| SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation {relid} does not exist")))
+    }
+
+    /// Whether it is a table (plain or partitioned).
+    pub fn is_table(&self) -> bool {
+        matches!(self.relkind, b'r' | b'p')
     }
 
     fn column(&self, name: &str) -> Option<&Column> {

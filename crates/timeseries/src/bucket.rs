@@ -31,15 +31,16 @@ pub enum Bucket {
     Months(u32),
 }
 
+/// An interval that is not a bucket width (the caller names the interval:
+/// only it knows how PostgreSQL prints it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0} is not a bucket width; use N minutes (N dividing 60), N hours (N dividing 24), 1 day, 1 week, or N months (N dividing 12)")]
-pub struct BucketError(pub String);
+#[error("is not a bucket width; use N minutes (N dividing 60), N hours (N dividing 24), 1 day, 1 week, or N months (N dividing 12)")]
+pub struct BucketError;
 
 impl Bucket {
-    /// The bucket of a PostgreSQL interval (months, days, microseconds);
-    /// `shown` is the interval as text, for the error.
-    pub fn from_interval(months: i32, days: i32, micros: i64, shown: &str) -> Result<Bucket, BucketError> {
-        let bad = || BucketError(shown.to_string());
+    /// The bucket of a PostgreSQL interval (months, days, microseconds).
+    pub fn from_interval(months: i32, days: i32, micros: i64) -> Result<Bucket, BucketError> {
+        let bad = || BucketError;
         if months != 0 {
             if days != 0 || micros != 0 || months < 0 || 12 % months != 0 {
                 return Err(bad());
@@ -173,7 +174,7 @@ mod tests {
     use super::*;
 
     fn bucket(months: i32, days: i32, micros: i64) -> Result<Bucket, BucketError> {
-        Bucket::from_interval(months, days, micros, "x")
+        Bucket::from_interval(months, days, micros)
     }
 
     #[test]

@@ -366,7 +366,8 @@ impl Rollup {
     }
 
     /// The names of the state columns.
-    pub fn state_names(&self) -> Vec<String> {
+    #[cfg(test)]
+    fn state_names(&self) -> Vec<String> {
         self.states.iter().map(State::name).collect()
     }
 
@@ -481,6 +482,12 @@ impl Rollup {
     /// on the fly: the realtime view's live part with its bounds inlined,
     /// so the planner can prune partitions.
     pub fn live_sql(&self, from: &str, lower: &str, upper: &str) -> String {
+        self.live_select(from, lower, Some(upper))
+    }
+
+    /// The live part: the table's columns (outputs computed as the table's
+    /// generated columns are) over source rows from `lower` on.
+    fn live_select(&self, from: &str, lower: &str, upper: Option<&str>) -> String {
         let output_exprs: String = self
             .aggregates
             .iter()
@@ -490,7 +497,7 @@ impl Rollup {
             "SELECT bucket{g}{output_exprs}{s} FROM ({live}) AS live",
             g = self.group_list(),
             s = self.state_list(),
-            live = self.aggregate_sql(from, lower, Some(upper)),
+            live = self.aggregate_sql(from, lower, upper),
         )
     }
 
@@ -499,19 +506,14 @@ impl Rollup {
     /// after it.
     pub fn realtime_view_sql(&self, view: &str, table: &str, live_from: &str, watermark: &str) -> String {
         let outputs: String = self.aggregates.iter().map(|(a, _)| format!(", {}", quote_ident(&a.output))).collect();
-        let output_exprs: String = self
-            .aggregates
-            .iter()
-            .map(|(a, _)| format!(", {} AS {}", self.output_sql(a), quote_ident(&a.output)))
-            .collect();
         format!(
             "CREATE VIEW {view} AS\n\
              SELECT bucket{g}{outputs}{s} FROM {table} WHERE bucket < {watermark}\n\
              UNION ALL\n\
-             SELECT bucket{g}{output_exprs}{s} FROM ({live}) AS live",
+             {live}",
             g = self.group_list(),
             s = self.state_list(),
-            live = self.aggregate_sql(live_from, &format!("coalesce({watermark}, '-infinity')"), None),
+            live = self.live_select(live_from, &format!("coalesce({watermark}, '-infinity')"), None),
         )
     }
 }
