@@ -18,6 +18,7 @@ mod postgis;
 mod rollup;
 mod rows;
 mod safety;
+mod spatial;
 mod tests;
 mod tile;
 mod timeseries;
@@ -43,6 +44,11 @@ pgrx::extension_sql_file!(
 );
 pgrx::extension_sql_file!("../sql/series.sql", name = "series", requires = ["rollup"]);
 pgrx::extension_sql_file!("../sql/indices.sql", name = "indices", requires = [safety::safety_compute, congestion::zone_classify, congestion::pnode_severity]);
+pgrx::extension_sql_file!(
+    "../sql/spatial.sql",
+    name = "spatial",
+    requires = [spatial::_search_boxes, spatial::_viewport_boxes, spatial::_check_distance]
+);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -30,12 +30,8 @@ fn grid_tile(layer: &str, z: i32, x: i32, y: i32) -> Vec<u8> {
 /// One tile holding several layers, in the order given.
 #[pg_extern(name = "grid_tile", stable, strict, parallel_safe)]
 fn grid_tile_layers(layers: Array<&str>, z: i32, x: i32, y: i32) -> Vec<u8> {
-    let names: Vec<&str> = layers
-        .iter()
-        .map(|n| n.ok_or_else(|| SqlError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, "layer names must not be NULL")))
-        .collect::<SqlResult<_>>()
-        .or_raise();
-    render(&names, z, x, y, None).or_raise()
+    let names = layer_names(&layers).or_raise();
+    render(&names.iter().map(String::as_str).collect::<Vec<_>>(), z, x, y, None).or_raise()
 }
 
 /// A tile of the features whose attributes match `filter`:
@@ -44,6 +40,24 @@ fn grid_tile_layers(layers: Array<&str>, z: i32, x: i32, y: i32) -> Vec<u8> {
 #[pg_extern(name = "grid_tile", stable, strict, parallel_safe)]
 fn grid_tile_filtered(layer: &str, z: i32, x: i32, y: i32, filter: JsonB) -> Vec<u8> {
     render(&[layer], z, x, y, Some(&filter)).or_raise()
+}
+
+/// Several layers, each filtered by `filter`: every layer must have the
+/// attributes it names (an ISO selector over pnodes, zones and lines).
+#[pg_extern(name = "grid_tile", stable, strict, parallel_safe)]
+fn grid_tile_layers_filtered(layers: Array<&str>, z: i32, x: i32, y: i32, filter: JsonB) -> Vec<u8> {
+    let names = layer_names(&layers).or_raise();
+    render(&names.iter().map(String::as_str).collect::<Vec<_>>(), z, x, y, Some(&filter)).or_raise()
+}
+
+fn layer_names(layers: &Array<&str>) -> SqlResult<Vec<String>> {
+    layers
+        .iter()
+        .map(|n| {
+            n.map(str::to_owned)
+                .ok_or_else(|| SqlError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, "layer names must not be NULL"))
+        })
+        .collect()
 }
 
 fn render(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> SqlResult<Vec<u8>> {
