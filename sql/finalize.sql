@@ -44,6 +44,8 @@ GRANT SELECT ON gridkit.layer, gridkit.layers TO PUBLIC;
 REVOKE ALL ON FUNCTION gridkit._layer_register(text, oid, text, text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.layer_register(text, regclass, name, name, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.layer_drop(text) FROM PUBLIC;
+-- It replaces schema demo.
+REVOKE ALL ON FUNCTION gridkit.demo_generate(double precision, integer) FROM PUBLIC;
 
 CREATE TRIGGER pyramid_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.pyramid

@@ -269,7 +269,7 @@ BEGIN
         END IF;
     END IF;
 
-    FOR r IN SELECT ro.name, ro.relid, ro.watermark, extract(epoch FROM ro.bucket) AS width,
+    FOR r IN SELECT ro.name, ro.relid, ro.watermark, extract(epoch FROM ro.bucket) AS width, ro.bucket,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_min_' || v) AS has_min,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_max_' || v) AS has_max
                FROM gridkit.rollup ro LEFT JOIN gridkit.ts_table tt ON tt.relid = ro.relid
@@ -278,7 +278,7 @@ BEGIN
                 AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_sum_' || v)
                 AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_count_' || v)
                 AND (tt.dropped_before IS NULL OR tt.dropped_before <= "from")
-              ORDER BY 3 LOOP
+              ORDER BY ro.bucket LOOP
         chosen := r;
         have_tier := true;
         EXIT WHEN extract(epoch FROM "to" - "from") / r.width <= max_points;
@@ -294,6 +294,7 @@ BEGIN
         RETURN;
     END IF;
     grouping := CASE WHEN span / chosen.width <= max_points THEN 'bucket' ELSE format('date_bin(%L, bucket, %L)', stride, "from") END;
+    -- Every bucket overlapping the range (the first may start before it).
     -- Materialized buckets before the watermark, then the source's rows
     -- after it aggregated on the fly (what the realtime view does, but with
     -- the bounds as literals: the planner prunes partitions instead of
@@ -302,7 +303,7 @@ BEGIN
                                    FROM (SELECT * FROM %6$s WHERE bucket < %9$L
                                          UNION ALL
                                          SELECT * FROM (%8$s) l) b
-                                  WHERE %7$s AND bucket >= %10$L AND bucket < %11$L GROUP BY 1 ORDER BY 1',
+                                  WHERE %7$s AND bucket > %10$L AND bucket < %11$L GROUP BY 1 ORDER BY 1',
                                 grouping, '_sum_' || v, '_count_' || v,
                                 CASE WHEN chosen.has_min THEN format('min(%I)::float8', '_min_' || v) ELSE 'NULL::float8' END,
                                 CASE WHEN chosen.has_max THEN format('max(%I)::float8', '_max_' || v) ELSE 'NULL::float8' END,
@@ -310,7 +311,7 @@ BEGIN
                                 CASE WHEN chosen.watermark IS NULL OR chosen.watermark < "to"
                                      THEN gridkit._rollup_live_sql(chosen.name, coalesce(least(chosen.watermark, "to"), "from"), "to")
                                      ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END,
-                                coalesce(chosen.watermark, '-infinity'), "from", "to");
+                                coalesce(chosen.watermark, '-infinity'), "from" - chosen.bucket, "to");
 END
 $$;
 COMMENT ON FUNCTION gridkit.history(regclass, jsonb, timestamptz, timestamptz, integer, name) IS

@@ -50,6 +50,7 @@ pgrx::extension_sql_file!(
     requires = [spatial::_search_boxes, spatial::_viewport_boxes, spatial::_check_distance]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+pgrx::extension_sql_file!("../sql/api.sql", name = "api", requires = ["finalize", "series", "spatial"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

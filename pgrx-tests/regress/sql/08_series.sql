@@ -67,6 +67,14 @@ SELECT count(*) AS points FROM gridkit.history('fx.obs', '{"ba": "PJM", "series"
 SELECT count(*) AS points, sum(count) AS rows FROM gridkit.history('fx.obs', '{"ba": "PJM", "series": "demand"}', '2024-06-01 00:00+00', '2024-06-11 00:00+00', 5);
 -- A key the rollups do not group by alone: all series of a BA merged.
 SELECT count(*) AS points, sum(count) AS rows FROM gridkit.history('fx.obs', '{"ba": "PJM"}', '2024-06-01 00:00+00', '2024-06-11 00:00+00', 100);
+-- The finest rollup that fits is chosen, whatever the rollups' watermarks
+-- (the monthly one's is the earliest), and the bucket holding "from" counts.
+SELECT gridkit.rollup_create('obs_monthly', 'fx.obs_daily', 'ts', '1 month', '{ba,series}', '{"avg": "avg(value)"}');
+SELECT gridkit.rollup_refresh('obs_monthly') > 0 AS refreshed;
+SELECT count(*) AS points, min(bucket), max(bucket), sum(count) AS rows
+  FROM gridkit.history('fx.obs', '{"ba": "ERCO", "series": "wind"}', '2024-06-10 12:00+00', '2024-06-14 12:00+00', 5);
+SELECT count(*) AS points FROM gridkit.history('fx.obs', '{"ba": "ERCO", "series": "wind"}', '2024-06-05 00:00+00', '2024-06-25 00:00+00', max_points => 100);
+SELECT gridkit.rollup_drop('obs_monthly');
 
 -- replace_range: recomputed rows swapped in atomically; rollups and latest
 -- values follow.

@@ -1,0 +1,73 @@
+-- The api schema (what PostgREST or gridkit's server exposes): a role given
+-- gridkit.api_grant can call exactly the api functions, reads registered
+-- layers through them and nothing else, cannot write; tiles come back in
+-- PostgREST's media-type domain; versions change when tiles may.
+\set VERBOSITY default
+
+SELECT gridkit.api_grant('regress_web', create_role => true);
+SELECT rolname, rolcanlogin, rolinherit, rolconfig FROM pg_roles WHERE rolname = 'regress_web';
+
+-- Exactly the api functions, nothing in gridkit the role could call: every
+-- gridkit and api function, executable or not, through the role's eyes
+-- (a function needs EXECUTE and USAGE on its schema).
+SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) AS args
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('api', 'gridkit')
+   AND has_schema_privilege('regress_web', n.oid, 'USAGE')
+   AND has_function_privilege('regress_web', p.oid, 'EXECUTE')
+   AND n.nspname = 'api'
+ ORDER BY 1, 2, 3;
+-- Through gridkit: schema usage (the registry is public) but no function
+-- beyond those anyone may call, and no table it can write.
+SELECT count(*) FILTER (WHERE has_table_privilege('regress_web', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS writable,
+       count(*) FILTER (WHERE has_table_privilege('regress_web', c.oid, 'SELECT')) AS readable
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('gridkit', 'api', 'fx') AND c.relkind IN ('r', 'p', 'v', 'm');
+SELECT p.proname
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'gridkit' AND has_function_privilege('regress_web', p.oid, 'EXECUTE')
+   AND p.proname IN ('layer_register', 'layer_drop', 'cluster_refresh', 'generalize_refresh', 'rollup_refresh',
+                     'run_maintenance', 'api_grant', 'refresh_stale', 'demo_generate');
+
+-- The test's own helper (the role may use schema fx, not read its tables).
+GRANT USAGE ON SCHEMA fx TO regress_web;
+SET ROLE regress_web;
+-- In a read-only transaction, as PostgREST runs GET requests.
+BEGIN READ ONLY;
+SELECT pg_typeof(api.tile('globe', 2, 1, 1)), length(api.tile('globe', 2, 1, 1)) > 100 AS has_features;
+SELECT length(api.tile('globe,routes', 1, 0, 0)) > length(api.tile('globe', 1, 0, 0)) AS two_layers_bigger;
+SELECT length(api.tile('globe', 1, 0, 0, '{"kind": "polar"}')) < length(api.tile('globe', 1, 0, 0)) AS filtered_smaller;
+SELECT count(*) FROM api.nearby('globe', 0, 0, 200000);
+SELECT count(*) FROM api.bbox('globe', -1, -1, 1, 1);
+SELECT api.feature('globe', 1);
+SELECT name, geometry_type, fields, min_zoom, clustered FROM api.layers() WHERE name IN ('globe', 'routes');
+SELECT api.tilejson('globe', 'https://maps.example/tiles/globe/{z}/{x}/{y}.mvt');
+SELECT api.tilejson('globe,routes') -> 'tiles';
+COMMIT;
+-- Nothing but the api: not the tables behind it, not gridkit's own calls.
+SELECT count(*) FROM fx.globe;
+SELECT * FROM gridkit.nearby('globe', 0, 0, 10);
+SELECT gridkit.layer_drop('globe');
+SELECT gridkit.cluster_refresh('globe');
+INSERT INTO gridkit.layer (name, source, source_name, geom_column, id_column, srid) VALUES ('x', 'fx.globe', 'x', 'geom', 'id', 4326);
+-- Bad input through the api keeps its SQLSTATE.
+SELECT fx.error_of($q$SELECT api.tile('nope', 0, 0, 0)$q$);
+SELECT fx.error_of($q$SELECT api.tile('globe,nope', 0, 0, 0)$q$);
+SELECT fx.error_of($q$SELECT api.tile('', 0, 0, 0)$q$);
+SELECT fx.error_of($q$SELECT api.tile('globe', 0, 5, 0)$q$);
+SELECT fx.error_of($q$SELECT api.tile('globe', 99, 0, 0)$q$);
+SELECT fx.error_of($q$SELECT api.tile('globe', 1, 0, 0, '{"nope": 1}')$q$);
+SELECT fx.error_of($q$SELECT api.tilejson('globe', 'http://x/{z}')$q$);
+SELECT fx.error_of($q$SELECT * FROM api.history('fx.globe', '{}', now() - interval '1 day', now())$q$);
+SELECT fx.error_of($q$SELECT * FROM api.latest('pg_catalog.pg_authid')$q$);
+RESET ROLE;
+
+-- Versions: one per layer, changed by the layer's data and only by it
+-- (the server's tile cache hears of each change on channel gridkit_tiles;
+-- its tests check that).
+CREATE TEMP TABLE v0 AS SELECT * FROM api.layer_versions();
+UPDATE fx.routes SET geom = geom WHERE id = 1;
+SELECT l.layer, l.version <> v.version AS changed
+  FROM api.layer_versions() l JOIN v0 v USING (layer) WHERE l.layer IN ('globe', 'routes') ORDER BY 1;
+DROP OWNED BY regress_web;
+DROP ROLE regress_web;

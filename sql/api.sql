@@ -1,0 +1,282 @@
+-- The HTTP contract: schema `api` holds exactly what a web client may call,
+-- as PostgREST would expose it (and as gridkit's own server calls it).
+-- Every function is SECURITY DEFINER with a fixed search_path and checks its
+-- arguments against the registries, so a role given only
+-- gridkit.api_grant(role) reads registered layers and series through these
+-- functions and nothing else. See docs/HTTP.md and docs/postgrest.conf.
+
+CREATE SCHEMA api;
+COMMENT ON SCHEMA api IS 'gridkit''s web API: tiles, TileJSON, spatial queries and series (PostgREST-compatible)';
+REVOKE ALL ON SCHEMA api FROM PUBLIC;
+
+-- PostgREST 12 answers with a function's media type when it returns a
+-- domain named after it.
+CREATE DOMAIN api."application/vnd.mapbox-vector-tile" AS bytea;
+
+-- Tiles and layers change when their data, registration, cluster pyramid or
+-- generalized bands do; listeners (the server's tile cache) hear it at
+-- commit on channel gridkit_tiles and re-read api.layer_versions().
+CREATE FUNCTION gridkit._notify_tiles() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('gridkit_tiles', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER notify_tiles AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.layer
+    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._notify_tiles();
+CREATE TRIGGER notify_tiles AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.pyramid
+    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._notify_tiles();
+CREATE TRIGGER notify_tiles AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gridkit.generalization
+    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._notify_tiles();
+-- A source's change is logged here once per writing transaction and table.
+CREATE TRIGGER notify_tiles AFTER INSERT ON gridkit.source_change
+    FOR EACH STATEMENT EXECUTE FUNCTION gridkit._notify_tiles();
+
+-- Per layer, a version of everything its tiles depend on: equal versions,
+-- equal tiles (for the same request and gridkit.* settings).
+CREATE FUNCTION api.layer_versions() RETURNS TABLE (layer text, version text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.name,
+           md5(concat_ws('|', l.registered_at, l.source::oid, l.geom_column, l.id_column, l.attributes::text,
+                         l.options::text, gridkit.layer_data_version(l.name), p.build, p.built_at, g.built_at))
+      FROM gridkit.layer l
+      LEFT JOIN gridkit.pyramid p ON p.layer = l.name
+      LEFT JOIN gridkit.generalization g ON g.layer = l.name
+     ORDER BY l.name
+$$;
+COMMENT ON FUNCTION api.layer_versions() IS
+    'Per layer, a version string that changes whenever its tiles may (data, registration, pyramid, bands)';
+
+-- "pnodes" or "zones,transmission_lines,pnodes" as registered layer names.
+CREATE FUNCTION gridkit._layer_list(layer text) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    names text[] := string_to_array(layer, ',');
+    n text;
+BEGIN
+    IF layer IS NULL OR layer = '' OR cardinality(names) > 32 THEN
+        RAISE EXCEPTION 'layer must name 1 to 32 layers separated by commas' USING ERRCODE = '22023';
+    END IF;
+    FOREACH n IN ARRAY names LOOP
+        IF NOT EXISTS (SELECT 1 FROM gridkit.layer l WHERE l.name = n) THEN
+            RAISE EXCEPTION 'layer "%" does not exist', n USING ERRCODE = '42704';
+        END IF;
+    END LOOP;
+    RETURN names;
+END
+$$;
+
+CREATE FUNCTION api.tile(layer text, z integer, x integer, y integer, filter jsonb DEFAULT NULL)
+RETURNS api."application/vnd.mapbox-vector-tile"
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    names text[] := gridkit._layer_list(layer);
+BEGIN
+    IF z IS NULL OR x IS NULL OR y IS NULL THEN
+        RAISE EXCEPTION 'z, x and y are required' USING ERRCODE = '22023';
+    END IF;
+    IF filter IS NULL THEN
+        RETURN @extschema@.grid_tile(names, z, x, y);
+    END IF;
+    RETURN @extschema@.grid_tile(names, z, x, y, filter);
+END
+$$;
+COMMENT ON FUNCTION api.tile(text, integer, integer, integer, jsonb) IS
+    'A Mapbox Vector Tile of one layer or of several (comma-separated), optionally filtered on registered attributes';
+
+-- The MVT field type of each registered attribute, as TileJSON names them.
+CREATE FUNCTION gridkit._layer_fields(l gridkit.layer) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_object_agg(a.attname,
+               CASE WHEN t.typcategory = 'N' THEN 'Number' WHEN t.typcategory = 'B' THEN 'Boolean' ELSE 'String' END),
+               '{}')
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = l.source AND a.attname = ANY (l.attributes) AND NOT a.attisdropped
+$$;
+
+CREATE FUNCTION api.layers()
+RETURNS TABLE (name text, geometry_type text, fields jsonb, min_zoom integer, clustered boolean,
+               cluster_max_zoom integer)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.name, v.geometry_type, gridkit._layer_fields(l), coalesce((l.options ->> 'min_zoom')::int, 0),
+           l.options ? 'cluster', (l.options -> 'cluster' ->> 'max_zoom')::int
+      FROM gridkit.layer l JOIN gridkit.layers v ON v.name = l.name
+     ORDER BY l.name
+$$;
+COMMENT ON FUNCTION api.layers() IS 'The registered layers: geometry type, attribute fields and zooms';
+
+-- TileJSON 3.0 for a layer (or comma-separated layers): all MapLibre needs.
+-- `tiles_url` is the tile URL template; by default PostgREST's /rpc/tile.
+CREATE FUNCTION api.tilejson(layer text, tiles_url text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    names text[] := gridkit._layer_list(layer);
+    result json;
+BEGIN
+    IF tiles_url IS NOT NULL AND (tiles_url NOT LIKE '%{z}%' OR tiles_url NOT LIKE '%{x}%' OR tiles_url NOT LIKE '%{y}%') THEN
+        RAISE EXCEPTION 'tiles_url must contain {z}, {x} and {y}' USING ERRCODE = '22023';
+    END IF;
+    SELECT json_build_object(
+               'tilejson', '3.0.0',
+               'name', layer,
+               'scheme', 'xyz',
+               'tiles', json_build_array(coalesce(tiles_url,
+                   '/rpc/tile?layer=' || layer || '&z={z}&x={x}&y={y}')),
+               'minzoom', min(coalesce((l.options ->> 'min_zoom')::int, 0)),
+               'maxzoom', 22,
+               'bounds', json_build_array(-180, -85.0511, 180, 85.0511),
+               'vector_layers', json_agg(json_build_object(
+                   'id', l.name,
+                   'fields', gridkit._layer_fields(l)
+                             || CASE WHEN l.options ? 'cluster'
+                                     THEN '{"point_count": "Number", "cluster_id": "Number", "expansion_zoom": "Number"}'::jsonb
+                                     ELSE '{}' END,
+                   'minzoom', coalesce((l.options ->> 'min_zoom')::int, 0),
+                   'maxzoom', 22) ORDER BY array_position(names, l.name)))
+      INTO result
+      FROM gridkit.layer l
+     WHERE l.name = ANY (names);
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION api.tilejson(text, text) IS 'TileJSON 3.0.0 for one layer or several (comma-separated)';
+
+CREATE FUNCTION api.nearby(layer text, lon double precision, lat double precision, radius_m double precision,
+                           "limit" integer DEFAULT 100)
+RETURNS TABLE (id bigint, longitude double precision, latitude double precision, distance_m double precision,
+               attributes jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM gridkit.nearby(layer, lon, lat, radius_m, "limit") $$;
+
+CREATE FUNCTION api.along_route(layer text, route jsonb, buffer_m double precision, "limit" integer DEFAULT 1000)
+RETURNS TABLE (id bigint, longitude double precision, latitude double precision, distance_m double precision,
+               attributes jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM gridkit.along_route(layer, route, buffer_m, "limit") $$;
+
+CREATE FUNCTION api.within(layer text, polygon jsonb, "limit" integer DEFAULT 1000)
+RETURNS TABLE (id bigint, longitude double precision, latitude double precision, attributes jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM gridkit.within(layer, polygon, "limit") $$;
+
+CREATE FUNCTION api.bbox(layer text, west double precision, south double precision, east double precision,
+                         north double precision, "limit" integer DEFAULT 500, "offset" integer DEFAULT 0)
+RETURNS TABLE (id bigint, longitude double precision, latitude double precision, attributes jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM gridkit.bbox(layer, west, south, east, north, "limit", "offset") $$;
+
+CREATE FUNCTION api.feature(layer text, id bigint) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT gridkit.feature(layer, id) $$;
+
+-- A series source named by a client: only one gridkit keeps (a
+-- time-series table, a rollup or a source with latest values).
+CREATE FUNCTION gridkit._series_source(source text) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found regclass;
+BEGIN
+    SELECT s.rel INTO found
+      FROM (SELECT t.relid AS rel FROM gridkit.ts_table t
+            UNION SELECT l.source FROM gridkit.latest l) s
+     WHERE s.rel::text = source OR format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n
+                                                    ON n.oid = c.relnamespace WHERE c.oid = s.rel),
+                                         (SELECT c.relname FROM pg_class c WHERE c.oid = s.rel)) = source
+     LIMIT 1;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'series "%" does not exist', source USING ERRCODE = '42704',
+            HINT = 'Series are gridkit time-series tables, rollups and sources with latest values; see api.series().';
+    END IF;
+    RETURN found;
+END
+$$;
+
+CREATE FUNCTION api.series() RETURNS TABLE (source text, kind text, time_column name, latest boolean)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%I.%I', n.nspname, c.relname),
+           CASE WHEN r.name IS NOT NULL THEN 'rollup' WHEN t.relid IS NOT NULL THEN 'time series' ELSE 'table' END,
+           coalesce(t.time_column, l.time_column),
+           l.source IS NOT NULL
+      FROM (SELECT relid AS rel FROM gridkit.ts_table UNION SELECT source FROM gridkit.latest) s
+      JOIN pg_class c ON c.oid = s.rel
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN gridkit.ts_table t ON t.relid = s.rel
+      LEFT JOIN gridkit.latest l ON l.source = s.rel
+      LEFT JOIN gridkit.rollup r ON r.relid = s.rel
+     ORDER BY 1
+$$;
+COMMENT ON FUNCTION api.series() IS 'The series a client may read: time-series tables, rollups, sources with latest values';
+
+CREATE FUNCTION api.history(source text, key jsonb, "from" timestamptz, "to" timestamptz,
+                            max_points integer DEFAULT 2000)
+RETURNS TABLE (bucket timestamptz, avg double precision, min double precision, max double precision, count bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM gridkit.history(gridkit._series_source(source), key, "from", "to", max_points) $$;
+COMMENT ON FUNCTION api.history(text, jsonb, timestamptz, timestamptz, integer) IS
+    'One key''s series over [from, to), from raw rows or a rollup depending on the range (gridkit.history)';
+
+-- The latest row of each key of a source, as JSON objects, paged by key.
+CREATE FUNCTION api.latest(source text, "limit" integer DEFAULT 100, "offset" integer DEFAULT 0)
+RETURNS SETOF jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l gridkit.latest;
+BEGIN
+    PERFORM gridkit._check_limit("limit", "offset");
+    SELECT * INTO l FROM gridkit.latest g WHERE g.source = gridkit._series_source(latest.source);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'latest values of "%" are not kept', source USING ERRCODE = '42704';
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT to_jsonb(t) FROM %s t ORDER BY %s LIMIT $1 OFFSET $2', l.latest,
+                                (SELECT string_agg(format('%I', k), ', ') FROM unnest(l.key_columns) k))
+        USING "limit", "offset";
+END
+$$;
+COMMENT ON FUNCTION api.latest(text, integer, integer) IS 'The latest row per key of a series with latest values, paged';
+
+CREATE FUNCTION api.freshness(source text DEFAULT NULL)
+RETURNS TABLE (source text, key jsonb, last_time timestamptz, age interval, status text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT f.source::text, f.key, f.last_time, f.age, f.status
+      FROM gridkit.freshness f
+     WHERE freshness.source IS NULL OR f.source = gridkit._series_source(freshness.source)
+$$;
+COMMENT ON FUNCTION api.freshness(text) IS 'Per key: last time, age and live / delayed / stale / no data';
+
+-- Only roles given api_grant may call these.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA api FROM PUBLIC;
+
+-- Lets `role` call the api functions and nothing else gridkit keeps; with
+-- `create_role`, creates it first (NOLOGIN, for PostgREST to switch into,
+-- or LOGIN for gridkit's server), read-only by default.
+CREATE FUNCTION gridkit.api_grant(role name, create_role boolean DEFAULT false, login boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF create_role AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role) THEN
+        EXECUTE format('CREATE ROLE %I %s NOINHERIT', role, CASE WHEN login THEN 'LOGIN' ELSE 'NOLOGIN' END);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
+    END IF;
+    EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', role);
+    EXECUTE format('GRANT USAGE ON SCHEMA api TO %I', role);
+    EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO %I', role);
+END
+$$;
+REVOKE ALL ON FUNCTION gridkit.api_grant(name, boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION gridkit.api_grant(name, boolean, boolean) IS
+    'Lets a role call the api schema''s functions (and sets it read-only); creates the role when asked';
