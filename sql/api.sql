@@ -102,15 +102,15 @@ $$;
 
 CREATE FUNCTION api.layers()
 RETURNS TABLE (name text, geometry_type text, fields jsonb, min_zoom integer, clustered boolean,
-               cluster_max_zoom integer)
+               cluster_max_zoom integer, max_age integer)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.name, v.geometry_type, gridkit._layer_fields(l), coalesce((l.options ->> 'min_zoom')::int, 0),
-           l.options ? 'cluster', (l.options -> 'cluster' ->> 'max_zoom')::int
+           l.options ? 'cluster', (l.options -> 'cluster' ->> 'max_zoom')::int, (l.options ->> 'max_age')::int
       FROM gridkit.layer l JOIN gridkit.layers v ON v.name = l.name
      ORDER BY l.name
 $$;
-COMMENT ON FUNCTION api.layers() IS 'The registered layers: geometry type, attribute fields and zooms';
+COMMENT ON FUNCTION api.layers() IS 'The registered layers: geometry type, attribute fields, zooms and HTTP max-age';
 
 -- TileJSON 3.0 for a layer (or comma-separated layers): all MapLibre needs.
 -- `tiles_url` is the tile URL template; by default PostgREST's /rpc/tile.

@@ -29,6 +29,9 @@ pub struct LayerOptions {
     pub simplify: SimplifyOptions,
     /// The attribute a full tile keeps features by, before size.
     pub rank: Option<RankOptions>,
+    /// Seconds HTTP clients and proxies may keep this layer's tiles
+    /// (`Cache-Control: max-age`); `None`: the server's default.
+    pub max_age: Option<u32>,
 }
 
 impl Default for LayerOptions {
@@ -42,6 +45,7 @@ impl Default for LayerOptions {
             zoom: ZoomRules::default(),
             simplify: SimplifyOptions::default(),
             rank: None,
+            max_age: None,
         }
     }
 }
@@ -84,13 +88,15 @@ pub struct RankOptions {
 
 /// The option names this version understands.
 pub const KNOWN_OPTIONS: &[&str] =
-    &["extent", "buffer", "max_features", "max_bytes", "cluster", "min_zoom", "zoom_rules", "simplify", "rank"];
+    &["extent", "buffer", "max_features", "max_bytes", "cluster", "min_zoom", "zoom_rules", "simplify", "rank", "max_age"];
 /// Largest `simplify.tolerance_px`.
 pub const MAX_TOLERANCE_PX: f64 = 64.0;
 
 pub const EXTENT_RANGE: (u32, u32) = (256, 65536);
 pub const MAX_FEATURES_RANGE: (u32, u32) = (1, 10_000_000);
 pub const MAX_BYTES_RANGE: (u32, u32) = (1024, 256 * 1024 * 1024);
+/// Up to a year, the longest `max-age` HTTP caches honour.
+pub const MAX_AGE_RANGE: (u32, u32) = (0, 31_536_000);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionsError {
@@ -148,6 +154,7 @@ impl LayerOptions {
         }
         o.max_features = integer(map, "max_features", MAX_FEATURES_RANGE)?;
         o.max_bytes = integer(map, "max_bytes", MAX_BYTES_RANGE)?;
+        o.max_age = integer(map, "max_age", MAX_AGE_RANGE)?;
         if let Some(c) = map.get("cluster") {
             o.cluster = Some(ClusterOptions::parse(c)?);
         }
@@ -247,8 +254,10 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "unknown option \"extnet\"; known options are: extent, buffer, max_features, max_bytes, cluster, \
-             min_zoom, zoom_rules, simplify, rank"
+             min_zoom, zoom_rules, simplify, rank, max_age"
         );
+        assert!(LayerOptions::parse(&json!({"max_age": -1})).is_err());
+        assert_eq!(LayerOptions::parse(&json!({"max_age": 300})).unwrap().max_age, Some(300));
         let e = LayerOptions::parse(&json!({"extent": 100})).unwrap_err();
         assert_eq!(e.to_string(), "option \"extent\" must be an integer between 256 and 65536, not 100");
         let e = LayerOptions::parse(&json!({"extent": 4096.5})).unwrap_err();
