@@ -13,4 +13,5 @@ bench:
 	bench/run.sh
 
 stop:
+	scripts/server.sh stop
 	scripts/cluster.sh stop demo

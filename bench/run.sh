@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|cluster|lines|timeseries|rollups|indices|all]
+#   bench/run.sh [tiles|cluster|lines|timeseries|rollups|indices|http|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -15,6 +15,8 @@
 #          refresh against INSERT ... GROUP BY and REFRESH MATERIALIZED VIEW;
 #          latest values against DISTINCT ON; history against GROUP BY
 # indices: safety_compute over 1.44M minute rows against the same formulas in SQL
+# http:    gridkit-server (cached and uncached tiles, wrk) against a bare
+#          grid_tile loop in pgbench, at $BENCH_CLUSTER_SCALE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -69,4 +71,9 @@ if [ "$what" = rollups ] || [ "$what" = all ]; then
 fi
 if [ "$what" = indices ] || [ "$what" = all ]; then
     "$VENV/bin/python" bench/indices.py "$(demo_db 1)"
+fi
+if [ "$what" = http ] || [ "$what" = all ]; then
+    command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+    cargo build -q --release -p gridkit-server
+    "$VENV/bin/python" bench/http.py "$(demo_db "$CLUSTER_SCALE")"
 fi

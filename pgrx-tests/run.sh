@@ -3,6 +3,10 @@
 #   regress/  SQL behaviour and error codes (pg_regress, expected output)
 #   tiles/    tiles decoded by mapbox-vector-tile and compared with PostGIS
 #             ST_AsMVT; geometry checked with shapely (pytest)
+#   http/     gridkit-server on the same database: tiles, caching, JSON,
+#             errors, fuzz, load, a database restart, and the map page in
+#             headless Chromium (pytest + web/test/map.test.mjs); last, as
+#             it restarts the cluster
 # Set KEEP_CLUSTER=1 to leave the cluster running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +33,7 @@ fi
 echo "==> tile comparison"
 GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/tiles
+
+echo "==> HTTP server and map page"
+GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" GRIDKIT_CLUSTER=test \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/http

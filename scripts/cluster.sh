@@ -4,6 +4,7 @@
 #
 #   scripts/cluster.sh start NAME PORT   create if needed, start if stopped
 #   scripts/cluster.sh stop NAME         stop if running
+#   scripts/cluster.sh restart NAME      restart a running cluster (fast shutdown)
 #   scripts/cluster.sh wipe NAME         stop and delete
 #   scripts/cluster.sh dir NAME          print the cluster's directory
 #
@@ -24,7 +25,7 @@ state_dir() {
 
 as_pg() { sudo -u "$PG_USER" "$@"; }
 
-cmd=${1:?usage: cluster.sh start|stop|wipe|dir NAME [PORT]}
+cmd=${1:?usage: cluster.sh start|stop|restart|wipe|dir NAME [PORT]}
 name=${2:?cluster name}
 dir=$(state_dir "$name")
 
@@ -59,6 +60,8 @@ stop)
     if [ -f "$dir/data/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     fi ;;
+restart)
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null ;;
 wipe)
     "$0" stop "$name"
     rm -rf "$dir" ;;

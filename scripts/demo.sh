@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Sets everything up and runs gridkit on the demo data: installs what the
 # machine lacks, builds and installs the extension, starts a project-local
-# PostgreSQL (port $GRIDKIT_PORT), creates the extension and loads the demo
-# data at $SCALE. Re-running skips what is already done.
+# PostgreSQL (port $GRIDKIT_PORT), creates the extension, loads the demo
+# data at $SCALE and serves the map with gridkit-server (port
+# $GRIDKIT_HTTP_PORT). Re-running skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 SCALE=${SCALE:-1}
 SEED=${SEED:-42}
 PORT=${GRIDKIT_PORT:-54330}
+HTTP_PORT=${GRIDKIT_HTTP_PORT:-8080}
 
 scripts/setup.sh
 
 echo "==> building and installing gridkit (release)"
 cargo pgrx install --release --pg-config "$PG_CONFIG" >target/install.log 2>&1 || { cat target/install.log; exit 1; }
+echo "==> building gridkit-server (release)"
+cargo build -q --release -p gridkit-server
 
 scripts/cluster.sh start demo "$PORT"
 dir=$(scripts/cluster.sh dir demo)
@@ -37,15 +41,27 @@ echo "$sql_sum" >"$dir/gridkit.sql.sum"
 if [ "$(cat "$dir/demo.done" 2>/dev/null)" != "$SCALE $SEED $sql_sum" ]; then
     echo "==> loading the demo data (scale $SCALE, seed $SEED)"
     psql_ -d gridkit -c "SELECT * FROM gridkit.demo_generate($SCALE, $SEED)"
+    # Cluster pyramids for the clustered layers (the rest is built already).
+    psql_ -d gridkit -c "SELECT * FROM gridkit.refresh_stale()"
     echo "$SCALE $SEED $sql_sum" >"$dir/demo.done"
 fi
+
+# The server's role may call the api schema and nothing else, read-only.
+psql_ -d gridkit -c "SELECT gridkit.api_grant('gridkit_web', create_role => true, login => true)" >/dev/null
+
+scripts/server.sh start "host=$dir port=$PORT user=gridkit_web dbname=gridkit" "$HTTP_PORT"
 
 cat <<MSG
 
 gridkit is running on the demo data (scale $SCALE).
+  map:      http://127.0.0.1:$HTTP_PORT/
+  a tile:   curl -s http://127.0.0.1:$HTTP_PORT/tiles/pnodes/5/9/12.mvt | wc -c
+  TileJSON: http://127.0.0.1:$HTTP_PORT/tiles/pnodes.json
+  nearby:   curl -s 'http://127.0.0.1:$HTTP_PORT/api/layers/pnodes/nearby?lon=-95&lat=35&radius_m=50000&limit=3'
+  metrics:  http://127.0.0.1:$HTTP_PORT/metrics
   psql:     psql -h $dir -p $PORT -U postgres gridkit
   layers:   SELECT name, geometry_type, attributes FROM gridkit.layers;
   a tile:   SELECT length(grid_tile('pnodes', 5, 9, 12));
   to file:  psql -h $dir -p $PORT -U postgres gridkit -XAtc "SELECT encode(grid_tile('pnodes', 5, 9, 12), 'base64')" | base64 -d > pnodes-5-9-12.mvt
-  stop:     scripts/cluster.sh stop demo
+  stop:     make stop
 MSG

@@ -2,14 +2,21 @@
 # Prepares this machine to build, run and test gridkit. Safe to re-run: each
 # step is skipped when already done. Needs root (installs Debian packages).
 #
-#   scripts/setup.sh          build and run prerequisites
-#   scripts/setup.sh --test   also the Python packages the test suites use
+#   scripts/setup.sh          build and run prerequisites (and the map page's
+#                             npm packages)
+#   scripts/setup.sh --test   also what the test suites use: Python packages
+#                             and Debian's Chromium for the browser test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgresql-15-cron
-          postgresql-15-partman sudo clang libclang-dev pkg-config python3-venv)
+          postgresql-15-partman sudo clang libclang-dev pkg-config python3-venv curl)
+if [ "${1:-}" = "--test" ]; then
+    packages+=(chromium)
+fi
+# The machine's own Node.js when it has one, else Debian's.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +38,13 @@ fi
 if ! grep -qs "pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
     echo "==> pointing pgrx at $PG_CONFIG"
     cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi
+
+# MapLibre GL (and playwright-core for the browser test), as locked.
+if ! cmp -s web/package-lock.json web/node_modules/.gridkit-lock 2>/dev/null; then
+    echo "==> installing the map page's npm packages"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp web/package-lock.json web/node_modules/.gridkit-lock
 fi
 
 if [ "${1:-}" = "--test" ]; then

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: the algorithm crates, the #[pg_test]s (in a cluster run by
-# $PG_USER), then the end-to-end suites in pgrx-tests/ against the installed
-# extension.
+# Runs every test: the algorithm and server crates, the #[pg_test]s (in a
+# cluster run by $PG_USER), then the end-to-end suites in pgrx-tests/ against
+# the installed extension (SQL, tiles, HTTP and the map page in Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
 scripts/setup.sh --test
 
-echo "==> crate tests"
+echo "==> crate tests (algorithms, server)"
 cargo test --workspace --exclude gridkit
 
 echo "==> #[pg_test]s"
@@ -21,4 +21,5 @@ cargo pgrx test pg15 --runas "$PG_USER" --pgdata "$pgdata"
 
 echo "==> end-to-end suites"
 cargo pgrx install --pg-config "$PG_CONFIG" >target/install.log 2>&1 || { cat target/install.log; exit 1; }
+cargo build -q -p gridkit-server
 pgrx-tests/run.sh

@@ -47,6 +47,25 @@ async fn not_found() -> AppError {
     AppError::not_found("not found")
 }
 
+/// Longest request path accepted (414 beyond).
+const MAX_PATH_BYTES: usize = 2048;
+
+/// Refuses paths no route could serve before any handler or the file
+/// system sees them: over-long ones, and for static files a name longer
+/// than a file name can be (the file system would answer with an error).
+async fn guard_path(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let path = request.uri().path();
+    if path.len() > MAX_PATH_BYTES {
+        return AppError::new(StatusCode::URI_TOO_LONG, format!("the path is longer than {MAX_PATH_BYTES} bytes"))
+            .into_response();
+    }
+    let is_static = path.starts_with("/static/") || path.starts_with("/vendor/");
+    if is_static && path.split('/').any(|segment| segment.len() > 255) {
+        return not_found().await.into_response();
+    }
+    next.run(request).await
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let web = state.config.web_dir.clone();
     let maplibre = web.join("node_modules/maplibre-gl/dist");
@@ -70,6 +89,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest_service("/vendor/maplibre-gl", ServeDir::new(maplibre).fallback(axum::routing::any(not_found)))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(middleware::from_fn(guard_path))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .with_state(state)
 }

@@ -1,0 +1,118 @@
+"""The HTTP suite: gridkit-server against the test cluster's demo database,
+driven with the standard library's HTTP client (no decoding done for us),
+tiles decoded by mapbox-vector-tile."""
+
+import gzip
+import http.client
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+import urllib.parse
+
+import psycopg
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PORT = int(os.environ.get("GRIDKIT_HTTP_PORT", "54339"))
+
+
+class Client:
+    def __init__(self, port):
+        self.port = port
+
+    def request(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+            c.request(method, path, body=data, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers=headers)
+
+    def json(self, path, method="GET", body=None):
+        status, headers, data = self.request(method, path, body)
+        assert headers["content-type"].startswith("application/json"), (path, headers)
+        return status, json.loads(data)
+
+    def tile(self, path, headers=None):
+        status, h, data = self.get(path, headers)
+        if h.get("content-encoding") == "gzip":
+            data = gzip.decompress(data)
+        return status, h, data
+
+
+@pytest.fixture(scope="session")
+def db():
+    """A superuser connection to the database the server reads."""
+    c = psycopg.connect(os.environ["GRIDKIT_DSN"], autocommit=True)
+    c.execute("CREATE EXTENSION IF NOT EXISTS gridkit CASCADE")
+    if c.execute("SELECT to_regclass('demo.pnodes') IS NULL").fetchone()[0]:
+        c.execute("SELECT gridkit.demo_generate(1, 42)")
+    c.execute("SELECT gridkit.api_grant('gridkit_web', create_role => true, login => true)")
+    # A small layer the tests change.
+    c.execute("""
+        DROP TABLE IF EXISTS public.http_points CASCADE;
+        CREATE TABLE public.http_points (id int PRIMARY KEY, val int, label text, geom geometry(Point, 4326));
+        INSERT INTO public.http_points SELECT i, i, 'p' || i, ST_SetSRID(ST_MakePoint(-100 + i, 40), 4326)
+          FROM generate_series(1, 10) i;
+        CREATE INDEX ON public.http_points USING gist (geom);
+        SELECT gridkit.layer_register('http_points', 'public.http_points', attributes => '{val,label}',
+                                      options => '{"max_age": 7}');
+        -- A layer whose every read outlasts the statement timeout.
+        CREATE OR REPLACE VIEW public.http_slow AS
+          SELECT p.id, p.geom FROM public.http_points p CROSS JOIN LATERAL (SELECT pg_sleep(20)) s;
+        SELECT gridkit.layer_register('http_slow', 'public.http_slow');
+    """)
+    yield c
+    c.close()
+
+
+def server_env(db):
+    info = db.info
+    url = f"host={info.host} port={info.port} user=gridkit_web dbname={info.dbname}"
+    return {**os.environ, "DATABASE_URL": url, "GRIDKIT_WEB_DIR": str(ROOT / "web"),
+            "GRIDKIT_STATEMENT_TIMEOUT_MS": "2000", "GRIDKIT_POOL_SIZE": "8"}
+
+
+def wait_healthy(client, seconds=20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            status, body = client.json("/health")
+            if status == 200 and body.get("listening"):
+                return
+        except (OSError, json.JSONDecodeError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the server did not become healthy")
+
+
+@pytest.fixture(scope="session")
+def server(db):
+    binary = os.environ.get("GRIDKIT_SERVER", str(ROOT / "target/debug/gridkit-server"))
+    log = open(ROOT / "target/http-server.log", "w")
+    proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{PORT}"], env=server_env(db), stdout=log, stderr=log)
+    client = Client(PORT)
+    try:
+        wait_healthy(client)
+        yield client
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the server did not stop within 10 s of SIGTERM")
+        log.close()
+    assert code == 0, f"the server exited with {code} on SIGTERM"
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
