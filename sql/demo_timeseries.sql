@@ -106,3 +106,27 @@ SELECT gridkit.latest_enable('demo.safety_minutes', '{intersection_id}', '1 minu
 SELECT gridkit.retention_set('demo.observations', '400 days');
 SELECT gridkit.retention_set('demo.safety_minutes', '30 days');
 SELECT gridkit.retention_set('demo.safety_hourly', '90 days');
+
+-- Safety indices of every minute (docs/INDICES.md): constants from the week
+-- itself, indices in a time-series table of their own with the latest value
+-- per intersection (the "current" index) and an hourly rollup of the
+-- adjusted index. Constants computed for an earlier demo go with it.
+SET LOCAL client_min_messages = warning;
+SELECT gridkit.safety_target_create('demo.safety_index');
+SELECT gridkit.ts_convert('demo.safety_index', 'ts', '1 day', premake => 2);
+DROP TABLE demo.safety_index_unpartitioned;
+SELECT gridkit._ts_make_range('demo.safety_index', date_trunc('hour', now()) - interval '7 days', now());
+DELETE FROM gridkit.safety_constants c WHERE c.source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_class r WHERE r.oid = c.source);
+SELECT gridkit.safety_constants_compute('demo.safety_minutes', date_trunc('hour', now()) - interval '7 days',
+       date_trunc('hour', now()) + interval '1 year', date_trunc('hour', now()) - interval '7 days', now());
+SELECT gridkit.safety_compute('demo.safety_minutes', 'demo.safety_index', date_trunc('hour', now()) - interval '7 days', now(),
+       timezone => 'America/Los_Angeles');
+CREATE INDEX ON demo.safety_index USING brin (ts);
+ANALYZE demo.safety_index;
+SELECT gridkit.latest_enable('demo.safety_index', '{intersection_id}', '1 minute');
+SELECT gridkit.rollup_create('safety_index_hourly', 'demo.safety_index', 'ts', '1 hour', '{intersection_id}',
+       '{"minutes": "count(*)", "combined_eb": "avg(combined_index_eb)", "combined_eb_min": "min(combined_index_eb)", "combined_eb_max": "max(combined_index_eb)", "high_risk_minutes": "high_risk_minutes(combined_index_eb)"}',
+       'America/Los_Angeles');
+SELECT gridkit.rollup_refresh('safety_index_hourly');
+SELECT gridkit.retention_set('demo.safety_index', '30 days');
+SET LOCAL client_min_messages = notice;

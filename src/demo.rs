@@ -279,7 +279,7 @@ fn demo_generate(
             None,
             &[],
         )?;
-        for table in ["observations", "safety_minutes"] {
+        for table in ["observations", "safety_minutes", "safety_index"] {
             let n = client
                 .select(&format!("SELECT count(*) FROM demo.{table}"), Some(1), &[])?
                 .first()
