@@ -75,5 +75,5 @@ fi
 if [ "$what" = http ] || [ "$what" = all ]; then
     command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
     cargo build -q --release -p gridkit-server
-    "$VENV/bin/python" bench/http.py "$(demo_db "$CLUSTER_SCALE")"
+    "$VENV/bin/python" bench/http_load.py "$(demo_db "$CLUSTER_SCALE")"
 fi

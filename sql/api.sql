@@ -70,20 +70,21 @@ BEGIN
 END
 $$;
 
+-- grid_tile checks the names (42704 for an unknown layer, 22023 for an
+-- empty list or a name listed twice); no lookup here, as this runs once
+-- per tile.
 CREATE FUNCTION api.tile(layer text, z integer, x integer, y integer, filter jsonb DEFAULT NULL)
 RETURNS api."application/vnd.mapbox-vector-tile"
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    names text[] := gridkit._layer_list(layer);
 BEGIN
-    IF z IS NULL OR x IS NULL OR y IS NULL THEN
-        RAISE EXCEPTION 'z, x and y are required' USING ERRCODE = '22023';
+    IF layer IS NULL OR z IS NULL OR x IS NULL OR y IS NULL THEN
+        RAISE EXCEPTION 'layer, z, x and y are required' USING ERRCODE = '22023';
     END IF;
     IF filter IS NULL THEN
-        RETURN @extschema@.grid_tile(names, z, x, y);
+        RETURN @extschema@.grid_tile(string_to_array(layer, ','), z, x, y);
     END IF;
-    RETURN @extschema@.grid_tile(names, z, x, y, filter);
+    RETURN @extschema@.grid_tile(string_to_array(layer, ','), z, x, y, filter);
 END
 $$;
 COMMENT ON FUNCTION api.tile(text, integer, integer, integer, jsonb) IS

@@ -434,7 +434,12 @@ COMMENT ON FUNCTION gridkit.retention_set(regclass, interval) IS
 -- subtransaction: a failing step is logged and retried next run, and does
 -- not stop the others. A run that finds another one in progress logs that
 -- and returns.
-CREATE FUNCTION gridkit.run_maintenance() RETURNS SETOF gridkit.job_runs
+-- `jobs`: 'all' (everything), 'hourly' (premake, late rows, rollups with
+-- buckets under a day, retention) or 'daily' (rollups of a day or more,
+-- retention): pg_cron runs the hourly one every hour and the daily one
+-- once a day (gridkit.schedule), so day and month rollups are not
+-- recomputed 24 times a day.
+CREATE FUNCTION gridkit.run_maintenance(jobs text DEFAULT 'all') RETURNS SETOF gridkit.job_runs
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -444,17 +449,28 @@ DECLARE
     started timestamptz;
     n bigint;
 BEGIN
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(1735287156, 0) THEN
+    IF jobs IS NULL OR jobs NOT IN ('all', 'hourly', 'daily') THEN
+        RAISE EXCEPTION 'run_maintenance: jobs must be ''all'', ''hourly'' or ''daily'', not %',
+            coalesce(quote_literal(jobs), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    -- A run overlapping one of the same kind is skipped ('all' counts as
+    -- hourly); the steps themselves are safe to run side by side.
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(1735287156, CASE WHEN jobs = 'daily' THEN 1 ELSE 0 END) THEN
         INSERT INTO gridkit.job_runs (job, started, finished, error)
-        VALUES ('maintenance', clock_timestamp(), clock_timestamp(), 'skipped: another run is in progress');
+        VALUES ('maintenance', clock_timestamp(), clock_timestamp(),
+                format('skipped: another %s run is in progress', jobs));
         RETURN QUERY SELECT * FROM gridkit.job_runs WHERE id > first_id ORDER BY id;
         RETURN;
     END IF;
     SELECT array_agg(ARRAY[s.job, s.target] ORDER BY s.ord, s.sub, s.target) INTO steps FROM (
         SELECT 1 AS ord, j.sub, j.job, t.relid::text AS target
           FROM gridkit.ts_table t, (VALUES (1, 'premake'), (2, 'late rows')) j(sub, job)
+         WHERE jobs <> 'daily'
         UNION ALL
-        SELECT 2, r.ord::int, 'refresh', r.name FROM gridkit._rollups_in_order() WITH ORDINALITY r(name, ord)
+        SELECT 2, r.ord::int, 'refresh', r.name
+          FROM gridkit._rollups_in_order() WITH ORDINALITY r(name, ord)
+          JOIN gridkit.rollup ro ON ro.name = r.name
+         WHERE jobs = 'all' OR (jobs = 'daily') = (ro.bucket >= interval '1 day')
         UNION ALL
         SELECT 3, 0, 'retention', t.relid::text FROM gridkit.ts_table t
     ) s;
@@ -475,29 +491,36 @@ BEGIN
     RETURN QUERY SELECT * FROM gridkit.job_runs WHERE id > first_id ORDER BY id;
 END
 $$;
-COMMENT ON FUNCTION gridkit.run_maintenance() IS
-    'Premakes partitions and moves late rows of every time-series table, refreshes every rollup, applies retention; logs to gridkit.job_runs';
+COMMENT ON FUNCTION gridkit.run_maintenance(text) IS
+    'Premakes partitions and moves late rows of every time-series table, refreshes rollups (all, under a day, or a day and more), applies retention; logs to gridkit.job_runs';
 
-CREATE FUNCTION gridkit.schedule(cron text DEFAULT '5 * * * *') RETURNS bigint
+-- Two pg_cron jobs: the hourly maintenance and the daily rollups. Scheduling
+-- again replaces them (pg_cron keys jobs by name).
+CREATE FUNCTION gridkit.schedule(cron text DEFAULT '5 * * * *', daily_cron text DEFAULT '20 0 * * *')
+RETURNS TABLE (job text, jobid bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    job bigint;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = '55000',
             HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron.';
     END IF;
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
-      USING 'gridkit-maintenance', cron, 'SELECT count(*) FROM gridkit.run_maintenance()';
-    RETURN job;
+    job := 'gridkit-maintenance';
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
+      USING job, cron, 'SELECT count(*) FROM gridkit.run_maintenance(''hourly'')';
+    RETURN NEXT;
+    job := 'gridkit-daily';
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
+      USING job, daily_cron, 'SELECT count(*) FROM gridkit.run_maintenance(''daily'')';
+    RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION gridkit.schedule(text) IS 'Schedules gridkit.run_maintenance with pg_cron (job gridkit-maintenance)';
+COMMENT ON FUNCTION gridkit.schedule(text, text) IS
+    'Schedules gridkit.run_maintenance with pg_cron: hourly (job gridkit-maintenance) and daily rollups (job gridkit-daily)';
 
 GRANT SELECT ON gridkit.ts_table, gridkit.job_runs TO PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.ts_create(regclass, name, interval, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.retention_set(regclass, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.ts_convert(regclass, name, interval, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION gridkit.run_maintenance() FROM PUBLIC;
-REVOKE ALL ON FUNCTION gridkit.schedule(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.run_maintenance(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.schedule(text, text) FROM PUBLIC;

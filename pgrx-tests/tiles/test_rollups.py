@@ -104,7 +104,11 @@ def test_pg_cron_runs_the_maintenance_job():
         g.execute("CREATE TABLE public.cron_meter (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts)")
         g.execute("SELECT gridkit.ts_create('public.cron_meter', 'ts', '1 day', premake => 0)")
         g.execute("INSERT INTO public.cron_meter VALUES ('2023-01-01', 1)")
-        job = g.execute("SELECT gridkit.schedule('* * * * *')").fetchone()[0]
+        jobs = dict(g.execute("SELECT job, jobid FROM gridkit.schedule('* * * * *')").fetchall())
+        assert set(jobs) == {"gridkit-maintenance", "gridkit-daily"}
+        assert g.execute("SELECT schedule, command FROM cron.job WHERE jobid = %s", (jobs["gridkit-daily"],)).fetchone() \
+            == ("20 0 * * *", "SELECT count(*) FROM gridkit.run_maintenance('daily')")
+        job = jobs["gridkit-maintenance"]
         try:
             before = g.execute("SELECT coalesce(max(id), 0) FROM gridkit.job_runs").fetchone()[0]
             deadline = time.time() + 75
@@ -118,5 +122,6 @@ def test_pg_cron_runs_the_maintenance_job():
                                (job,)).fetchone()
             assert status == ("succeeded",)
         finally:
-            g.execute("SELECT cron.unschedule(%s)", (job,))
+            for j in jobs.values():
+                g.execute("SELECT cron.unschedule(%s)", (j,))
             g.execute("DROP TABLE public.cron_meter")

@@ -9,16 +9,15 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use serde_json::{Map, Value};
 
 use crate::error::{AppError, AppResult};
@@ -43,11 +42,19 @@ pub struct TileKey {
     versions: String,
 }
 
-#[derive(Clone)]
-pub struct CachedTile {
+/// A rendered tile; its gzip form is made the first time a client accepts it.
+pub struct TileBody {
     raw: Bytes,
-    gzip: Bytes,
+    gzip: OnceLock<Bytes>,
 }
+
+impl TileBody {
+    fn gzip(&self) -> Bytes {
+        self.gzip.get_or_init(|| gzip(&self.raw)).clone()
+    }
+}
+
+pub type CachedTile = Arc<TileBody>;
 
 pub struct TileCache {
     cache: Option<quick_cache::sync::Cache<TileKey, CachedTile, TileWeight>>,
@@ -58,7 +65,8 @@ pub struct TileWeight;
 
 impl quick_cache::Weighter<TileKey, CachedTile> for TileWeight {
     fn weight(&self, key: &TileKey, tile: &CachedTile) -> u64 {
-        (key.layers.len() + key.filter.len() + key.versions.len() + tile.raw.len() + tile.gzip.len() + 128) as u64
+        // Counts the gzip form as if made: the weight is fixed at insertion.
+        (key.layers.len() + key.filter.len() + key.versions.len() + tile.raw.len() * 3 / 2 + 128) as u64
     }
 }
 
@@ -213,10 +221,35 @@ fn matches_etag(headers: &HeaderMap, tag: &str) -> bool {
         })
 }
 
+thread_local! {
+    // A deflate state is a few hundred KB that the compressor zeroes when
+    // made: made once per thread and reset per tile, not per tile.
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+}
+
+/// `raw` as a gzip member (RFC 1952): header, raw deflate, CRC-32, size.
 fn gzip(raw: &[u8]) -> Bytes {
-    let mut enc = GzEncoder::new(Vec::with_capacity(raw.len() / 2 + 64), Compression::fast());
-    enc.write_all(raw).expect("writing to memory");
-    Bytes::from(enc.finish().expect("writing to memory"))
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let mut out = Vec::with_capacity(raw.len() / 2 + 64);
+    out.extend_from_slice(&HEADER);
+    DEFLATE.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset();
+        loop {
+            let consumed = d.total_in() as usize;
+            out.reserve(4096.max(raw.len() - consumed));
+            match d.compress_vec(&raw[consumed..], &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => break,
+                Ok(_) => continue,
+                Err(e) => unreachable!("deflate into a growing buffer cannot fail: {e}"),
+            }
+        }
+    });
+    let mut crc = Crc::new();
+    crc.update(raw);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    Bytes::from(out)
 }
 
 pub async fn tile(
@@ -273,7 +306,7 @@ pub async fn tile(
             )
             .await?;
             let raw = Bytes::from(rows.first().map(|r| r.get::<_, Vec<u8>>(0)).unwrap_or_default());
-            let t = CachedTile { gzip: gzip(&raw), raw };
+            let t = Arc::new(TileBody { raw, gzip: OnceLock::new() });
             if cacheable {
                 state.tiles.insert(key, t.clone());
             }
@@ -281,7 +314,7 @@ pub async fn tile(
         }
     };
     let gz = accepts_gzip(&headers) && !tile.raw.is_empty();
-    let body = Body::from(if gz { tile.gzip } else { tile.raw });
+    let body = Body::from(if gz { tile.gzip() } else { tile.raw.clone() });
     Ok(respond(StatusCode::OK, tag.as_deref(), max_age, gz.then_some("gzip"), body))
 }
 
@@ -373,6 +406,18 @@ mod tests {
         assert_eq!(layer_list("nope", Some(&l)).unwrap_err().status, StatusCode::NOT_FOUND);
         assert_eq!(layer_list("pnodes,pnodes", Some(&l)).unwrap_err().status, StatusCode::BAD_REQUEST);
         assert_eq!(layer_list("pnodes,", Some(&l)).unwrap_err().status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn gzip_members_decode_to_the_tile() {
+        use std::io::Read;
+        for raw in [Vec::new(), b"tile".to_vec(), (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect()] {
+            for _ in 0..2 {
+                let mut back = Vec::new();
+                flate2::read::MultiGzDecoder::new(&gzip(&raw)[..]).read_to_end(&mut back).unwrap();
+                assert_eq!(back, raw);
+            }
+        }
     }
 
     #[test]

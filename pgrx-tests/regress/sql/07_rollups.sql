@@ -131,6 +131,12 @@ SELECT count(*) AS hourly_buckets, sum(rows) AS rows_rolled_up FROM fx.meter_hou
 -- run_maintenance: premake and late rows per table, refresh per rollup
 -- (sources first), retention per table.
 SELECT job, target, error FROM gridkit.run_maintenance() WHERE job <> 'premake' ORDER BY id;
+-- The hourly job (pg_cron, every hour) refreshes the rollups under a day,
+-- the daily job those of a day and more; each runs retention.
+SELECT job, target, error FROM gridkit.run_maintenance('hourly') WHERE job <> 'premake' ORDER BY id;
+SELECT job, target, error FROM gridkit.run_maintenance('daily') ORDER BY id;
+SELECT gridkit.run_maintenance('weekly');
+\echo :LAST_ERROR_SQLSTATE
 
 -- Bad definitions.
 SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '7 minutes', '{}', '{"n": "count(*)"}');
