@@ -458,7 +458,8 @@ BEGIN
     IF NOT pg_catalog.pg_try_advisory_xact_lock(1735287156, CASE WHEN jobs = 'daily' THEN 1 ELSE 0 END) THEN
         INSERT INTO gridkit.job_runs (job, started, finished, error)
         VALUES ('maintenance', clock_timestamp(), clock_timestamp(),
-                format('skipped: another %s run is in progress', jobs));
+                CASE jobs WHEN 'daily' THEN 'skipped: another daily run is in progress'
+                          ELSE 'skipped: another run is in progress' END);
         RETURN QUERY SELECT * FROM gridkit.job_runs WHERE id > first_id ORDER BY id;
         RETURN;
     END IF;
