@@ -413,11 +413,24 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         )?;
         phases.mark("delete");
         let Some(lo) = lo.filter(|l| l.into_inner() < hi.into_inner()) else { continue };
-        client.update(
-            "SELECT gridkit._ts_make_range($1::regclass, $2, $3)",
-            None,
-            &[r.table.as_str().into(), lo.into(), hi.into()],
-        )?;
+        // A short range gets its partitions up front. A long one (a first
+        // refresh over years of history, most of it perhaps empty) writes
+        // into the default partition, and only the partitions its rows
+        // need are made afterwards: one per day of a minute rollup from
+        // 1999 to today would exhaust the lock table.
+        let short = first_value::<bool>(
+            client,
+            "SELECT $2 - $1 <= 8 * $3::interval",
+            &[lo.into(), hi.into(), r.rollup.bucket.partition_interval().into()],
+        )?
+        .unwrap_or(false);
+        if short {
+            client.update(
+                "SELECT gridkit._ts_make_range($1::regclass, $2, $3)",
+                None,
+                &[r.table.as_str().into(), lo.into(), hi.into()],
+            )?;
+        }
         phases.mark("partitions");
         // The bounds as literals, not parameters: the planner then prunes
         // partitions and picks the time index with real estimates (with
@@ -425,6 +438,10 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         let insert = r.rollup.insert_sql(&r.table, &r.source_sql, &literal(client, lo)?, &literal(client, hi)?);
         written += client.update(&insert, None, &[])?.len() as i64;
         phases.mark("insert");
+        if !short {
+            client.update("SELECT gridkit.ts_move_default_rows($1::regclass)", None, &[r.table.as_str().into()])?;
+            phases.mark("partitions");
+        }
     }
     client.update(
         "UPDATE gridkit.rollup SET watermark = greatest(watermark, $2), refreshed_at = pg_catalog.now() WHERE name = $1",

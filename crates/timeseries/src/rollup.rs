@@ -231,6 +231,7 @@ pub fn parse_aggregates(spec: &Value) -> Result<Vec<Aggregate>, RollupError> {
 pub struct Rollup {
     pub bucket: Bucket,
     zone_sql: String,
+    utc: bool,
     group_by: Vec<(String, String)>,
     aggregates: Vec<(Aggregate, String)>,
     states: Vec<State>,
@@ -347,6 +348,7 @@ impl Rollup {
         Ok(Rollup {
             bucket,
             zone_sql: quote_literal(zone),
+            utc: Bucket::is_utc(zone),
             group_by: groups,
             aggregates: outputs,
             states,
@@ -357,7 +359,8 @@ impl Rollup {
 
     /// SQL for the bucket start of a timestamptz expression.
     pub fn start_sql(&self, ts: &str) -> String {
-        self.bucket.start_sql(ts, &self.zone_sql)
+        let utc = if self.utc { self.bucket.start_sql_utc(ts) } else { None };
+        utc.unwrap_or_else(|| self.bucket.start_sql(ts, &self.zone_sql))
     }
 
     /// SQL for the start of the bucket after the one starting at `start`.

@@ -138,6 +138,39 @@ SELECT job, target, error FROM gridkit.run_maintenance('daily') ORDER BY id;
 SELECT gridkit.run_maintenance('weekly');
 \echo :LAST_ERROR_SQLSTATE
 
+-- In UTC, buckets are plain arithmetic from a fixed origin (date_bin); they
+-- are PostgreSQL's own date_trunc in UTC for every width, on both sides of
+-- the origin (2000-01-01, and Monday 2000-01-03 for weeks).
+CREATE TABLE fx.utc_points (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+SELECT gridkit.ts_create('fx.utc_points', 'ts', '1 day', premake => 0);
+INSERT INTO fx.utc_points
+SELECT timestamptz '1999-12-30 12:00+00' + (hashint4(i) & 524287) * interval '1 second', i FROM generate_series(1, 5000) i;
+CREATE TABLE fx.utc_expected AS
+SELECT w.width, w.bucket, count(*) AS n
+  FROM fx.utc_points p CROSS JOIN LATERAL (VALUES
+       ('1 minute', date_trunc('minute', p.ts, 'UTC')),
+       ('5 minutes', date_trunc('hour', p.ts, 'UTC') + floor(date_part('minute', p.ts AT TIME ZONE 'UTC') / 5) * interval '5 minutes'),
+       ('1 hour', date_trunc('hour', p.ts, 'UTC')),
+       ('6 hours', date_trunc('day', p.ts, 'UTC') + floor(date_part('hour', p.ts AT TIME ZONE 'UTC') / 6) * interval '6 hours'),
+       ('1 day', date_trunc('day', p.ts, 'UTC')),
+       ('1 week', date_trunc('week', p.ts, 'UTC'))) w(width, bucket)
+ GROUP BY 1, 2;
+SELECT count(gridkit.rollup_create('utc_' || replace(width, ' ', '_'), 'fx.utc_points', 'ts', width::interval, '{}', '{"n": "count(*)"}'))
+  FROM (SELECT DISTINCT width FROM fx.utc_expected) w;
+SELECT gridkit.rollup_refresh('utc_1_minute') > 0, gridkit.rollup_refresh('utc_5_minutes') > 0, gridkit.rollup_refresh('utc_1_hour') > 0;
+SELECT gridkit.rollup_refresh('utc_6_hours') > 0, gridkit.rollup_refresh('utc_1_day') > 0, gridkit.rollup_refresh('utc_1_week') > 0;
+CREATE FUNCTION fx.utc_mismatches(width text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((SELECT bucket, n FROM fx.%I EXCEPT SELECT bucket, n FROM fx.utc_expected WHERE width = $1)
+                                          UNION ALL (SELECT bucket, n FROM fx.utc_expected WHERE width = $1 EXCEPT SELECT bucket, n FROM fx.%I)) d',
+                   'utc_' || replace(width, ' ', '_'), 'utc_' || replace(width, ' ', '_'))
+        INTO n USING width;
+    RETURN n;
+END $$;
+SELECT width, count(*) AS buckets, fx.utc_mismatches(width) AS mismatches FROM fx.utc_expected GROUP BY 1 ORDER BY 1;
+SELECT count(gridkit.rollup_drop(name)) FROM gridkit.rollups WHERE name LIKE 'utc\_%';
+
 -- Bad definitions.
 SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '7 minutes', '{}', '{"n": "count(*)"}');
 \echo :LAST_ERROR_SQLSTATE
