@@ -256,6 +256,45 @@ AS $$
 $$;
 COMMENT ON FUNCTION api.freshness(text) IS 'Per key: last time, age and live / delayed / stale / no data';
 
+-- Grid congestion indices over an LMP series gridkit keeps (a time-series
+-- table): per zone (scores and a classification) and per pricing node
+-- (severity and tier). Column names default to the documented ones; a
+-- NULL argument means its default (over HTTP, a parameter left out).
+CREATE FUNCTION api.zone_classify(source text, "from" timestamptz, "to" timestamptz, iso_column name DEFAULT NULL,
+                                  timezone text DEFAULT 'UTC', zone_column name DEFAULT 'zone',
+                                  time_column name DEFAULT 'ts', lmp_column name DEFAULT 'lmp',
+                                  energy_column name DEFAULT 'energy', congestion_column name DEFAULT 'congestion',
+                                  loss_column name DEFAULT 'loss', threshold double precision DEFAULT 5)
+RETURNS TABLE (iso text, zone text, hours bigint, congestion_ratio double precision,
+               congestion_volatility double precision, congested_share double precision, peak_share double precision,
+               energy_deviation double precision, energy_volatility double precision, loss_ratio double precision,
+               high_energy_share double precision, transmission_score double precision,
+               generation_score double precision, classification text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM gridkit.zone_classify(gridkit._series_source(source), "from", "to",
+        coalesce(zone_column, 'zone'), iso_column, coalesce(time_column, 'ts'), coalesce(lmp_column, 'lmp'),
+        coalesce(energy_column, 'energy'), coalesce(congestion_column, 'congestion'), coalesce(loss_column, 'loss'),
+        coalesce(threshold, 5), coalesce(timezone, 'UTC'))
+$$;
+COMMENT ON FUNCTION api.zone_classify(text, timestamptz, timestamptz, name, text, name, name, name, name, name, name, double precision) IS
+    'Per zone of an LMP series: transmission and generation scores and a classification (gridkit.zone_classify)';
+
+CREATE FUNCTION api.pnode_severity(source text, "from" timestamptz, "to" timestamptz, iso_column name DEFAULT NULL,
+                                   node_column name DEFAULT 'pnode_id', zone_column name DEFAULT 'zone',
+                                   time_column name DEFAULT 'ts', congestion_column name DEFAULT 'congestion',
+                                   min_hours integer DEFAULT 168, threshold double precision DEFAULT 5)
+RETURNS TABLE (iso text, zone text, pnode text, hours bigint, avg_abs_congestion double precision,
+               congested_share double precision, severity_score double precision, tier text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM gridkit.pnode_severity(gridkit._series_source(source), "from", "to",
+        coalesce(node_column, 'pnode_id'), coalesce(zone_column, 'zone'), iso_column, coalesce(time_column, 'ts'),
+        coalesce(congestion_column, 'congestion'), coalesce(min_hours, 168), coalesce(threshold, 5))
+$$;
+COMMENT ON FUNCTION api.pnode_severity(text, timestamptz, timestamptz, name, name, name, name, name, integer, double precision) IS
+    'Per pricing node of an LMP series: severity in [0, 1] within its zone and a tier (gridkit.pnode_severity)';
+
 -- Only roles given api_grant may call these.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA api FROM PUBLIC;
 

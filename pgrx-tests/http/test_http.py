@@ -157,6 +157,21 @@ def test_series_json(server):
     assert status == 200 and {"pnodes", "zones"} <= {l["name"] for l in layers}
 
 
+def test_congestion_json(server, db):
+    window = "from=2024-06-03T00:00:00Z&to=2024-06-17T00:00:00Z"
+    status, zones = server.json(f"/api/series/public.http_lmp/zone_classify?{window}&iso_column=iso")
+    assert status == 200 and len(zones) == 3
+    expected = db.execute("""SELECT zone, classification FROM gridkit.zone_classify('public.http_lmp', '2024-06-03 00:00+00',
+                             '2024-06-17 00:00+00', iso_column => 'iso') ORDER BY zone""").fetchall()
+    assert sorted((z["zone"], z["classification"]) for z in zones) == expected
+    status, nodes = server.json(f"/api/series/public.http_lmp/pnode_severity?{window}&min_hours=24")
+    assert status == 200 and {n["pnode"] for n in nodes} == {"a1", "a2", "b1", "c1"}
+    assert all(0 <= n["severity_score"] <= 1 for n in nodes)
+    assert server.json(f"/api/series/public.http_lmp/zone_classify?{window}&lmp_column=price")[0] == 400
+    assert server.json(f"/api/series/public.http_lmp/zone_classify?{window}&threshold=x")[0] == 400
+    assert server.json("/api/series/public.http_points/zone_classify?" + window)[0] == 404
+
+
 @pytest.mark.parametrize("method,path,body,status,sqlstate", [
     ("GET", "/tiles/nope/1/0/0.mvt", None, 404, None),
     ("GET", "/tiles/pnodes/1/2/0.mvt", None, 400, None),

@@ -164,8 +164,7 @@ pub async fn history(State(state): State<Arc<AppState>>, Path(source): Path<Stri
     let key = p.get("key").ok_or_else(|| AppError::bad_request("\"key\" is required, a JSON object such as {\"ba\": \"CISO\"}"))?;
     serde_json::from_str::<serde_json::Map<String, Value>>(key)
         .map_err(|_| AppError::bad_request("\"key\" must be a JSON object such as {\"ba\": \"CISO\"}"))?;
-    let from = p.get("from").ok_or_else(|| AppError::bad_request("\"from\" is required"))?;
-    let to = p.get("to").ok_or_else(|| AppError::bad_request("\"to\" is required"))?;
+    let (from, to) = window(&p)?;
     let max_points = integer(&p, "max_points", 2000)?;
     let body = rows_json(
         &state,
@@ -180,4 +179,57 @@ pub async fn freshness(State(state): State<Arc<AppState>>, Query(p): Params) -> 
     only(&p, &["source"])?;
     let source = p.get("source");
     Ok(json_response(rows_json(&state, "api.freshness($1)", &[&source]).await?))
+}
+
+/// Text of an optional parameter (NULL when absent: the SQL default).
+fn text<'a>(p: &'a HashMap<String, String>, name: &str) -> Option<&'a String> {
+    p.get(name)
+}
+
+pub async fn zone_classify(
+    State(state): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    Query(p): Params,
+) -> AppResult<Response> {
+    const NAMES: [&str; 11] = ["from", "to", "iso_column", "timezone", "zone_column", "time_column", "lmp_column",
+                               "energy_column", "congestion_column", "loss_column", "threshold"];
+    only(&p, &NAMES)?;
+    let (from, to) = window(&p)?;
+    let threshold = number(&p, "threshold")?;
+    let columns: Vec<Option<&String>> = NAMES[2..10].iter().map(|n| text(&p, n)).collect();
+    let body = rows_json(
+        &state,
+        "api.zone_classify($1, $2::text::timestamptz, $3::text::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[&source, from, to, &columns[0], &columns[1], &columns[2], &columns[3], &columns[4], &columns[5], &columns[6],
+          &columns[7], &threshold],
+    )
+    .await?;
+    Ok(json_response(body))
+}
+
+pub async fn pnode_severity(
+    State(state): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    Query(p): Params,
+) -> AppResult<Response> {
+    const NAMES: [&str; 9] =
+        ["from", "to", "iso_column", "node_column", "zone_column", "time_column", "congestion_column", "min_hours", "threshold"];
+    only(&p, &NAMES)?;
+    let (from, to) = window(&p)?;
+    let min_hours = p.get("min_hours").map(|_| integer(&p, "min_hours", 0)).transpose()?;
+    let threshold = number(&p, "threshold")?;
+    let columns: Vec<Option<&String>> = NAMES[2..7].iter().map(|n| text(&p, n)).collect();
+    let body = rows_json(
+        &state,
+        "api.pnode_severity($1, $2::text::timestamptz, $3::text::timestamptz, $4, $5, $6, $7, $8, $9, $10)",
+        &[&source, from, to, &columns[0], &columns[1], &columns[2], &columns[3], &columns[4], &min_hours, &threshold],
+    )
+    .await?;
+    Ok(json_response(body))
+}
+
+fn window(p: &HashMap<String, String>) -> AppResult<(&String, &String)> {
+    let from = p.get("from").ok_or_else(|| AppError::bad_request("\"from\" is required"))?;
+    let to = p.get("to").ok_or_else(|| AppError::bad_request("\"to\" is required"))?;
+    Ok((from, to))
 }

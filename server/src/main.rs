@@ -81,6 +81,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/series", get(json::series))
         .route("/api/series/{source}/latest", get(json::latest))
         .route("/api/series/{source}/history", get(json::history))
+        .route("/api/series/{source}/zone_classify", get(json::zone_classify))
+        .route("/api/series/{source}/pnode_severity", get(json::pnode_severity))
         .route("/api/freshness", get(json::freshness))
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))

@@ -62,6 +62,32 @@ SELECT fx.error_of($q$SELECT * FROM api.history('fx.globe', '{}', now() - interv
 SELECT fx.error_of($q$SELECT * FROM api.latest('pg_catalog.pg_authid')$q$);
 RESET ROLE;
 
+-- Congestion indices over HTTP: only for a series gridkit keeps; the same
+-- rows as the gridkit functions.
+CREATE TABLE fx.lmp (ts timestamptz NOT NULL, iso text, zone text, pnode_id text, lmp float8, energy float8,
+                     congestion float8, loss float8);
+INSERT INTO fx.lmp
+SELECT t, iso, zone, node, 0, 30 + (zone = 'B')::int * 10 * sin(h / 3.0),
+       CASE WHEN zone = 'A' AND extract(hour FROM t) BETWEEN 7 AND 22 THEN 20 ELSE 1 END, 0.5
+  FROM generate_series(0, 335) h, LATERAL (SELECT timestamptz '2024-06-03 00:00+00' + h * interval '1 hour') x(t),
+       (VALUES ('X', 'A', 'a1'), ('X', 'A', 'a2'), ('X', 'B', 'b1'), ('X', 'C', 'c1'), ('Y', 'Q', 'q1')) n(iso, zone, node);
+UPDATE fx.lmp SET lmp = energy + congestion + loss;
+SELECT fx.error_of($q$SELECT * FROM api.zone_classify('fx.lmp', '2024-06-01', '2024-07-01')$q$);
+SET client_min_messages = warning;
+SELECT gridkit.ts_convert('fx.lmp', 'ts', '1 month', premake => 0)::text;
+RESET client_min_messages;
+SET ROLE regress_web;
+CREATE TEMP TABLE api_zones AS SELECT * FROM api.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso');
+CREATE TEMP TABLE api_nodes AS SELECT * FROM api.pnode_severity('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso', min_hours => NULL);
+SELECT fx.error_of($q$SELECT * FROM api.zone_classify('fx.lmp', '2024-06-01', '2024-07-01', lmp_column => 'price')$q$);
+RESET ROLE;
+SELECT count(*) AS zones, (SELECT count(*) FROM ((TABLE api_zones EXCEPT SELECT * FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso'))
+                           UNION ALL (SELECT * FROM gridkit.zone_classify('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso') EXCEPT TABLE api_zones)) d) AS differing
+  FROM api_zones;
+SELECT count(*) AS nodes, (SELECT count(*) FROM ((TABLE api_nodes EXCEPT SELECT * FROM gridkit.pnode_severity('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso'))
+                           UNION ALL (SELECT * FROM gridkit.pnode_severity('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso') EXCEPT TABLE api_nodes)) d) AS differing
+  FROM api_nodes;
+
 -- Versions: one per layer, changed by the layer's data and only by it
 -- (the server's tile cache hears of each change on channel gridkit_tiles;
 -- its tests check that).
