@@ -178,21 +178,28 @@ CREATE FUNCTION api.feature(layer text, id bigint) RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT gridkit.feature(layer, id) $$;
 
--- A series source named by a client: only one gridkit keeps (a
--- time-series table, a rollup or a source with latest values).
+-- The series a client may name: the time-series tables, rollups and
+-- sources with latest values gridkit keeps, by qualified name.
+CREATE VIEW gridkit._series AS
+SELECT s.rel,
+       format('%I.%I', n.nspname, c.relname) AS name,
+       CASE WHEN r.name IS NOT NULL THEN 'rollup' WHEN t.relid IS NOT NULL THEN 'time series' ELSE 'table' END AS kind,
+       coalesce(t.time_column, l.time_column) AS time_column,
+       l.source IS NOT NULL AS latest
+  FROM (SELECT relid AS rel FROM gridkit.ts_table UNION SELECT source FROM gridkit.latest) s
+  JOIN pg_catalog.pg_class c ON c.oid = s.rel
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN gridkit.ts_table t ON t.relid = s.rel
+  LEFT JOIN gridkit.latest l ON l.source = s.rel
+  LEFT JOIN gridkit.rollup r ON r.relid = s.rel;
+
+-- A series named by a client, or 42704.
 CREATE FUNCTION gridkit._series_source(source text) RETURNS regclass
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    found regclass;
+    found regclass := (SELECT s.rel FROM gridkit._series s WHERE s.name = source);
 BEGIN
-    SELECT s.rel INTO found
-      FROM (SELECT t.relid AS rel FROM gridkit.ts_table t
-            UNION SELECT l.source FROM gridkit.latest l) s
-     WHERE s.rel::text = source OR format('%I.%I', (SELECT n.nspname FROM pg_class c JOIN pg_namespace n
-                                                    ON n.oid = c.relnamespace WHERE c.oid = s.rel),
-                                         (SELECT c.relname FROM pg_class c WHERE c.oid = s.rel)) = source
-     LIMIT 1;
     IF found IS NULL THEN
         RAISE EXCEPTION 'series "%" does not exist', source USING ERRCODE = '42704',
             HINT = 'Series are gridkit time-series tables, rollups and sources with latest values; see api.series().';
@@ -203,19 +210,7 @@ $$;
 
 CREATE FUNCTION api.series() RETURNS TABLE (source text, kind text, time_column name, latest boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT format('%I.%I', n.nspname, c.relname),
-           CASE WHEN r.name IS NOT NULL THEN 'rollup' WHEN t.relid IS NOT NULL THEN 'time series' ELSE 'table' END,
-           coalesce(t.time_column, l.time_column),
-           l.source IS NOT NULL
-      FROM (SELECT relid AS rel FROM gridkit.ts_table UNION SELECT source FROM gridkit.latest) s
-      JOIN pg_class c ON c.oid = s.rel
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-      LEFT JOIN gridkit.ts_table t ON t.relid = s.rel
-      LEFT JOIN gridkit.latest l ON l.source = s.rel
-      LEFT JOIN gridkit.rollup r ON r.relid = s.rel
-     ORDER BY 1
-$$;
+AS $$ SELECT s.name, s.kind, s.time_column, s.latest FROM gridkit._series s ORDER BY 1 $$;
 COMMENT ON FUNCTION api.series() IS 'The series a client may read: time-series tables, rollups, sources with latest values';
 
 CREATE FUNCTION api.history(source text, key jsonb, "from" timestamptz, "to" timestamptz,

@@ -23,16 +23,16 @@ END
 $$;
 
 -- How the spatial functions read a layer: its relation, the expressions of
--- its id, of its geometry as geography, of a position on it in lon/lat, and
--- of its attributes as one jsonb object.
+-- its id, of its geometry as geography, of a point on it in lon/lat, and of
+-- its attributes as one jsonb object. Callers evaluate the geography and
+-- the point once per row (a subquery level each), as each is used twice.
 CREATE FUNCTION gridkit._spatial_source(layer text,
-    OUT relation text, OUT geom text, OUT srid integer, OUT key text, OUT id text, OUT geog text, OUT lon text, OUT lat text,
+    OUT relation text, OUT geom text, OUT srid integer, OUT key text, OUT id text, OUT geog text, OUT point text,
     OUT attrs text)
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     l gridkit.layer;
-    point text;
     pairs text[];
 BEGIN
     SELECT * INTO l FROM gridkit.layer r WHERE r.name = _spatial_source.layer;
@@ -56,8 +56,6 @@ BEGIN
     IF l.srid <> 4326 THEN
         point := format('ST_Transform(%s, 4326)', point);
     END IF;
-    lon := format('ST_X(%s)', point);
-    lat := format('ST_Y(%s)', point);
     SELECT array_agg(format('%L, t.%I', a, a) ORDER BY o) INTO pairs
       FROM unnest(l.attributes) WITH ORDINALITY AS u(a, o);
     -- jsonb_build_object takes at most 100 arguments: 50 attributes a call.
@@ -106,13 +104,15 @@ BEGIN
               FROM ST_DumpPoints(ST_Segmentize(region, 5000)::geometry) d) p,
            gridkit._search_boxes(p.lons, p.lats, within_m, closed) b;
     RETURN QUERY EXECUTE format(
-        'SELECT %1$s, %2$s, %3$s, ST_Distance(%4$s, $1), %5$s
-           FROM %6$s t
-          WHERE %7$s && ANY($2) AND ST_DWithin(%4$s, $1, $3)
-          ORDER BY %8$s
-          LIMIT $4',
-        s.id, s.lon, s.lat, s.geog, s.attrs, s.relation, s.geom,
-        CASE WHEN nearest_first THEN '4, 1' ELSE '1' END)
+        'SELECT q.id, ST_X(q.pt), ST_Y(q.pt), q.d, q.attrs
+           FROM (SELECT %1$s AS id, %2$s AS pt, ST_Distance(t.gridkit_geog, $1) AS d, %3$s AS attrs
+                   FROM (SELECT t.*, %4$s AS gridkit_geog FROM %5$s t WHERE %6$s && ANY($2) OFFSET 0) t
+                  WHERE ST_DWithin(t.gridkit_geog, $1, $3)
+                  ORDER BY %7$s
+                  LIMIT $4) q
+          ORDER BY %7$s',
+        s.id, s.point, s.attrs, s.geog, s.relation, s.geom,
+        CASE WHEN nearest_first THEN 'd, id' ELSE 'id' END)
         USING region, boxes, within_m, lim;
 END
 $$;
@@ -252,12 +252,14 @@ BEGIN
       FROM gridkit._viewport_boxes(west, south, east, north) b;
     -- A map viewport is a rectangle in lon/lat: planar, unlike the others.
     RETURN QUERY EXECUTE format(
-        'SELECT %1$s, %2$s, %3$s, %4$s
-           FROM %5$s t
-          WHERE %6$s && ANY($1) AND EXISTS (SELECT 1 FROM unnest($1) b WHERE ST_Intersects(%6$s, b))
-          ORDER BY 1
-          LIMIT $2 OFFSET $3',
-        s.id, s.lon, s.lat, s.attrs, s.relation, s.geom)
+        'SELECT q.id, ST_X(q.pt), ST_Y(q.pt), q.attrs
+           FROM (SELECT %1$s AS id, %2$s AS pt, %3$s AS attrs
+                   FROM %4$s t
+                  WHERE %5$s && ANY($1) AND EXISTS (SELECT 1 FROM unnest($1) b WHERE ST_Intersects(%5$s, b))
+                  ORDER BY 1
+                  LIMIT $2 OFFSET $3) q
+          ORDER BY 1',
+        s.id, s.point, s.attrs, s.relation, s.geom)
         USING boxes, "limit", "offset";
 END
 $$;
@@ -273,10 +275,10 @@ DECLARE
     found jsonb;
 BEGIN
     s := gridkit._spatial_source(layer);
-    EXECUTE format('SELECT jsonb_build_object(''id'', %1$s, ''longitude'', %2$s, ''latitude'', %3$s,
-                                              ''attributes'', %4$s)
-                      FROM %5$s t WHERE %6$s = $1',
-                   s.id, s.lon, s.lat, s.attrs, s.relation, s.key)
+    EXECUTE format('SELECT jsonb_build_object(''id'', q.id, ''longitude'', ST_X(q.pt), ''latitude'', ST_Y(q.pt),
+                                              ''attributes'', q.attrs)
+                      FROM (SELECT %1$s AS id, %2$s AS pt, %3$s AS attrs FROM %4$s t WHERE %5$s = $1 OFFSET 0) q',
+                   s.id, s.point, s.attrs, s.relation, s.key)
         INTO found USING feature.id;
     RETURN found;
 END

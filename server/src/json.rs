@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
@@ -49,26 +49,39 @@ fn integer(params: &HashMap<String, String>, name: &str, default: i32) -> AppRes
     }
 }
 
-/// The rows of `SELECT ... FROM api.<function>(...)` as one JSON array.
-async fn rows_json(state: &AppState, from: &str, params: &[&(dyn ToSql + Sync)]) -> AppResult<String> {
-    let sql = format!("SELECT coalesce(json_agg(t), '[]')::text FROM {from} t");
+/// The rows of `SELECT ... FROM api.<function>(...)` as one JSON array,
+/// and how many there are.
+async fn rows_counted(state: &AppState, from: &str, params: &[&(dyn ToSql + Sync)]) -> AppResult<(String, i64)> {
+    let sql = format!("SELECT coalesce(json_agg(t), '[]')::text, count(*) FROM {from} t");
     let rows = crate::db::query(&state.pool, &sql, params).await?;
-    Ok(rows.first().map(|r| r.get(0)).unwrap_or_else(|| "[]".into()))
+    Ok(rows.first().map(|r| (r.get(0), r.get(1))).unwrap_or_else(|| ("[]".into(), 0)))
 }
 
-/// A page of `items`, with the URL of the next page when this one is full.
-fn page(items: String, path: &str, params: &HashMap<String, String>, limit: i32, offset: i32) -> AppResult<String> {
-    let items: Value = serde_json::from_str(&items).map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad JSON"))?;
-    let full = items.as_array().is_some_and(|a| a.len() as i32 == limit);
-    let next = full.then(|| {
-        let mut p: Vec<(String, String)> =
-            params.iter().filter(|(k, _)| k.as_str() != "offset").map(|(k, v)| (k.clone(), v.clone())).collect();
+async fn rows_json(state: &AppState, from: &str, params: &[&(dyn ToSql + Sync)]) -> AppResult<String> {
+    Ok(rows_counted(state, from, params).await?.0)
+}
+
+/// A page of the rows of `from`, with the URL of the next page when this
+/// one is full. The rows stay the text PostgreSQL rendered.
+async fn rows_page(
+    state: &AppState,
+    from: &str,
+    params: &[&(dyn ToSql + Sync)],
+    path: &str,
+    query: &HashMap<String, String>,
+    limit: i32,
+    offset: i32,
+) -> AppResult<String> {
+    let (items, count) = rows_counted(state, from, params).await?;
+    let next = (count == i64::from(limit)).then(|| {
+        let mut p: Vec<(&str, String)> =
+            query.iter().filter(|(k, _)| k.as_str() != "offset").map(|(k, v)| (k.as_str(), v.clone())).collect();
         p.sort();
-        p.push(("offset".into(), (offset + limit).to_string()));
-        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(p).finish();
-        format!("{path}?{query}")
+        p.push(("offset", (offset + limit).to_string()));
+        format!("{path}?{}", form_urlencoded::Serializer::new(String::new()).extend_pairs(p).finish())
     });
-    Ok(serde_json::json!({"items": items, "limit": limit, "offset": offset, "next": next}).to_string())
+    let next = serde_json::to_string(&next).expect("a string or null");
+    Ok(format!(r#"{{"items":{items},"limit":{limit},"offset":{offset},"next":{next}}}"#))
 }
 
 pub async fn layers(State(state): State<Arc<AppState>>) -> AppResult<Response> {
@@ -96,9 +109,10 @@ pub async fn bbox(State(state): State<Arc<AppState>>, Path(layer): Path<String>,
     only(&p, &["west", "south", "east", "north", "limit", "offset"])?;
     let (w, s, e, n) = (required(&p, "west")?, required(&p, "south")?, required(&p, "east")?, required(&p, "north")?);
     let (limit, offset) = (integer(&p, "limit", 500)?, integer(&p, "offset", 0)?);
-    let items =
-        rows_json(&state, "api.bbox($1, $2, $3, $4, $5, $6, $7)", &[&layer, &w, &s, &e, &n, &limit, &offset]).await?;
-    Ok(json_response(page(items, &format!("/api/layers/{layer}/bbox"), &p, limit, offset)?))
+    let path = format!("/api/layers/{layer}/bbox");
+    let from = "api.bbox($1, $2, $3, $4, $5, $6, $7)";
+    let params: [&(dyn ToSql + Sync); 7] = [&layer, &w, &s, &e, &n, &limit, &offset];
+    Ok(json_response(rows_page(&state, from, &params, &path, &p, limit, offset).await?))
 }
 
 fn body_json(body: &Bytes, allowed: &[&str]) -> AppResult<serde_json::Map<String, Value>> {
@@ -153,10 +167,9 @@ pub async fn series(State(state): State<Arc<AppState>>) -> AppResult<Response> {
 pub async fn latest(State(state): State<Arc<AppState>>, Path(source): Path<String>, Query(p): Params) -> AppResult<Response> {
     only(&p, &["limit", "offset"])?;
     let (limit, offset) = (integer(&p, "limit", 100)?, integer(&p, "offset", 0)?);
-    let sql = "SELECT coalesce(json_agg(t), '[]')::text FROM api.latest($1, $2, $3) t";
-    let rows = crate::db::query(&state.pool, sql, &[&source, &limit, &offset]).await?;
-    let items: String = rows.first().map(|r| r.get(0)).unwrap_or_else(|| "[]".into());
-    Ok(json_response(page(items, &format!("/api/series/{source}/latest"), &p, limit, offset)?))
+    let path = format!("/api/series/{source}/latest");
+    let params: [&(dyn ToSql + Sync); 3] = [&source, &limit, &offset];
+    Ok(json_response(rows_page(&state, "api.latest($1, $2, $3)", &params, &path, &p, limit, offset).await?))
 }
 
 pub async fn history(State(state): State<Arc<AppState>>, Path(source): Path<String>, Query(p): Params) -> AppResult<Response> {

@@ -94,13 +94,15 @@ impl TileCache {
         let Some(c) = &self.cache else { return };
         match layers {
             None => c.clear(),
-            Some(layers) => c.retain(|k, _| versions_of(layers, &k.layers) == Some(k.versions.clone())),
+            Some(layers) => {
+                c.retain(|k, _| versions_of(layers, k.layers.split(',')).is_some_and(|v| v == k.versions))
+            }
         }
     }
 }
 
-fn versions_of(layers: &HashMap<String, LayerInfo>, names: &str) -> Option<String> {
-    names.split(',').map(|n| layers.get(n).map(|l| l.version.as_str())).collect::<Option<Vec<_>>>().map(|v| v.join(","))
+fn versions_of<'a>(layers: &HashMap<String, LayerInfo>, names: impl Iterator<Item = &'a str>) -> Option<String> {
+    names.map(|n| layers.get(n).map(|l| l.version.as_str())).collect::<Option<Vec<_>>>().map(|v| v.join(","))
 }
 
 /// `12.mvt` -> 12; the extension is required.
@@ -271,7 +273,7 @@ pub async fn tile(
         return Err(AppError::bad_request(format!("tile {z}/{x}/{y} does not exist")));
     }
     let filter = filter_of(query.as_deref(), &list, known)?;
-    let versions = known.and_then(|k| versions_of(k, &names));
+    let versions = known.and_then(|k| versions_of(k, list.iter().map(String::as_str)));
     let key = TileKey {
         layers: names.clone(),
         z,
