@@ -6,6 +6,9 @@
 
 SELECT gridkit.api_grant('regress_web', create_role => true);
 SELECT rolname, rolcanlogin, rolinherit, rolconfig FROM pg_roles WHERE rolname = 'regress_web';
+-- A role that does not exist is not created unless asked.
+SELECT gridkit.api_grant('regress_nobody');
+\echo :LAST_ERROR_SQLSTATE
 
 -- Exactly the api functions, nothing in gridkit the role could call: every
 -- gridkit and api function, executable or not, through the role's eyes
