@@ -3,6 +3,30 @@
 -- and the coverage check are in Rust (src/rollup.rs over
 -- crates/timeseries/src/rollup.rs).
 
+-- Exact sums of floating-point columns, as rollups keep them: the same
+-- numeric as sum(v::numeric) and sum(v::numeric * v::numeric), computed
+-- without a numeric per row (src/exact_sum.rs).
+CREATE AGGREGATE gridkit._exact_sum(double precision) (
+    SFUNC = gridkit._exact_sum_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
+    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
+    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
+);
+CREATE AGGREGATE gridkit._exact_sum(real) (
+    SFUNC = gridkit._exact_sum_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
+    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
+    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
+);
+CREATE AGGREGATE gridkit._exact_sum_squares(double precision) (
+    SFUNC = gridkit._exact_sum_squares_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
+    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
+    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
+);
+CREATE AGGREGATE gridkit._exact_sum_squares(real) (
+    SFUNC = gridkit._exact_sum_squares_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
+    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
+    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
+);
+
 CREATE TABLE gridkit.rollup (
     name          text PRIMARY KEY,
     relid         regclass NOT NULL UNIQUE,

@@ -7,9 +7,11 @@ use pgrx::prelude::*;
 
 mod cluster;
 mod congestion;
+mod copy_in;
 mod demo;
 mod derived;
 mod error;
+mod exact_sum;
 mod filter;
 mod generalize;
 mod gucs;
@@ -40,10 +42,27 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/rollup.sql",
     name = "rollup",
-    requires = ["timeseries", rollup::rollup_create, rollup::rollup_refresh, rollup::rollup_covers]
+    requires = [
+        "timeseries",
+        rollup::rollup_create,
+        rollup::rollup_refresh,
+        rollup::rollup_covers,
+        exact_sum::exact_sum_step8,
+        exact_sum::exact_sum_step4,
+        exact_sum::exact_sum_squares_step8,
+        exact_sum::exact_sum_squares_step4,
+        exact_sum::exact_sum_final,
+        exact_sum::exact_sum_combine,
+        exact_sum::exact_sum_serialize,
+        exact_sum::exact_sum_deserialize
+    ]
 );
 pgrx::extension_sql_file!("../sql/series.sql", name = "series", requires = ["rollup"]);
-pgrx::extension_sql_file!("../sql/indices.sql", name = "indices", requires = [safety::safety_compute, congestion::zone_classify, congestion::pnode_severity]);
+pgrx::extension_sql_file!(
+    "../sql/indices.sql",
+    name = "indices",
+    requires = [safety::safety_compute, congestion::zone_classify, congestion::pnode_severity]
+);
 pgrx::extension_sql_file!(
     "../sql/spatial.sql",
     name = "spatial",

@@ -53,8 +53,11 @@ fn constants_valid_at(client: &SpiClient<'_>, at: TimestampWithTimeZone) -> SqlR
         .first();
     if row.is_empty() {
         let shown = first_value::<String>(client, "SELECT $1::text", &[at.into()])?.unwrap_or_default();
-        return Err(SqlError::new(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("no safety constants are valid at {shown}"))
-            .hint("Compute them with gridkit.safety_constants_compute(source, valid_from, valid_until)."));
+        return Err(SqlError::new(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("no safety constants are valid at {shown}"),
+        )
+        .hint("Compute them with gridkit.safety_constants_compute(source, valid_from, valid_until)."));
     }
     let get = |i: usize| -> SqlResult<f64> { Ok(row.get::<f64>(i)?.unwrap_or(0.0)) };
     Ok(Constants {
@@ -79,8 +82,10 @@ fn safety_index(
     speed_variance: Option<f64>,
     hard_braking: Option<i32>,
     constants_at: default!(Option<TimestampWithTimeZone>, "now()"),
-) -> TableIterator<'static, (name!(vru_index, Option<f64>), name!(vehicle_index, Option<f64>), name!(combined_index, Option<f64>))>
-{
+) -> TableIterator<
+    'static,
+    (name!(vru_index, Option<f64>), name!(vehicle_index, Option<f64>), name!(combined_index, Option<f64>)),
+> {
     let (Some(vru), Some(vehicle), Some(volume), Some(braking), Some(at)) =
         (vru_events, vehicle_events, volume, hard_braking, constants_at)
     else {
@@ -145,8 +150,8 @@ fn safety_compute(
             return Err(input_error(gridkit_indices::InputError::BadK(k)));
         }
         crate::timeseries::check_window(from, to)?;
-        let source_sql = table_with(client, source, &SOURCE_COLUMNS, "source")?;
-        let target_sql = table_with(client, target, &TARGET_COLUMNS, "target")?;
+        let source_sql = table_with(client, source, &SOURCE_COLUMNS, "source")?.qualified_name;
+        let target = table_with(client, target, &TARGET_COLUMNS, "target")?;
         let constants = constants_valid_at(client, from)?;
         constants.check().map_err(input_error)?;
         client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
@@ -165,7 +170,7 @@ fn safety_compute(
 
         phases.mark("compute");
         client.update(
-            &format!("DELETE FROM {target_sql} WHERE ts >= $1 AND ts < $2"),
+            &format!("DELETE FROM {} WHERE ts >= $1 AND ts < $2", target.qualified_name),
             None,
             &[from.into(), to.into()],
         )?;
@@ -175,44 +180,63 @@ fn safety_compute(
         // than at random ones (2x faster into a keyed table).
         let mut order: Vec<usize> = (0..rows.ts.len()).collect();
         order.sort_unstable_by_key(|&i| (rows.intersection[i], rows.ts[i]));
-        let ts = |i: &usize| TimestampWithTimeZone::try_from(rows.ts[*i]).unwrap_or(TimestampWithTimeZone::negative_infinity());
-        let written = insert_chunks(
-            client,
-            &order,
-            &format!(
-                "INSERT INTO {target_sql} ({cols})
-                 SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::int[], $5::int[],
-                                      $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])",
-                cols = TARGET_COLUMNS.join(", ")
-            ),
-            (50_000, usize::MAX),
-            |_| 1,
-            |c| {
-                vec![
-                    col(c, ts),
-                    col(c, |i| rows.intersection[*i]),
-                    col(c, |i| rows.minutes[*i].volume as i32),
-                    col(c, |i| rows.minutes[*i].vru_events as i32),
-                    col(c, |i| rows.minutes[*i].vehicle_events as i32),
-                    col(c, |i| raw[*i].vru),
-                    col(c, |i| adjusted[*i].vru),
-                    col(c, |i| raw[*i].vehicle),
-                    col(c, |i| adjusted[*i].vehicle),
-                    col(c, |i| raw[*i].combined),
-                    col(c, |i| adjusted[*i].combined),
-                ]
-            },
-        )?;
-        phases.mark("write");
+        let by_copy = copy_into(&target);
+        let written = if by_copy {
+            crate::copy_in::copy_rows(target.relid, &TARGET_COLUMNS, order.len(), &mut |n, row| {
+                let i = order[n];
+                let m = &rows.minutes[i];
+                row.timestamptz(rows.ts[i]);
+                row.int4(rows.intersection[i]);
+                row.int4(m.volume as i32);
+                row.int4(m.vru_events as i32);
+                row.int4(m.vehicle_events as i32);
+                for v in [raw[i].vru, adjusted[i].vru, raw[i].vehicle, adjusted[i].vehicle, raw[i].combined, adjusted[i].combined] {
+                    row.float8(v);
+                }
+            })? as i64
+        } else {
+            let ts = |i: &usize| {
+                TimestampWithTimeZone::try_from(rows.ts[*i]).unwrap_or(TimestampWithTimeZone::negative_infinity())
+            };
+            insert_chunks(
+                client,
+                &order,
+                &format!(
+                    "INSERT INTO {target_sql} ({cols})
+                     SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::int[], $5::int[],
+                                          $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])",
+                    target_sql = target.qualified_name,
+                    cols = TARGET_COLUMNS.join(", ")
+                ),
+                (50_000, usize::MAX),
+                |_| 1,
+                |c| {
+                    vec![
+                        col(c, ts),
+                        col(c, |i| rows.intersection[*i]),
+                        col(c, |i| rows.minutes[*i].volume as i32),
+                        col(c, |i| rows.minutes[*i].vru_events as i32),
+                        col(c, |i| rows.minutes[*i].vehicle_events as i32),
+                        col(c, |i| raw[*i].vru),
+                        col(c, |i| adjusted[*i].vru),
+                        col(c, |i| raw[*i].vehicle),
+                        col(c, |i| adjusted[*i].vehicle),
+                        col(c, |i| raw[*i].combined),
+                        col(c, |i| adjusted[*i].combined),
+                    ]
+                },
+            )?
+        };
+        phases.mark(if by_copy { "write (COPY)" } else { "write (INSERT)" });
         phases.report();
         Ok(written)
     })
     .or_raise()
 }
 
-/// The relation's name for SQL text, once it is known to have the columns
-/// `safety_compute` reads or writes.
-fn table_with(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what: &str) -> SqlResult<String> {
+/// The relation, once it is known to have the columns `safety_compute`
+/// reads or writes.
+fn table_with(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what: &str) -> SqlResult<Relation> {
     let rel = Relation::require(client, relid)?;
     let missing: Vec<&str> = wanted.iter().copied().filter(|w| !rel.columns.iter().any(|c| c.name == *w)).collect();
     if !missing.is_empty() {
@@ -222,7 +246,20 @@ fn table_with(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what:
         )
         .hint(format!("A {what} table has the columns {}; see docs/INDICES.md.", wanted.join(", "))));
     }
-    Ok(rel.qualified_name)
+    Ok(rel)
+}
+
+/// Whether the target takes the computed values as they are (the columns
+/// `safety_target_create` makes), so COPY can write them; any other column
+/// types go through an INSERT that converts them.
+fn copy_into(target: &Relation) -> bool {
+    let wanted = |name: &str| match name {
+        "ts" => pg_sys::TIMESTAMPTZOID,
+        "intersection_id" | "traffic_volume" | "vru_event_count" | "vehicle_event_count" => pg_sys::INT4OID,
+        _ => pg_sys::FLOAT8OID,
+    };
+    TARGET_COLUMNS.iter().all(|name| target.columns.iter().any(|c| c.name == *name && c.base_type == wanted(name)))
+        && crate::copy_in::can_copy_into(target.relid, target.relkind)
 }
 
 /// Reads the range's rows straight from the executor (no per-row SPI).
@@ -233,7 +270,12 @@ fn read(source: &str, from: TimestampWithTimeZone, to: TimestampWithTimeZone, ti
                 pg_catalog.date_part('hour', pg_catalog.timezone($3, ts))::int4
            FROM {source} WHERE ts >= $1 AND ts < $2 AND intersection_id IS NOT NULL"
     );
-    let plan = Plan::prepare(&sql, &[pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPTZOID, pg_sys::TEXTOID], Planning::Custom, false)?;
+    let plan = Plan::prepare(
+        &sql,
+        &[pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPTZOID, pg_sys::TEXTOID],
+        Planning::Custom,
+        false,
+    )?;
     let mut rows = Rows::default();
     let mut null_count: Option<&'static str> = None;
     let args = [from.into_datum(), to.into_datum(), timezone.into_datum()];
@@ -257,8 +299,11 @@ fn read(source: &str, from: TimestampWithTimeZone, to: TimestampWithTimeZone, ti
         });
     });
     if let Some(name) = null_count {
-        return Err(SqlError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("source column {name} holds NULL in the range"))
-            .hint("Counts must be present (0 when nothing happened); only avg_speed and speed_variance may be NULL."));
+        return Err(SqlError::new(
+            ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("source column {name} holds NULL in the range"),
+        )
+        .hint("Counts must be present (0 when nothing happened); only avg_speed and speed_variance may be NULL."));
     }
     Ok(rows)
 }

@@ -235,3 +235,37 @@ SELECT count(*) AS rollups, (SELECT count(*) FROM gridkit.rollup_invalidation) A
 SELECT to_regclass('fx.meter_h2') IS NOT NULL AS hourly_kept, to_regclass('fx.meter_d2') IS NOT NULL AS daily_kept;
 DROP TABLE fx.meter_h2, fx.meter_d2;
 DROP FUNCTION fx.rollups_match();
+
+-- Rollups sum floating-point columns with gridkit's exact-sum aggregates:
+-- the same numeric as sum(v::numeric) and sum(v::numeric * v::numeric),
+-- digits and scale (text) alike, over values of every magnitude, both float
+-- types, NaN, the infinities, parallel plans, and no rows at all.
+CREATE TABLE fx.floats AS
+SELECT g % 5 AS k, (sin(g) * 10 ^ ((g * 7919) % 41 - 20))::float8 AS x
+  FROM generate_series(1, 20000) g
+UNION ALL SELECT 10, x FROM unnest('{1e300,-1e-300,1234567890123455,0.1,0.2,5e-324,-0}'::float8[]) x
+UNION ALL SELECT 11, x FROM unnest('{0.5,0.25,-0.75}'::float8[]) x
+UNION ALL SELECT 12, x FROM unnest('{NaN,1}'::float8[]) x
+UNION ALL SELECT 13, x FROM unnest('{Infinity,-2}'::float8[]) x
+UNION ALL SELECT 14, x FROM unnest('{Infinity,-Infinity}'::float8[]) x
+UNION ALL SELECT 15, x FROM unnest('{-Infinity}'::float8[]) x
+UNION ALL SELECT 16, NULL;
+SELECT k, gridkit._exact_sum(x)::text IS NOT DISTINCT FROM sum(x::numeric)::text AS sum_same,
+       gridkit._exact_sum_squares(x)::text IS NOT DISTINCT FROM sum(x::numeric * x::numeric)::text AS squares_same,
+       CASE WHEN k >= 11 THEN coalesce(gridkit._exact_sum(x)::text, 'NULL') END AS sum
+  FROM fx.floats GROUP BY k ORDER BY k;
+SELECT k, gridkit._exact_sum(x::real)::text IS NOT DISTINCT FROM sum(x::real::numeric)::text AS real_sum_same,
+       gridkit._exact_sum_squares(x::real)::text IS NOT DISTINCT FROM sum(x::real::numeric * x::real::numeric)::text AS real_squares_same
+  FROM fx.floats WHERE abs(x) < 1e30 AND (abs(x) > 1e-30 OR x = 0) OR x IS NULL OR x = 'NaN' GROUP BY k ORDER BY k;
+SELECT gridkit._exact_sum(x) AS no_rows FROM fx.floats WHERE false;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SELECT count(*) FILTER (WHERE a::text IS NOT DISTINCT FROM b::text) AS parallel_same, count(*) AS groups
+  FROM (SELECT k, gridkit._exact_sum(x) a, sum(x::numeric) b FROM fx.floats GROUP BY k) s;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+DROP TABLE fx.floats;

@@ -91,6 +91,53 @@ SELECT gridkit.data_quality(30, '2024-06-03 08:00+00', '2024-06-03 09:00+00') AS
        gridkit.data_quality(90, '2024-06-03 08:00+00', '2024-06-03 09:00+00') AS capped,
        gridkit.data_quality(1, '2024-06-03 09:00+00', '2024-06-03 08:00+00') AS empty_period;
 
+-- Targets of another shape. Columns of other types go through an INSERT
+-- that converts them; a partitioned target with a rollup is written by COPY,
+-- which routes rows to partitions and fires the change-log triggers. All
+-- three must hold the same values (the blend over the whole day).
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00') AS written;
+CREATE TABLE fx.scores_wide (ts timestamptz, intersection_id bigint, traffic_volume bigint, vru_event_count numeric,
+    vehicle_event_count int, vru_index real, vru_index_eb numeric, vehicle_index float8, vehicle_index_eb float8,
+    combined_index float8, combined_index_eb float8, note text DEFAULT 'computed');
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores_wide', '2024-06-03 00:00+00', '2024-06-04 00:00+00') AS written;
+CREATE TABLE fx.scores_p (LIKE fx.scores INCLUDING ALL) PARTITION BY RANGE (ts);
+SELECT gridkit.ts_create('fx.scores_p', 'ts', '1 hour', premake => 0);
+SELECT gridkit.rollup_create('scores_p_hourly', 'fx.scores_p', 'ts', '1 hour', ARRAY['intersection_id'],
+       '{"high_risk": "high_risk_minutes(combined_index_eb)", "mean": "avg(combined_index_eb)", "minutes": "count(*)"}');
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores_p', '2024-06-03 00:00+00', '2024-06-04 00:00+00') AS written;
+SELECT count(*) AS partitions FROM gridkit.ts_partitions('fx.scores_p');
+SELECT gridkit.rollup_refresh('scores_p_hourly') > 0 AS refreshed;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE w.note <> 'computed' OR w.vru_index <> s.vru_index::real OR abs(w.vru_index_eb - s.vru_index_eb::numeric) > 1e-9
+                          OR w.combined_index_eb <> s.combined_index_eb OR w.intersection_id <> s.intersection_id) AS wide_mismatches,
+       count(*) FILTER (WHERE p IS DISTINCT FROM s) AS partitioned_mismatches
+  FROM fx.scores s JOIN fx.scores_wide w USING (ts, intersection_id) JOIN fx.scores_p p USING (ts, intersection_id);
+SELECT count(*) AS buckets,
+       count(*) FILTER (WHERE r.high_risk <> g.high_risk OR abs(r.mean - g.mean) > 1e-9 OR r.minutes <> g.minutes) AS rollup_mismatches
+  FROM fx.scores_p_hourly r
+  JOIN (SELECT date_trunc('hour', ts, 'UTC') AS bucket, intersection_id, count(*) FILTER (WHERE combined_index_eb > 75) AS high_risk,
+               avg(combined_index_eb) AS mean, count(*) AS minutes
+          FROM fx.scores GROUP BY 1, 2) g USING (bucket, intersection_id);
+-- COPY checks the caller's INSERT privilege like the INSERT did.
+CREATE ROLE regress_scorer;
+GRANT USAGE ON SCHEMA fx TO regress_scorer;
+GRANT SELECT ON fx.crossing_minutes, fx.scores TO regress_scorer;
+GRANT DELETE ON fx.scores TO regress_scorer;
+GRANT EXECUTE ON FUNCTION gridkit.safety_compute(regclass, regclass, timestamptz, timestamptz, text, double precision, text),
+                          gridkit._safety_compute(oid, oid, timestamptz, timestamptz, text, double precision, text) TO regress_scorer;
+SET ROLE regress_scorer;
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores', '2024-06-03 00:00+00', '2024-06-04 00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) AS rows_kept FROM fx.scores;
+REVOKE ALL ON SCHEMA fx FROM regress_scorer;
+REVOKE ALL ON fx.crossing_minutes, fx.scores FROM regress_scorer;
+REVOKE ALL ON FUNCTION gridkit.safety_compute(regclass, regclass, timestamptz, timestamptz, text, double precision, text),
+                       gridkit._safety_compute(oid, oid, timestamptz, timestamptz, text, double precision, text) FROM regress_scorer;
+DROP ROLE regress_scorer;
+SELECT gridkit.rollup_drop('scores_p_hourly');
+DROP TABLE fx.scores_wide, fx.scores_p;
+
 -- Bad input.
 SELECT * FROM gridkit.safety_index(-1, 0, 0, NULL, NULL, 0, '2024-06-01 00:00+00');
 \echo :LAST_ERROR_SQLSTATE
