@@ -82,6 +82,9 @@ def main():
     conn.execute("VACUUM ANALYZE")
     drop_rollups(conn)
     conn.execute("DROP MATERIALIZED VIEW IF EXISTS bench_mv")
+    # Tables an interrupted run left behind (the extension was recreated, so
+    # they are no longer registered rollups).
+    conn.execute("DROP TABLE IF EXISTS bench_hourly, bench_hist_hourly, bench_cron_hourly CASCADE")
     now = conn.execute("SELECT extract(epoch FROM date_trunc('hour', now()))::bigint").fetchone()[0]
 
     # Ingest: the same day of rows into three tables, each variant three

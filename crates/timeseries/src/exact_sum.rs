@@ -40,12 +40,24 @@ const POW10: [u128; 39] = {
 /// value to decimal digits in the default rounding mode).
 fn div_half_even(n: u128, d: u128) -> u128 {
     let (q, r) = (n / d, n % d);
-    let twice = r.checked_mul(2);
-    match twice {
-        None => q + 1, // r > d / 2 since 2r overflowed past any u128 d
-        Some(t) if t > d => q + 1,
-        Some(t) if t == d => q + (q & 1),
-        _ => q,
+    round_half_even(q, r, d)
+}
+
+/// `n / 2^shift` rounded half to even, by shifts (the common case: a value
+/// with a binary fraction).
+fn shr_half_even(n: u128, shift: u32) -> u128 {
+    let q = n >> shift;
+    let r = n & ((1u128 << shift) - 1);
+    round_half_even(q, r, 1u128 << shift)
+}
+
+fn round_half_even(q: u128, r: u128, d: u128) -> u128 {
+    // r < d, so d - r cannot underflow; compare r with d - r rather than 2r
+    // with d, which could overflow.
+    match r.cmp(&(d - r)) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+        std::cmp::Ordering::Less => q,
     }
 }
 
@@ -56,9 +68,19 @@ impl Decimal {
         if digits == 0 {
             return Decimal { negative: false, digits: 0, exponent: 0 };
         }
-        while digits.is_multiple_of(10) {
-            digits /= 10;
-            exponent += 1;
+        if let Ok(mut small) = u64::try_from(digits) {
+            // Rounded values have at most 17 digits: strip zeros in 64 bits,
+            // where division by a constant is one multiplication.
+            while small.is_multiple_of(10) {
+                small /= 10;
+                exponent += 1;
+            }
+            digits = small as u128;
+        } else {
+            while digits.is_multiple_of(10) {
+                digits /= 10;
+                exponent += 1;
+            }
         }
         Decimal { negative, digits, exponent }
     }
@@ -76,9 +98,10 @@ impl Decimal {
         debug_assert!((1..=17).contains(&significant));
         let p = significant as i32;
         let negative = v < 0.0;
-        // The estimate of the decimal exponent can be one off near powers
-        // of ten; the loop corrects it.
-        let mut e10 = v.abs().log10().floor() as i32;
+        // The decimal exponent estimated from the binary one (floor of
+        // e2 * log10(2)); it can be one off, and the loop corrects it.
+        let e2 = ((v.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+        let mut e10 = if e2 == -1023 { v.abs().log10().floor() as i32 } else { (e2 * 78913) >> 18 };
         for _ in 0..4 {
             let Some(n) = scaled_rounded(v.abs(), p - 1 - e10) else {
                 return Self::rounded_by_formatting(v, significant);
@@ -150,7 +173,7 @@ fn scaled_rounded(v: f64, k: i32) -> Option<u128> {
             if shift >= 128 {
                 return None;
             }
-            Some(div_half_even(n, 1u128 << shift))
+            Some(shr_half_even(n, shift))
         }
         (false, false) => {
             let shift = (-e) as u32;
