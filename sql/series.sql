@@ -211,6 +211,12 @@ DECLARE
     k text;
     col_type text;
     filter text := 'true';
+    -- Every value goes in as a parameter (text, cast in the statement), so
+    -- each statement's text depends only on the shape of the call and its
+    -- plan is kept (gridkit._history_rows, src/series.rs): $1 from, $2 to,
+    -- $3 a row limit, $4 a stride, $5 the watermark, $6 the first bucket,
+    -- $7 where live rows start; key values from $8.
+    args text[] := ARRAY["from"::text, "to"::text, NULL, NULL, NULL, NULL, NULL];
     r record;
     chosen record;
     have_tier boolean := false;
@@ -232,8 +238,12 @@ BEGIN
         IF col_type IS NULL THEN
             RAISE EXCEPTION 'column "%" of % does not exist', k, source USING ERRCODE = '42703';
         END IF;
-        filter := filter || CASE WHEN jsonb_typeof(key -> k) = 'null' THEN format(' AND %I IS NULL', k)
-                                 ELSE format(' AND %I = %L::%s', k, key ->> k, col_type) END;
+        IF jsonb_typeof(key -> k) = 'null' THEN
+            filter := filter || format(' AND %I IS NULL', k);
+        ELSE
+            args := args || (key ->> k);
+            filter := filter || format(' AND %I = $%s::%s', k, cardinality(args), col_type);
+        END IF;
     END LOOP;
     IF v IS NULL THEN
         -- The one column the source's rollups keep a sum and count of, or
@@ -259,12 +269,15 @@ BEGIN
 
     -- Raw rows, when few enough and still there.
     IF t.dropped_before IS NULL OR t.dropped_before <= "from" THEN
-        EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s AND %I >= $1 AND %I < $2 LIMIT $3) x',
-                       source, filter, t.time_column, t.time_column) INTO n USING "from", "to", max_points + 1;
+        args[3] := (max_points + 1)::text;
+        n := gridkit._history_count(format('SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s AND %I >= $1::timestamptz
+                                                                   AND %I < $2::timestamptz LIMIT $3::bigint) x',
+                                           source, filter, t.time_column, t.time_column), args);
         IF n <= max_points THEN
-            RETURN QUERY EXECUTE format('SELECT %1$I, %2$I::float8, %2$I::float8, %2$I::float8, (%2$I IS NOT NULL)::int::bigint
-                                           FROM %3$s WHERE %4$s AND %1$I >= $1 AND %1$I < $2 ORDER BY 1',
-                                        t.time_column, v, source, filter) USING "from", "to";
+            RETURN QUERY SELECT * FROM gridkit._history_rows(
+                format('SELECT %1$I::timestamptz, %2$I::float8, %2$I::float8, %2$I::float8, (%2$I IS NOT NULL)::int::bigint
+                          FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz ORDER BY 1',
+                       t.time_column, v, source, filter), args);
             RETURN;
         END IF;
     END IF;
@@ -288,30 +301,37 @@ BEGIN
     stride := make_interval(secs => ceil(span / max_points));
     IF NOT have_tier THEN
         -- No rollup holds the range: what raw rows are left, in steps.
-        RETURN QUERY EXECUTE format('SELECT date_bin($3, %1$I, $1), avg(%2$I)::float8, min(%2$I)::float8, max(%2$I)::float8,
-                                            count(%2$I) FROM %3$s WHERE %4$s AND %1$I >= $1 AND %1$I < $2 GROUP BY 1 ORDER BY 1',
-                                    t.time_column, v, source, filter) USING "from", "to", stride;
+        args[4] := stride::text;
+        RETURN QUERY SELECT * FROM gridkit._history_rows(
+            format('SELECT date_bin($4::interval, %1$I, $1::timestamptz), avg(%2$I)::float8, min(%2$I)::float8, max(%2$I)::float8,
+                           count(%2$I) FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz GROUP BY 1 ORDER BY 1',
+                   t.time_column, v, source, filter), args);
         RETURN;
     END IF;
-    grouping := CASE WHEN span / chosen.width <= max_points THEN 'bucket' ELSE format('date_bin(%L, bucket, %L)', stride, "from") END;
+    args[4] := stride::text;
+    grouping := CASE WHEN span / chosen.width <= max_points THEN 'bucket' ELSE 'date_bin($4::interval, bucket, $1::timestamptz)' END;
     -- Every bucket overlapping the range (the first may start before it).
     -- Materialized buckets before the watermark, then the source's rows
     -- after it aggregated on the fly (what the realtime view does, but with
-    -- the bounds as literals: the planner prunes partitions instead of
-    -- planning every one).
-    RETURN QUERY EXECUTE format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
-                                   FROM (SELECT * FROM %6$s WHERE bucket < %9$L
-                                         UNION ALL
-                                         SELECT * FROM (%8$s) l) b
-                                  WHERE %7$s AND bucket > %10$L AND bucket < %11$L GROUP BY 1 ORDER BY 1',
-                                grouping, '_sum_' || v, '_count_' || v,
-                                CASE WHEN chosen.has_min THEN format('min(%I)::float8', '_min_' || v) ELSE 'NULL::float8' END,
-                                CASE WHEN chosen.has_max THEN format('max(%I)::float8', '_max_' || v) ELSE 'NULL::float8' END,
-                                chosen.relid, filter,
-                                CASE WHEN chosen.watermark IS NULL OR chosen.watermark < "to"
-                                     THEN gridkit._rollup_live_sql(chosen.name, coalesce(least(chosen.watermark, "to"), "from"), "to")
-                                     ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END,
-                                coalesce(chosen.watermark, '-infinity'), "from" - chosen.bucket, "to");
+    -- the bounds as parameters: the executor prunes partitions instead of
+    -- reading every one).
+    args[5] := coalesce(chosen.watermark, '-infinity')::text;
+    args[6] := ("from" - chosen.bucket)::text;
+    -- A rollup never refreshed has no watermark: everything is live.
+    args[7] := CASE WHEN chosen.watermark IS NULL THEN "from" ELSE least(chosen.watermark, "to") END::text;
+    RETURN QUERY SELECT * FROM gridkit._history_rows(
+        format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
+                  FROM (SELECT * FROM %6$s WHERE bucket < $5::timestamptz
+                        UNION ALL
+                        SELECT * FROM (%8$s) l) b
+                 WHERE %7$s AND bucket > $6::timestamptz AND bucket < $2::timestamptz GROUP BY 1 ORDER BY 1',
+               grouping, '_sum_' || v, '_count_' || v,
+               CASE WHEN chosen.has_min THEN format('min(%I)::float8', '_min_' || v) ELSE 'NULL::float8' END,
+               CASE WHEN chosen.has_max THEN format('max(%I)::float8', '_max_' || v) ELSE 'NULL::float8' END,
+               chosen.relid, filter,
+               CASE WHEN chosen.watermark IS NULL OR chosen.watermark < "to"
+                    THEN gridkit._rollup_live_sql(chosen.name, '$7::timestamptz', '$2::timestamptz')
+                    ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END), args);
 END
 $$;
 COMMENT ON FUNCTION gridkit.history(regclass, jsonb, timestamptz, timestamptz, integer, name) IS

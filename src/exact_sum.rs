@@ -87,7 +87,7 @@ fn exact_sum_final(state: Internal) -> Option<AnyNumeric> {
     }
     let mut total = parse(&sum.accumulated_text());
     for term in &sum.overflow {
-        total = total + parse(&term.to_numeric_text());
+        total += parse(&term.to_numeric_text());
     }
     Some(total)
 }

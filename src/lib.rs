@@ -20,6 +20,7 @@ mod postgis;
 mod rollup;
 mod rows;
 mod safety;
+mod series;
 mod spatial;
 mod tests;
 mod tile;
@@ -57,7 +58,11 @@ pgrx::extension_sql_file!(
         exact_sum::exact_sum_deserialize
     ]
 );
-pgrx::extension_sql_file!("../sql/series.sql", name = "series", requires = ["rollup"]);
+pgrx::extension_sql_file!(
+    "../sql/series.sql",
+    name = "series",
+    requires = ["rollup", series::history_rows, series::history_count]
+);
 pgrx::extension_sql_file!(
     "../sql/indices.sql",
     name = "indices",

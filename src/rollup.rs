@@ -80,7 +80,8 @@ fn bucket_of(client: &SpiClient<'_>, interval: &Interval) -> SqlResult<Bucket> {
 }
 
 fn stored_bucket(client: &SpiClient<'_>, interval: Option<Interval>) -> SqlResult<Bucket> {
-    let interval = interval.ok_or_else(|| SqlError::new(ERRCODE_DATA_CORRUPTED, "gridkit.rollup holds a NULL bucket"))?;
+    let interval =
+        interval.ok_or_else(|| SqlError::new(ERRCODE_DATA_CORRUPTED, "gridkit.rollup holds a NULL bucket"))?;
     bucket_of(client, &interval)
 }
 
@@ -132,7 +133,10 @@ fn source_of(client: &SpiClient<'_>, source: Oid, time_column: &str) -> SqlResul
         Some((_, t)) if t.sql != "timestamp with time zone" => {
             return Err(SqlError::new(
                 ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("column \"{time_column}\" is {}; a rollup's time column must be timestamp with time zone", t.sql),
+                format!(
+                    "column \"{time_column}\" is {}; a rollup's time column must be timestamp with time zone",
+                    t.sql
+                ),
             ))
         }
         Some(_) => {}
@@ -170,16 +174,7 @@ fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
         definition_error(e).hint(format!("The source of rollup \"{name}\" changed; drop and recreate the rollup."))
     })?;
     let time_sql = if source_is_rollup { quote_ident("bucket") } else { quote_ident(&time_column) };
-    Ok(Registered {
-        name: name.to_string(),
-        table,
-        source,
-        source_sql,
-        source_is_rollup,
-        watermark,
-        rollup,
-        time_sql,
-    })
+    Ok(Registered { name: name.to_string(), table, source, source_sql, source_is_rollup, watermark, rollup, time_sql })
 }
 
 /// Creates the rollup table, its realtime view and the source's triggers;
@@ -229,8 +224,8 @@ fn rollup_create(
             index_time_column(client, &source_rel, time_column)?;
         }
         client.update(&rollup.create_table_sql(&table), None, &[])?;
-        let relid = first_value::<Oid>(client, "SELECT $1::regclass::oid", &[table.as_str().into()])?
-            .unwrap_or(Oid::INVALID);
+        let relid =
+            first_value::<Oid>(client, "SELECT $1::regclass::oid", &[table.as_str().into()])?.unwrap_or(Oid::INVALID);
         client.update(
             "INSERT INTO gridkit.rollup (name, relid, realtime, source, source_rollup, raw_source, time_column,
                                          bucket, group_by, aggregates, timezone)
@@ -324,9 +319,11 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         first_value::<TimestampWithTimeZone>(client, "SELECT pg_catalog.now()", &[])?
     };
     let new_watermark = match limit {
-        Some(t) if t.is_finite() => {
-            first_value::<TimestampWithTimeZone>(client, &format!("SELECT {}", r.rollup.start_sql("$1::timestamptz")), &[t.into()])?
-        }
+        Some(t) if t.is_finite() => first_value::<TimestampWithTimeZone>(
+            client,
+            &format!("SELECT {}", r.rollup.start_sql("$1::timestamptz")),
+            &[t.into()],
+        )?,
         _ => None,
     };
     let old = r.watermark;
@@ -345,7 +342,11 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     let horizon = match horizon {
         Some(h) => first_value::<TimestampWithTimeZone>(
             client,
-            &format!("SELECT CASE WHEN {s} = $1 THEN $1 ELSE {n} END", s = start("$1"), n = r.rollup.next_sql(&start("$1"))),
+            &format!(
+                "SELECT CASE WHEN {s} = $1 THEN $1 ELSE {n} END",
+                s = start("$1"),
+                n = r.rollup.next_sql(&start("$1"))
+            ),
             &[h.into()],
         )?,
         None => None,
@@ -396,21 +397,32 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
             Some(l) => Some(l),
             None => first_value::<TimestampWithTimeZone>(
                 client,
-                &format!("SELECT {} FROM (SELECT pg_catalog.min({}) AS t FROM {}) m", start("m.t"), r.time_sql, r.source_sql),
+                &format!(
+                    "SELECT {} FROM (SELECT pg_catalog.min({}) AS t FROM {}) m",
+                    start("m.t"),
+                    r.time_sql,
+                    r.source_sql
+                ),
                 &[],
             )?,
         };
         let delete_from = lo.unwrap_or(TimestampWithTimeZone::negative_infinity());
-        client.update(
-            &format!(
-                "DELETE FROM {} WHERE bucket >= {} AND bucket < {}",
-                r.table,
-                literal(client, delete_from)?,
-                literal(client, hi)?
-            ),
-            None,
-            &[],
-        )?;
+        // The table holds no bucket at or after the old watermark (refreshes
+        // write below the watermark they set), so a range starting there,
+        // the usual new hour, has nothing to delete.
+        let beyond_watermark = matches!((lo, old), (Some(l), Some(o)) if l.into_inner() >= o.into_inner());
+        if !beyond_watermark {
+            client.update(
+                &format!(
+                    "DELETE FROM {} WHERE bucket >= {} AND bucket < {}",
+                    r.table,
+                    literal(client, delete_from)?,
+                    literal(client, hi)?
+                ),
+                None,
+                &[],
+            )?;
+        }
         phases.mark("delete");
         let Some(lo) = lo.filter(|l| l.into_inner() < hi.into_inner()) else { continue };
         // A short range gets its partitions up front. A long one (a first
@@ -453,19 +465,64 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     Ok(written)
 }
 
-/// A timestamptz as a SQL literal (text output round-trips within the
-/// session's settings).
+/// A timestamptz as a SQL literal: in UTC from Rust, or (infinities, BC
+/// and far years) PostgreSQL's text output, which round-trips within the
+/// session's settings.
 fn literal(client: &SpiClient<'_>, t: TimestampWithTimeZone) -> SqlResult<String> {
+    if let Some(text) = gridkit_timeseries::utc_literal(t.into_inner()) {
+        return Ok(text);
+    }
     let text = first_value::<String>(client, "SELECT $1::text", &[t.into()])?.unwrap_or_default();
     Ok(format!("{}::timestamptz", quote_literal(&text)))
 }
 
+/// Live SQL per (rollup, lower, upper): the catalog stamp it was made
+/// under, and the SQL.
+type LiveSqlCache = std::collections::HashMap<(String, String, String), (String, String)>;
+
+thread_local! {
+    /// Building the live SQL reads the registry and both relations'
+    /// columns, which cost more than the history call's own statements.
+    static LIVE_SQL: std::cell::RefCell<LiveSqlCache> = std::cell::RefCell::new(LiveSqlCache::new());
+}
+
 /// SQL of rollup `name`'s buckets aggregated on the fly from its source's
 /// rows in [`lower`, `upper`) (bucket boundaries), with the same columns as
-/// its table: what `history` reads after the watermark.
+/// its table: what `history` reads after the watermark. The bounds are
+/// statement parameters (`$7::timestamptz`), so the statement's plan can be
+/// kept for any range.
 #[pg_extern(schema = "gridkit", name = "_rollup_live_sql", stable)]
-fn rollup_live_sql(name: &str, lower: TimestampWithTimeZone, upper: TimestampWithTimeZone) -> String {
+fn rollup_live_sql_with_parameters(name: &str, lower: &str, upper: &str) -> String {
     Spi::connect(|client| -> SqlResult<String> {
+        let is_parameter = |e: &str| {
+            e.strip_prefix('$')
+                .and_then(|rest| rest.strip_suffix("::timestamptz"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if !is_parameter(lower) || !is_parameter(upper) {
+            return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "bounds must be parameters like $1::timestamptz"));
+        }
+        // Any change to the registry row (a refresh too), the source
+        // rollup's row, the relations read (a rename) or the raw source's
+        // columns changes the stamp. (A schema renamed in between breaks
+        // the statement until the rollup's next refresh.)
+        let stamp = first_value::<String>(
+            client,
+            "SELECT r.xmin::text || '/' || coalesce(p.xmin::text, '') || '/' ||
+                    (SELECT pg_catalog.string_agg(c.oid::text || ':' || c.xmin::text, ',')
+                       FROM pg_catalog.pg_class c WHERE c.oid IN (r.source, r.raw_source, p.realtime)) || '/' ||
+                    (SELECT pg_catalog.string_agg(a.attname || ':' || a.xmin::text, ',' ORDER BY a.attnum)
+                       FROM pg_catalog.pg_attribute a WHERE a.attrelid = r.raw_source)
+               FROM gridkit.rollup r LEFT JOIN gridkit.rollup p ON p.name = r.source_rollup WHERE r.name = $1",
+            &[name.into()],
+        )?;
+        let key = (name.to_string(), lower.to_string(), upper.to_string());
+        if let Some(stamp) = &stamp {
+            let cached = LIVE_SQL.with(|c| c.borrow().get(&key).filter(|(s, _)| s == stamp).map(|(_, sql)| sql.clone()));
+            if let Some(sql) = cached {
+                return Ok(sql);
+            }
+        }
         let r = load(client, name)?;
         let from = if r.source_is_rollup {
             first_value::<String>(
@@ -477,7 +534,17 @@ fn rollup_live_sql(name: &str, lower: TimestampWithTimeZone, upper: TimestampWit
         } else {
             r.source_sql.clone()
         };
-        Ok(r.rollup.live_sql(&from, &literal(client, lower)?, &literal(client, upper)?))
+        let sql = r.rollup.live_sql(&from, lower, upper);
+        if let Some(stamp) = stamp {
+            LIVE_SQL.with(|c| {
+                let mut cache = c.borrow_mut();
+                if cache.len() >= 256 {
+                    cache.clear();
+                }
+                cache.insert(key, (stamp, sql.clone()));
+            });
+        }
+        Ok(sql)
     })
     .or_raise()
 }

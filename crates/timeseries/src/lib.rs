@@ -10,5 +10,5 @@ pub mod partition;
 pub mod rollup;
 
 pub use bucket::Bucket;
-pub use partition::{Step, StepError};
+pub use partition::{utc_literal, Step, StepError};
 pub use rollup::{Aggregate, Func, Rollup, RollupError, Source};

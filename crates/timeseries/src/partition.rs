@@ -101,6 +101,25 @@ impl Step {
     }
 }
 
+/// A timestamp (microseconds since 2000-01-01 UTC) as a `timestamptz`
+/// literal in UTC, `'2026-11-23 20:00:00.000000+00'::timestamptz`;
+/// `None` outside years 1 to 9999 (which need BC or more digits).
+pub fn utc_literal(micros: i64) -> Option<String> {
+    let day = micros.div_euclid(MICROS_PER_DAY);
+    let of_day = micros.rem_euclid(MICROS_PER_DAY);
+    let (y, m, d) = civil(day);
+    if !(1..=9999).contains(&y) {
+        return None;
+    }
+    let (secs, frac) = (of_day / 1_000_000, of_day % 1_000_000);
+    Some(format!(
+        "'{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{frac:06}+00'::timestamptz",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ))
+}
+
 /// (year, month, day) of a day number counted from 2000-01-01.
 fn civil(day: i64) -> (i64, i64, i64) {
     // Howard Hinnant's civil_from_days, shifted from 1970 to 2000.
@@ -133,6 +152,18 @@ mod tests {
 
     fn at(y: i64, m: i64, d: i64, h: i64, min: i64) -> i64 {
         days_from_civil(y, m, d) * MICROS_PER_DAY + (h * 60 + min) * MICROS_PER_MINUTE
+    }
+
+    #[test]
+    fn utc_literals() {
+        assert_eq!(utc_literal(0).unwrap(), "'2000-01-01 00:00:00.000000+00'::timestamptz");
+        assert_eq!(
+            utc_literal(at(2026, 11, 23, 20, 7) + 5_000_001).unwrap(),
+            "'2026-11-23 20:07:05.000001+00'::timestamptz"
+        );
+        assert_eq!(utc_literal(at(1969, 12, 31, 23, 59)).unwrap(), "'1969-12-31 23:59:00.000000+00'::timestamptz");
+        assert_eq!(utc_literal(at(0, 12, 31, 0, 0)), None);
+        assert_eq!(utc_literal(i64::MAX), None);
     }
 
     #[test]

@@ -75,6 +75,22 @@ SELECT count(*) AS points, min(bucket), max(bucket), sum(count) AS rows
   FROM gridkit.history('fx.obs', '{"ba": "ERCO", "series": "wind"}', '2024-06-10 12:00+00', '2024-06-14 12:00+00', 5);
 SELECT count(*) AS points FROM gridkit.history('fx.obs', '{"ba": "ERCO", "series": "wind"}', '2024-06-05 00:00+00', '2024-06-25 00:00+00', max_points => 100);
 SELECT gridkit.rollup_drop('obs_monthly');
+-- history keeps its statements' plans and the rollup's live SQL between
+-- calls: a rollup dropped and made again under the same name, with other
+-- aggregates, is read as it is now.
+SELECT gridkit.rollup_drop('obs_daily');
+SELECT gridkit.rollup_create('obs_daily', 'fx.obs_hourly', 'ts', '1 day', '{ba,series}', '{"avg": "avg(value)"}');
+SELECT count(*) AS points, count(min) AS with_min, sum(count) AS rows
+  FROM gridkit.history('fx.obs', '{"ba": "ERCO", "series": "wind"}', '2024-06-05 00:00+00', '2024-06-25 00:00+00', max_points => 100);
+SELECT gridkit.rollup_refresh('obs_daily') > 0 AS refreshed;
+SELECT count(*) AS points, count(min) AS with_min, sum(count) AS rows
+  FROM gridkit.history('fx.obs', '{"ba": "ERCO", "series": "wind"}', '2024-06-05 00:00+00', '2024-06-25 00:00+00', max_points => 100);
+SELECT gridkit.rollup_drop('obs_daily');
+SELECT gridkit.rollup_create('obs_daily', 'fx.obs_hourly', 'ts', '1 day', '{ba,series}',
+       '{"avg": "avg(value)", "lo": "min(value)", "hi": "max(value)"}');
+SELECT gridkit.rollup_refresh('obs_daily') > 0 AS refreshed;
+SELECT count(*) AS points, count(min) AS with_min, sum(count) AS rows
+  FROM gridkit.history('fx.obs', '{"ba": "ERCO", "series": "wind"}', '2024-06-05 00:00+00', '2024-06-25 00:00+00', max_points => 100);
 
 -- replace_range: recomputed rows swapped in atomically; rollups and latest
 -- values follow.
