@@ -6,26 +6,20 @@
 -- Exact sums of floating-point columns, as rollups keep them: the same
 -- numeric as sum(v::numeric) and sum(v::numeric * v::numeric), computed
 -- without a numeric per row (src/exact_sum.rs).
-CREATE AGGREGATE gridkit._exact_sum(double precision) (
-    SFUNC = gridkit._exact_sum_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
-    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
-    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
-);
-CREATE AGGREGATE gridkit._exact_sum(real) (
-    SFUNC = gridkit._exact_sum_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
-    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
-    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
-);
-CREATE AGGREGATE gridkit._exact_sum_squares(double precision) (
-    SFUNC = gridkit._exact_sum_squares_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
-    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
-    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
-);
-CREATE AGGREGATE gridkit._exact_sum_squares(real) (
-    SFUNC = gridkit._exact_sum_squares_step, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
-    COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
-    DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE
-);
+DO $$
+DECLARE
+    a record;
+BEGIN
+    FOR a IN SELECT * FROM (VALUES ('_exact_sum'), ('_exact_sum_squares')) f(name),
+                           (VALUES ('double precision'), ('real')) t(arg) LOOP
+        EXECUTE format('CREATE AGGREGATE gridkit.%I(%s) (
+                            SFUNC = gridkit.%I, STYPE = internal, FINALFUNC = gridkit._exact_sum_final,
+                            COMBINEFUNC = gridkit._exact_sum_combine, SERIALFUNC = gridkit._exact_sum_serialize,
+                            DESERIALFUNC = gridkit._exact_sum_deserialize, PARALLEL = SAFE)',
+                       a.name, a.arg, a.name || '_step');
+    END LOOP;
+END
+$$;
 
 CREATE TABLE gridkit.rollup (
     name          text PRIMARY KEY,

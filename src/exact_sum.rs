@@ -45,25 +45,21 @@ fn step(mut state: Internal, v: Option<f64>, digits: u32, square: bool, fcinfo: 
     state
 }
 
-#[pg_extern(schema = "gridkit", name = "_exact_sum_step", parallel_safe)]
-fn exact_sum_step8(state: Internal, v: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    step(state, v, FLOAT8_DIGITS, false, fcinfo)
+/// One transition function per aggregate and argument type (pgrx needs a
+/// Rust function per SQL overload).
+macro_rules! step_function {
+    ($rust:ident, $sql:literal, $ty:ty, $digits:expr, $square:expr) => {
+        #[pg_extern(schema = "gridkit", name = $sql, parallel_safe)]
+        fn $rust(state: Internal, v: Option<$ty>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+            step(state, v.map(f64::from), $digits, $square, fcinfo)
+        }
+    };
 }
 
-#[pg_extern(schema = "gridkit", name = "_exact_sum_step", parallel_safe)]
-fn exact_sum_step4(state: Internal, v: Option<f32>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    step(state, v.map(f64::from), FLOAT4_DIGITS, false, fcinfo)
-}
-
-#[pg_extern(schema = "gridkit", name = "_exact_sum_squares_step", parallel_safe)]
-fn exact_sum_squares_step8(state: Internal, v: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    step(state, v, FLOAT8_DIGITS, true, fcinfo)
-}
-
-#[pg_extern(schema = "gridkit", name = "_exact_sum_squares_step", parallel_safe)]
-fn exact_sum_squares_step4(state: Internal, v: Option<f32>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    step(state, v.map(f64::from), FLOAT4_DIGITS, true, fcinfo)
-}
+step_function!(exact_sum_step8, "_exact_sum_step", f64, FLOAT8_DIGITS, false);
+step_function!(exact_sum_step4, "_exact_sum_step", f32, FLOAT4_DIGITS, false);
+step_function!(exact_sum_squares_step8, "_exact_sum_squares_step", f64, FLOAT8_DIGITS, true);
+step_function!(exact_sum_squares_step4, "_exact_sum_squares_step", f32, FLOAT4_DIGITS, true);
 
 /// The sum as `numeric`; NULL when no value was added.
 #[pg_extern(schema = "gridkit", name = "_exact_sum_final", parallel_safe)]
