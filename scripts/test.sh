@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh --test
 
+echo "==> formatting (rustfmt.toml)"
+cargo fmt --all --check
+
 echo "==> crate tests (algorithms, server)"
 cargo test --workspace --exclude gridkit
 

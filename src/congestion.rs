@@ -31,22 +31,7 @@ fn iso_sql(iso_column: Option<&str>) -> String {
 }
 
 /// A row of zone_classify (columns named in the signature).
-type ZoneRow = (
-    Option<String>,
-    String,
-    i64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    String,
-);
+type ZoneRow = (Option<String>, String, i64, f64, f64, f64, f64, f64, f64, f64, f64, f64, f64, String);
 
 /// Classifies every zone of `source` over [`from`, `to`) against the other
 /// zones of its ISO.
@@ -65,22 +50,25 @@ fn zone_classify(
     loss_column: &str,
     threshold: f64,
     timezone: &str,
-) -> TableIterator<'static, (
-    name!(iso, Option<String>),
-    name!(zone, String),
-    name!(hours, i64),
-    name!(congestion_ratio, f64),
-    name!(congestion_volatility, f64),
-    name!(congested_share, f64),
-    name!(peak_share, f64),
-    name!(energy_deviation, f64),
-    name!(energy_volatility, f64),
-    name!(loss_ratio, f64),
-    name!(high_energy_share, f64),
-    name!(transmission_score, f64),
-    name!(generation_score, f64),
-    name!(classification, String),
-)> {
+) -> TableIterator<
+    'static,
+    (
+        name!(iso, Option<String>),
+        name!(zone, String),
+        name!(hours, i64),
+        name!(congestion_ratio, f64),
+        name!(congestion_volatility, f64),
+        name!(congested_share, f64),
+        name!(peak_share, f64),
+        name!(energy_deviation, f64),
+        name!(energy_volatility, f64),
+        name!(loss_ratio, f64),
+        name!(high_energy_share, f64),
+        name!(transmission_score, f64),
+        name!(generation_score, f64),
+        name!(classification, String),
+    ),
+> {
     let rows = Spi::connect(|client| -> SqlResult<Vec<ZoneRow>> {
         crate::timeseries::check_window(from, to)?;
         check_threshold(threshold)?;
@@ -189,16 +177,7 @@ fn zone_classify(
 }
 
 /// A row of pnode_severity (columns named in the signature).
-type NodeRow = (
-    Option<String>,
-    String,
-    String,
-    i64,
-    f64,
-    f64,
-    Option<f64>,
-    String,
-);
+type NodeRow = (Option<String>, String, String, i64, f64, f64, Option<f64>, String);
 
 /// Scores every pricing node of `source` over [`from`, `to`) against the
 /// other nodes of its zone; nodes with fewer than `min_hours` hours get no
@@ -216,21 +195,27 @@ fn pnode_severity(
     congestion_column: &str,
     min_hours: i32,
     threshold: f64,
-) -> TableIterator<'static, (
-    name!(iso, Option<String>),
-    name!(zone, String),
-    name!(pnode, String),
-    name!(hours, i64),
-    name!(avg_abs_congestion, f64),
-    name!(congested_share, f64),
-    name!(severity_score, Option<f64>),
-    name!(tier, String),
-)> {
+) -> TableIterator<
+    'static,
+    (
+        name!(iso, Option<String>),
+        name!(zone, String),
+        name!(pnode, String),
+        name!(hours, i64),
+        name!(avg_abs_congestion, f64),
+        name!(congested_share, f64),
+        name!(severity_score, Option<f64>),
+        name!(tier, String),
+    ),
+> {
     let rows = Spi::connect(|client| -> SqlResult<Vec<NodeRow>> {
         crate::timeseries::check_window(from, to)?;
         check_threshold(threshold)?;
         if min_hours < 1 {
-            return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("min_hours must be at least 1, not {min_hours}")));
+            return Err(SqlError::new(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("min_hours must be at least 1, not {min_hours}"),
+            ));
         }
         let sql = format!(
             "SELECT {iso}, {zone}::text, {node}::text, count(*), coalesce(avg(abs({cong}::float8)), 0),

@@ -78,7 +78,8 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
                     FROM unnest($1::int[], $2::text[], $3::text[], $4::bytea[]) AS u(id, code, name, wkb)",
                 pg = pg.schema
             ),
-            (CHUNK_ROWS, CHUNK_VERTICES), |r| vertices(&r.wkb),
+            (CHUNK_ROWS, CHUNK_VERTICES),
+            |r| vertices(&r.wkb),
             |c| vec![col(c, |r| r.id), col(c, |r| r.code), col(c, |r| r.name), col(c, |r| r.wkb.clone())],
         )?,
     ));
@@ -134,7 +135,8 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
                     FROM unnest($1::int8[], $2::float8[], $3::float8[], $4::text[], $5::int[], $6::text[], $7::int[])
                       AS u(id, lon, lat, name, kv, iso, zone)"
             ),
-            (CHUNK_ROWS, CHUNK_VERTICES), |_| 1,
+            (CHUNK_ROWS, CHUNK_VERTICES),
+            |_| 1,
             |c| {
                 vec![
                     col(c, |r| r.id),
@@ -176,7 +178,8 @@ fn load(client: &mut SpiClient<'_>, demo: &Demo, pg: &Postgis) -> SqlResult<Vec<
                     FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int[], $5::int[], $6::float8[], $7::bytea[])
                       AS u(id, sub, kv, phases, customers, km, wkb)"
             ),
-            (CHUNK_ROWS, CHUNK_VERTICES), |r| vertices(&r.wkb),
+            (CHUNK_ROWS, CHUNK_VERTICES),
+            |r| vertices(&r.wkb),
             |c| {
                 vec![
                     col(c, |r| r.id),

@@ -26,11 +26,8 @@ pub fn pg_config(config: &Config) -> Result<tokio_postgres::Config, tokio_postgr
 }
 
 pub fn pool(config: &Config) -> Result<Pool, Box<dyn std::error::Error>> {
-    let manager = Manager::from_config(
-        pg_config(config)?,
-        NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
-    );
+    let manager =
+        Manager::from_config(pg_config(config)?, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let wait = Duration::from_millis(config.pool_wait_ms);
     Ok(Pool::builder(manager)
         .max_size(config.pool_size)

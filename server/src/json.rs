@@ -26,7 +26,9 @@ fn json_response(body: String) -> Response {
 /// silently ignored).
 fn only(params: &HashMap<String, String>, allowed: &[&str]) -> AppResult<()> {
     match params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(AppError::bad_request(format!("unknown parameter \"{k}\"; this endpoint takes {}", allowed.join(", ")))),
+        Some(k) => {
+            Err(AppError::bad_request(format!("unknown parameter \"{k}\"; this endpoint takes {}", allowed.join(", "))))
+        }
         None => Ok(()),
     }
 }
@@ -88,8 +90,12 @@ pub async fn layers(State(state): State<Arc<AppState>>) -> AppResult<Response> {
     Ok(json_response(rows_json(&state, "api.layers()", &[]).await?))
 }
 
-pub async fn feature(State(state): State<Arc<AppState>>, Path((layer, id)): Path<(String, String)>) -> AppResult<Response> {
-    let id: i64 = id.parse().map_err(|_| AppError::bad_request(format!("feature id must be an integer, not {id:?}")))?;
+pub async fn feature(
+    State(state): State<Arc<AppState>>,
+    Path((layer, id)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let id: i64 =
+        id.parse().map_err(|_| AppError::bad_request(format!("feature id must be an integer, not {id:?}")))?;
     let rows = crate::db::query(&state.pool, "SELECT api.feature($1, $2)::text", &[&layer, &id]).await?;
     match rows.first().and_then(|r| r.get::<_, Option<String>>(0)) {
         Some(body) => Ok(json_response(body)),
@@ -97,7 +103,11 @@ pub async fn feature(State(state): State<Arc<AppState>>, Path((layer, id)): Path
     }
 }
 
-pub async fn nearby(State(state): State<Arc<AppState>>, Path(layer): Path<String>, Query(p): Params) -> AppResult<Response> {
+pub async fn nearby(
+    State(state): State<Arc<AppState>>,
+    Path(layer): Path<String>,
+    Query(p): Params,
+) -> AppResult<Response> {
     only(&p, &["lon", "lat", "radius_m", "limit"])?;
     let (lon, lat, r) = (required(&p, "lon")?, required(&p, "lat")?, required(&p, "radius_m")?);
     let limit = integer(&p, "limit", 100)?;
@@ -105,7 +115,11 @@ pub async fn nearby(State(state): State<Arc<AppState>>, Path(layer): Path<String
     Ok(json_response(body))
 }
 
-pub async fn bbox(State(state): State<Arc<AppState>>, Path(layer): Path<String>, Query(p): Params) -> AppResult<Response> {
+pub async fn bbox(
+    State(state): State<Arc<AppState>>,
+    Path(layer): Path<String>,
+    Query(p): Params,
+) -> AppResult<Response> {
     only(&p, &["west", "south", "east", "north", "limit", "offset"])?;
     let (w, s, e, n) = (required(&p, "west")?, required(&p, "south")?, required(&p, "east")?, required(&p, "north")?);
     let (limit, offset) = (integer(&p, "limit", 500)?, integer(&p, "offset", 0)?);
@@ -116,7 +130,8 @@ pub async fn bbox(State(state): State<Arc<AppState>>, Path(layer): Path<String>,
 }
 
 fn body_json(body: &Bytes, allowed: &[&str]) -> AppResult<serde_json::Map<String, Value>> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("the body is not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("the body is not JSON: {e}")))?;
     let Value::Object(map) = v else { return Err(AppError::bad_request("the body must be a JSON object")) };
     if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(AppError::bad_request(format!("unknown field \"{k}\"; the body takes {}", allowed.join(", "))));
@@ -145,18 +160,26 @@ pub async fn within(State(state): State<Arc<AppState>>, Path(layer): Path<String
     let map = body_json(&body, &["polygon", "limit"])?;
     let polygon = map.get("polygon").cloned().ok_or_else(|| AppError::bad_request("\"polygon\" is required"))?;
     let limit = body_limit(&map, 1000)?;
-    let body = rows_json(&state, "api.within($1, $2::text::jsonb, $3)", &[&layer, &polygon.to_string(), &limit]).await?;
+    let body =
+        rows_json(&state, "api.within($1, $2::text::jsonb, $3)", &[&layer, &polygon.to_string(), &limit]).await?;
     Ok(json_response(body))
 }
 
-pub async fn along_route(State(state): State<Arc<AppState>>, Path(layer): Path<String>, body: Bytes) -> AppResult<Response> {
+pub async fn along_route(
+    State(state): State<Arc<AppState>>,
+    Path(layer): Path<String>,
+    body: Bytes,
+) -> AppResult<Response> {
     let map = body_json(&body, &["route", "buffer_m", "limit"])?;
     let route = map.get("route").cloned().ok_or_else(|| AppError::bad_request("\"route\" is required"))?;
     let buffer = body_number(&map, "buffer_m")?.ok_or_else(|| AppError::bad_request("\"buffer_m\" is required"))?;
     let limit = body_limit(&map, 1000)?;
-    let body =
-        rows_json(&state, "api.along_route($1, $2::text::jsonb, $3, $4)", &[&layer, &route.to_string(), &buffer, &limit])
-            .await?;
+    let body = rows_json(
+        &state,
+        "api.along_route($1, $2::text::jsonb, $3, $4)",
+        &[&layer, &route.to_string(), &buffer, &limit],
+    )
+    .await?;
     Ok(json_response(body))
 }
 
@@ -164,7 +187,11 @@ pub async fn series(State(state): State<Arc<AppState>>) -> AppResult<Response> {
     Ok(json_response(rows_json(&state, "api.series()", &[]).await?))
 }
 
-pub async fn latest(State(state): State<Arc<AppState>>, Path(source): Path<String>, Query(p): Params) -> AppResult<Response> {
+pub async fn latest(
+    State(state): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    Query(p): Params,
+) -> AppResult<Response> {
     only(&p, &["limit", "offset"])?;
     let (limit, offset) = (integer(&p, "limit", 100)?, integer(&p, "offset", 0)?);
     let path = format!("/api/series/{source}/latest");
@@ -172,9 +199,15 @@ pub async fn latest(State(state): State<Arc<AppState>>, Path(source): Path<Strin
     Ok(json_response(rows_page(&state, "api.latest($1, $2, $3)", &params, &path, &p, limit, offset).await?))
 }
 
-pub async fn history(State(state): State<Arc<AppState>>, Path(source): Path<String>, Query(p): Params) -> AppResult<Response> {
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    Query(p): Params,
+) -> AppResult<Response> {
     only(&p, &["key", "from", "to", "max_points"])?;
-    let key = p.get("key").ok_or_else(|| AppError::bad_request("\"key\" is required, a JSON object such as {\"ba\": \"CISO\"}"))?;
+    let key = p
+        .get("key")
+        .ok_or_else(|| AppError::bad_request("\"key\" is required, a JSON object such as {\"ba\": \"CISO\"}"))?;
     serde_json::from_str::<serde_json::Map<String, Value>>(key)
         .map_err(|_| AppError::bad_request("\"key\" must be a JSON object such as {\"ba\": \"CISO\"}"))?;
     let (from, to) = window(&p)?;
@@ -204,8 +237,19 @@ pub async fn zone_classify(
     Path(source): Path<String>,
     Query(p): Params,
 ) -> AppResult<Response> {
-    const NAMES: [&str; 11] = ["from", "to", "iso_column", "timezone", "zone_column", "time_column", "lmp_column",
-                               "energy_column", "congestion_column", "loss_column", "threshold"];
+    const NAMES: [&str; 11] = [
+        "from",
+        "to",
+        "iso_column",
+        "timezone",
+        "zone_column",
+        "time_column",
+        "lmp_column",
+        "energy_column",
+        "congestion_column",
+        "loss_column",
+        "threshold",
+    ];
     only(&p, &NAMES)?;
     let (from, to) = window(&p)?;
     let threshold = number(&p, "threshold")?;
@@ -213,8 +257,20 @@ pub async fn zone_classify(
     let body = rows_json(
         &state,
         "api.zone_classify($1, $2::text::timestamptz, $3::text::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        &[&source, from, to, &columns[0], &columns[1], &columns[2], &columns[3], &columns[4], &columns[5], &columns[6],
-          &columns[7], &threshold],
+        &[
+            &source,
+            from,
+            to,
+            &columns[0],
+            &columns[1],
+            &columns[2],
+            &columns[3],
+            &columns[4],
+            &columns[5],
+            &columns[6],
+            &columns[7],
+            &threshold,
+        ],
     )
     .await?;
     Ok(json_response(body))
@@ -225,8 +281,17 @@ pub async fn pnode_severity(
     Path(source): Path<String>,
     Query(p): Params,
 ) -> AppResult<Response> {
-    const NAMES: [&str; 9] =
-        ["from", "to", "iso_column", "node_column", "zone_column", "time_column", "congestion_column", "min_hours", "threshold"];
+    const NAMES: [&str; 9] = [
+        "from",
+        "to",
+        "iso_column",
+        "node_column",
+        "zone_column",
+        "time_column",
+        "congestion_column",
+        "min_hours",
+        "threshold",
+    ];
     only(&p, &NAMES)?;
     let (from, to) = window(&p)?;
     let min_hours = p.get("min_hours").map(|_| integer(&p, "min_hours", 0)).transpose()?;

@@ -77,11 +77,8 @@ impl Metrics {
 /// Counts and times every request under its route pattern (never the raw
 /// path, so a scan of random URLs cannot grow the label set).
 pub async fn record(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let start = Instant::now();
     let response = next.run(request).await;
     let m = &state.metrics;

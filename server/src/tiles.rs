@@ -6,10 +6,10 @@
 //! makes every cached tile of that layer unreachable at once (and the
 //! listener drops them).
 
+use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
@@ -94,9 +94,7 @@ impl TileCache {
         let Some(c) = &self.cache else { return };
         match layers {
             None => c.clear(),
-            Some(layers) => {
-                c.retain(|k, _| versions_of(layers, k.layers.split(',')).is_some_and(|v| v == k.versions))
-            }
+            Some(layers) => c.retain(|k, _| versions_of(layers, k.layers.split(',')).is_some_and(|v| v == k.versions)),
         }
     }
 }
@@ -136,10 +134,17 @@ fn layer_list(names: &str, layers: Option<&HashMap<String, LayerInfo>>) -> AppRe
 /// Query parameters as a `grid_tile` filter: `?iso_id=PJM&tier=a&tier=b`
 /// becomes `{"iso_id": "PJM", "tier": ["a", "b"]}`, typed by each
 /// attribute's field type, on attributes every layer of the tile has.
-fn filter_of(query: Option<&str>, names: &[String], layers: Option<&HashMap<String, LayerInfo>>) -> AppResult<Option<Value>> {
+fn filter_of(
+    query: Option<&str>,
+    names: &[String],
+    layers: Option<&HashMap<String, LayerInfo>>,
+) -> AppResult<Option<Value>> {
     let Some(query) = query.filter(|q| !q.is_empty()) else { return Ok(None) };
     if query.len() > MAX_QUERY_BYTES {
-        return Err(AppError::new(StatusCode::URI_TOO_LONG, format!("the query is longer than {MAX_QUERY_BYTES} bytes")));
+        return Err(AppError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the query is longer than {MAX_QUERY_BYTES} bytes"),
+        ));
     }
     let mut values: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut count = 0;
@@ -198,29 +203,21 @@ fn etag(key: &TileKey) -> String {
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|e| {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |e| {
             let mut parts = e.trim().split(';');
             let name = parts.next().unwrap_or("").trim();
             let q0 = parts.any(|p| p.trim().replace(' ', "") == "q=0");
             (name == "gzip" || name == "*") && !q0
-        })
+        },
+    )
 }
 
 fn matches_etag(headers: &HeaderMap, tag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            let t = t.trim();
-            t == "*" || t.trim_start_matches("W/") == tag
-        })
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| {
+        let t = t.trim();
+        t == "*" || t.trim_start_matches("W/") == tag
+    })
 }
 
 thread_local! {

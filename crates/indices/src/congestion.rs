@@ -98,7 +98,11 @@ pub fn classify(zones: &[ZoneMetrics]) -> Vec<ZoneClass> {
         .map(|i| {
             let transmission = t.iter().map(|c| c[i]).sum::<f64>() / 4.0;
             let generation = g.iter().map(|c| c[i]).sum::<f64>() / 4.0;
-            ZoneClass { transmission_score: transmission, generation_score: generation, classification: classification(transmission, generation) }
+            ZoneClass {
+                transmission_score: transmission,
+                generation_score: generation,
+                classification: classification(transmission, generation),
+            }
         })
         .collect()
 }

@@ -130,10 +130,12 @@ pub fn indices(m: &Minute, c: &Constants) -> Indices {
     let volume = normalized(m.volume, c.volume_max);
     let variance = m.speed_variance.map_or(0.0, |v| normalized(v, c.speed_variance_max));
     let [a, b, s, u] = VRU_WEIGHTS;
-    let vru = 100.0 * (a * normalized(m.vru_events, c.vru_events_max) + b * braking + s * speed + u * volume).clamp(0.0, 1.0);
+    let vru =
+        100.0 * (a * normalized(m.vru_events, c.vru_events_max) + b * braking + s * speed + u * volume).clamp(0.0, 1.0);
     let [a, b, v, s] = VEHICLE_WEIGHTS;
-    let vehicle =
-        100.0 * (a * normalized(m.vehicle_events, c.vehicle_events_max) + b * braking + v * variance + s * speed).clamp(0.0, 1.0);
+    let vehicle = 100.0
+        * (a * normalized(m.vehicle_events, c.vehicle_events_max) + b * braking + v * variance + s * speed)
+            .clamp(0.0, 1.0);
     Indices { vru, vehicle, combined: combine(vru, vehicle) }
 }
 
@@ -288,10 +290,7 @@ mod tests {
         let i = indices(&big, &C);
         close(i.vru, 100.0);
         close(i.vehicle, 100.0);
-        assert_eq!(
-            Minute { volume: -1.0, ..big }.check(),
-            Err(InputError::Negative("volume", -1.0))
-        );
+        assert_eq!(Minute { volume: -1.0, ..big }.check(), Err(InputError::Negative("volume", -1.0)));
         assert!(Minute { avg_speed: Some(f64::NAN), ..big }.check().is_err());
         assert!(Constants { speed_p85: f64::INFINITY, ..C }.check().is_err());
         assert!((VRU_WEIGHTS.iter().sum::<f64>() - 1.0).abs() < 1e-12);

@@ -87,8 +87,18 @@ pub struct RankOptions {
 }
 
 /// The option names this version understands.
-pub const KNOWN_OPTIONS: &[&str] =
-    &["extent", "buffer", "max_features", "max_bytes", "cluster", "min_zoom", "zoom_rules", "simplify", "rank", "max_age"];
+pub const KNOWN_OPTIONS: &[&str] = &[
+    "extent",
+    "buffer",
+    "max_features",
+    "max_bytes",
+    "cluster",
+    "min_zoom",
+    "zoom_rules",
+    "simplify",
+    "rank",
+    "max_age",
+];
 /// Largest `simplify.tolerance_px`.
 pub const MAX_TOLERANCE_PX: f64 = 64.0;
 

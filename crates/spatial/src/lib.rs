@@ -64,7 +64,11 @@ pub fn check_position(lon: f64, lat: f64) -> Result<(), SpatialError> {
 /// Raises unless `d` is a usable distance; `allow_zero` for "inside".
 pub fn check_distance(d: f64, allow_zero: bool) -> Result<(), SpatialError> {
     let ok = d.is_finite() && d <= MAX_DISTANCE_M && (d > 0.0 || (allow_zero && d == 0.0));
-    if ok { Ok(()) } else { Err(SpatialError::Distance(d)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SpatialError::Distance(d))
+    }
 }
 
 /// Boxes covering every point within `distance_m` of the path through
@@ -147,7 +151,11 @@ pub fn viewport(west: f64, south: f64, east: f64, north: f64) -> Result<Vec<LonL
 /// The wrap of a longitude difference into (-180, 180].
 fn wrap(d: f64) -> f64 {
     let r = d.rem_euclid(360.0);
-    if r > 180.0 { r - 360.0 } else { r }
+    if r > 180.0 {
+        r - 360.0
+    } else {
+        r
+    }
 }
 
 #[cfg(test)]

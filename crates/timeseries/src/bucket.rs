@@ -95,7 +95,9 @@ impl Bucket {
             Bucket::Months(1) => trunc("month"),
             Bucket::Months(3) => trunc("quarter"),
             Bucket::Months(12) => trunc("year"),
-            Bucket::Hours(_) | Bucket::Months(_) => format!("pg_catalog.timezone({zone}, {})", self.label_sql(ts, zone)),
+            Bucket::Hours(_) | Bucket::Months(_) => {
+                format!("pg_catalog.timezone({zone}, {})", self.label_sql(ts, zone))
+            }
         }
     }
 
