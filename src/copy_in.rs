@@ -156,14 +156,6 @@ pub fn copy_rows(
         })
     });
     let _guard = FeedGuard;
-    if rows == 0 {
-        FEED.with(|feed| {
-            if let Some(f) = feed.borrow_mut().as_mut() {
-                f.buffer.extend_from_slice(&(-1i16).to_be_bytes());
-                f.finished = true;
-            }
-        });
-    }
     // SAFETY: the sequence DoCopy runs for COPY ... FROM (PostgreSQL 15):
     // lock, range table entry with the INSERT permission on the columns,
     // permission check, then BeginCopyFrom / CopyFrom / EndCopyFrom. Every
@@ -177,15 +169,14 @@ pub fn copy_rows(
         let rte = (*nsitem).p_rte;
         (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
         let mut attnames: *mut pg_sys::List = std::ptr::null_mut();
-        let desc = (*rel).rd_att;
         for name in &names {
-            let attno = (0..(*desc).natts as usize)
-                .map(|i| (i, (*desc).attrs.as_slice((*desc).natts as usize)[i]))
-                .find(|(_, a)| !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()) == name.as_c_str())
-                .map(|(i, _)| i as i32 + 1)
-                .ok_or_else(|| {
-                    SqlError::new(ERRCODE_UNDEFINED_COLUMN, format!("column {} not found", name.to_string_lossy()))
-                })?;
+            let attno = pg_sys::attnameAttNum(rel, name.as_ptr(), false);
+            if attno <= 0 {
+                return Err(SqlError::new(
+                    ERRCODE_UNDEFINED_COLUMN,
+                    format!("column {} not found", name.to_string_lossy()),
+                ));
+            }
             (*rte).insertedCols =
                 pg_sys::bms_add_member((*rte).insertedCols, attno - pg_sys::FirstLowInvalidHeapAttributeNumber);
             attnames = pg_sys::lappend(attnames, pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast());

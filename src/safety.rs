@@ -19,20 +19,32 @@ use crate::rows::{col, first_value, for_each_row, insert_chunks, Plan, Planning}
 /// The source columns `safety_compute` reads (names users know).
 const SOURCE_COLUMNS: [&str; 8] =
     ["ts", "intersection_id", "vru_events", "vehicle_events", "volume", "avg_speed", "speed_variance", "hard_braking"];
-/// The target columns it writes.
-const TARGET_COLUMNS: [&str; 11] = [
-    "ts",
-    "intersection_id",
-    "traffic_volume",
-    "vru_event_count",
-    "vehicle_event_count",
-    "vru_index",
-    "vru_index_eb",
-    "vehicle_index",
-    "vehicle_index_eb",
-    "combined_index",
-    "combined_index_eb",
+/// The target columns it writes, with the types COPY writes them in (and
+/// the INSERT of any other target converts from).
+const TARGET_COLUMNS: [(&str, pg_sys::Oid, &str); 11] = [
+    ("ts", pg_sys::TIMESTAMPTZOID, "timestamptz"),
+    ("intersection_id", pg_sys::INT4OID, "int4"),
+    ("traffic_volume", pg_sys::INT4OID, "int4"),
+    ("vru_event_count", pg_sys::INT4OID, "int4"),
+    ("vehicle_event_count", pg_sys::INT4OID, "int4"),
+    ("vru_index", pg_sys::FLOAT8OID, "float8"),
+    ("vru_index_eb", pg_sys::FLOAT8OID, "float8"),
+    ("vehicle_index", pg_sys::FLOAT8OID, "float8"),
+    ("vehicle_index_eb", pg_sys::FLOAT8OID, "float8"),
+    ("combined_index", pg_sys::FLOAT8OID, "float8"),
+    ("combined_index_eb", pg_sys::FLOAT8OID, "float8"),
 ];
+
+/// One row of the target, in `TARGET_COLUMNS` order.
+struct Score {
+    ts: i64,
+    intersection: i32,
+    /// traffic_volume, vru_event_count, vehicle_event_count.
+    counts: [i32; 3],
+    /// vru_index, vru_index_eb, vehicle_index, vehicle_index_eb,
+    /// combined_index, combined_index_eb.
+    indices: [f64; 6],
+}
 
 fn input_error(e: gridkit_indices::InputError) -> SqlError {
     SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string())
@@ -151,7 +163,7 @@ fn safety_compute(
         }
         crate::timeseries::check_window(from, to)?;
         let source_sql = table_with(client, source, &SOURCE_COLUMNS, "source")?.qualified_name;
-        let target = table_with(client, target, &TARGET_COLUMNS, "target")?;
+        let target = table_with(client, target, &TARGET_COLUMNS.map(|(name, ..)| name), "target")?;
         let constants = constants_valid_at(client, from)?;
         constants.check().map_err(input_error)?;
         client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
@@ -180,50 +192,49 @@ fn safety_compute(
         // than at random ones (2x faster into a keyed table).
         let mut order: Vec<usize> = (0..rows.ts.len()).collect();
         order.sort_unstable_by_key(|&i| (rows.intersection[i], rows.ts[i]));
+        let score = |i: usize| {
+            let (m, r, a) = (&rows.minutes[i], &raw[i], &adjusted[i]);
+            Score {
+                ts: rows.ts[i],
+                intersection: rows.intersection[i],
+                counts: [m.volume as i32, m.vru_events as i32, m.vehicle_events as i32],
+                indices: [r.vru, a.vru, r.vehicle, a.vehicle, r.combined, a.combined],
+            }
+        };
+        let names = TARGET_COLUMNS.map(|(name, ..)| name);
         let by_copy = copy_into(&target);
         let written = if by_copy {
-            crate::copy_in::copy_rows(target.relid, &TARGET_COLUMNS, order.len(), &mut |n, row| {
-                let i = order[n];
-                let m = &rows.minutes[i];
-                row.timestamptz(rows.ts[i]);
-                row.int4(rows.intersection[i]);
-                row.int4(m.volume as i32);
-                row.int4(m.vru_events as i32);
-                row.int4(m.vehicle_events as i32);
-                for v in [raw[i].vru, adjusted[i].vru, raw[i].vehicle, adjusted[i].vehicle, raw[i].combined, adjusted[i].combined] {
-                    row.float8(v);
-                }
+            crate::copy_in::copy_rows(target.relid, &names, order.len(), &mut |n, row| {
+                let s = score(order[n]);
+                row.timestamptz(s.ts);
+                row.int4(s.intersection);
+                s.counts.into_iter().for_each(|c| row.int4(c));
+                s.indices.into_iter().for_each(|v| row.float8(v));
             })? as i64
         } else {
-            let ts = |i: &usize| {
-                TimestampWithTimeZone::try_from(rows.ts[*i]).unwrap_or(TimestampWithTimeZone::negative_infinity())
-            };
+            let score = &score;
+            let arrays: Vec<String> =
+                TARGET_COLUMNS.iter().enumerate().map(|(k, (_, _, ty))| format!("${}::{ty}[]", k + 1)).collect();
             insert_chunks(
                 client,
                 &order,
                 &format!(
-                    "INSERT INTO {target_sql} ({cols})
-                     SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::int[], $5::int[],
-                                          $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])",
-                    target_sql = target.qualified_name,
-                    cols = TARGET_COLUMNS.join(", ")
+                    "INSERT INTO {} ({}) SELECT * FROM unnest({})",
+                    target.qualified_name,
+                    names.join(", "),
+                    arrays.join(", ")
                 ),
                 (50_000, usize::MAX),
                 |_| 1,
                 |c| {
-                    vec![
-                        col(c, ts),
-                        col(c, |i| rows.intersection[*i]),
-                        col(c, |i| rows.minutes[*i].volume as i32),
-                        col(c, |i| rows.minutes[*i].vru_events as i32),
-                        col(c, |i| rows.minutes[*i].vehicle_events as i32),
-                        col(c, |i| raw[*i].vru),
-                        col(c, |i| adjusted[*i].vru),
-                        col(c, |i| raw[*i].vehicle),
-                        col(c, |i| adjusted[*i].vehicle),
-                        col(c, |i| raw[*i].combined),
-                        col(c, |i| adjusted[*i].combined),
-                    ]
+                    let ts = |i: &usize| {
+                        TimestampWithTimeZone::try_from(score(*i).ts)
+                            .unwrap_or(TimestampWithTimeZone::negative_infinity())
+                    };
+                    let mut cols = vec![col(c, ts), col(c, |i| score(*i).intersection)];
+                    cols.extend((0..3).map(|k| col(c, move |i| score(*i).counts[k])));
+                    cols.extend((0..6).map(|k| col(c, move |i| score(*i).indices[k])));
+                    cols
                 },
             )?
         };
@@ -253,12 +264,7 @@ fn table_with(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what:
 /// `safety_target_create` makes), so COPY can write them; any other column
 /// types go through an INSERT that converts them.
 fn copy_into(target: &Relation) -> bool {
-    let wanted = |name: &str| match name {
-        "ts" => pg_sys::TIMESTAMPTZOID,
-        "intersection_id" | "traffic_volume" | "vru_event_count" | "vehicle_event_count" => pg_sys::INT4OID,
-        _ => pg_sys::FLOAT8OID,
-    };
-    TARGET_COLUMNS.iter().all(|name| target.columns.iter().any(|c| c.name == *name && c.base_type == wanted(name)))
+    TARGET_COLUMNS.iter().all(|(name, ty, _)| target.columns.iter().any(|c| c.name == *name && c.base_type == *ty))
         && crate::copy_in::can_copy_into(target.relid, target.relkind)
 }
 

@@ -227,9 +227,21 @@ pub async fn freshness(State(state): State<Arc<AppState>>, Query(p): Params) -> 
     Ok(json_response(rows_json(&state, "api.freshness($1)", &[&source]).await?))
 }
 
-/// Text of an optional parameter (NULL when absent: the SQL default).
-fn text<'a>(p: &'a HashMap<String, String>, name: &str) -> Option<&'a String> {
-    p.get(name)
+/// The congestion endpoints' arguments after the series name: the window,
+/// then each optional parameter of `optional` as text (NULL when absent:
+/// the SQL default), then the typed ones the caller appends.
+fn congestion_params<'a>(
+    source: &'a String,
+    p: &'a HashMap<String, String>,
+    optional: &[&str],
+) -> AppResult<Vec<&'a (dyn ToSql + Sync)>> {
+    let (from, to) = window(p)?;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![source, from, to];
+    params.extend(optional.iter().map(|n| match p.get_key_value(*n) {
+        Some((_, v)) => v as &(dyn ToSql + Sync),
+        None => &None::<String> as &(dyn ToSql + Sync),
+    }));
+    Ok(params)
 }
 
 pub async fn zone_classify(
@@ -237,9 +249,7 @@ pub async fn zone_classify(
     Path(source): Path<String>,
     Query(p): Params,
 ) -> AppResult<Response> {
-    const NAMES: [&str; 11] = [
-        "from",
-        "to",
+    const COLUMNS: [&str; 8] = [
         "iso_column",
         "timezone",
         "zone_column",
@@ -248,29 +258,15 @@ pub async fn zone_classify(
         "energy_column",
         "congestion_column",
         "loss_column",
-        "threshold",
     ];
-    only(&p, &NAMES)?;
-    let (from, to) = window(&p)?;
+    only(&p, &[&["from", "to", "threshold"][..], &COLUMNS].concat())?;
     let threshold = number(&p, "threshold")?;
-    let columns: Vec<Option<&String>> = NAMES[2..10].iter().map(|n| text(&p, n)).collect();
+    let mut params = congestion_params(&source, &p, &COLUMNS)?;
+    params.push(&threshold);
     let body = rows_json(
         &state,
         "api.zone_classify($1, $2::text::timestamptz, $3::text::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        &[
-            &source,
-            from,
-            to,
-            &columns[0],
-            &columns[1],
-            &columns[2],
-            &columns[3],
-            &columns[4],
-            &columns[5],
-            &columns[6],
-            &columns[7],
-            &threshold,
-        ],
+        &params,
     )
     .await?;
     Ok(json_response(body))
@@ -281,26 +277,17 @@ pub async fn pnode_severity(
     Path(source): Path<String>,
     Query(p): Params,
 ) -> AppResult<Response> {
-    const NAMES: [&str; 9] = [
-        "from",
-        "to",
-        "iso_column",
-        "node_column",
-        "zone_column",
-        "time_column",
-        "congestion_column",
-        "min_hours",
-        "threshold",
-    ];
-    only(&p, &NAMES)?;
-    let (from, to) = window(&p)?;
+    const COLUMNS: [&str; 5] = ["iso_column", "node_column", "zone_column", "time_column", "congestion_column"];
+    only(&p, &[&["from", "to", "min_hours", "threshold"][..], &COLUMNS].concat())?;
     let min_hours = p.get("min_hours").map(|_| integer(&p, "min_hours", 0)).transpose()?;
     let threshold = number(&p, "threshold")?;
-    let columns: Vec<Option<&String>> = NAMES[2..7].iter().map(|n| text(&p, n)).collect();
+    let mut params = congestion_params(&source, &p, &COLUMNS)?;
+    params.push(&min_hours);
+    params.push(&threshold);
     let body = rows_json(
         &state,
         "api.pnode_severity($1, $2::text::timestamptz, $3::text::timestamptz, $4, $5, $6, $7, $8, $9, $10)",
-        &[&source, from, to, &columns[0], &columns[1], &columns[2], &columns[3], &columns[4], &min_hours, &threshold],
+        &params,
     )
     .await?;
     Ok(json_response(body))

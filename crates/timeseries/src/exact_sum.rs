@@ -239,25 +239,35 @@ impl ExactSum {
         }
     }
 
-    /// Adds an exact decimal term.
-    pub fn add(&mut self, term: Decimal) {
-        self.any = true;
+    /// Adds an exact decimal term, to the accumulator if it fits.
+    fn add(&mut self, term: Decimal) {
         if !self.try_add(term) {
             self.overflow.push(term);
         }
     }
 
-    fn try_add(&mut self, term: Decimal) -> bool {
-        let dscale = term.dscale();
+    /// Raises the accumulator's scale to `dscale` (a numeric sum shows the
+    /// largest scale of its terms); false when that would not fit.
+    fn raise_scale(&mut self, dscale: u32) -> bool {
+        if dscale <= self.scale {
+            return true;
+        }
         if dscale > 38 {
             return false;
         }
-        if dscale > self.scale {
-            let Some(rescaled) = self.accumulated.checked_mul(POW10[(dscale - self.scale) as usize] as i128) else {
-                return false;
-            };
-            self.accumulated = rescaled;
-            self.scale = dscale;
+        match self.accumulated.checked_mul(POW10[(dscale - self.scale) as usize] as i128) {
+            Some(rescaled) => {
+                self.accumulated = rescaled;
+                self.scale = dscale;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn try_add(&mut self, term: Decimal) -> bool {
+        if !self.raise_scale(term.dscale()) {
+            return false;
         }
         let shift = term.exponent + self.scale as i32; // >= 0 since scale >= dscale
         let Some(magnitude) =
@@ -282,15 +292,12 @@ impl ExactSum {
         self.specials.positive_infinity |= other.specials.positive_infinity;
         self.specials.negative_infinity |= other.specials.negative_infinity;
         self.overflow.extend_from_slice(&other.overflow);
-        let part = Decimal::new(other.accumulated < 0, other.accumulated.unsigned_abs(), -(other.scale as i32));
+        self.add(Decimal::new(other.accumulated < 0, other.accumulated.unsigned_abs(), -(other.scale as i32)));
         // The partial sum's scale is part of the result even when its
-        // digits end in zeros (0.50 + 0.25 shows as 0.75, 0.5 + 0.50 as 1.00).
-        let scale = other.scale.max(self.scale);
-        if !self.try_add(part) {
-            self.overflow.push(part);
-        }
-        if scale > self.scale && !self.try_add(Decimal { negative: false, digits: 0, exponent: -(scale as i32) }) {
-            self.overflow.push(Decimal { negative: false, digits: 0, exponent: -(scale as i32) });
+        // digits end in zeros (0.5 + 0.50 shows as 1.00): a zero at that
+        // scale carries it when the accumulator cannot.
+        if !self.raise_scale(other.scale) {
+            self.overflow.push(Decimal { negative: false, digits: 0, exponent: -(other.scale as i32) });
         }
     }
 

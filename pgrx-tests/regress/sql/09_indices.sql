@@ -118,6 +118,9 @@ SELECT count(*) AS buckets,
   JOIN (SELECT date_trunc('hour', ts, 'UTC') AS bucket, intersection_id, count(*) FILTER (WHERE combined_index_eb > 75) AS high_risk,
                avg(combined_index_eb) AS mean, count(*) AS minutes
           FROM fx.scores GROUP BY 1, 2) g USING (bucket, intersection_id);
+-- A range without minutes writes nothing, by COPY and by INSERT alike.
+SELECT gridkit.safety_compute('fx.crossing_minutes', 'fx.scores_p', '2024-06-05 00:00+00', '2024-06-06 00:00+00') AS copied,
+       gridkit.safety_compute('fx.crossing_minutes', 'fx.scores_wide', '2024-06-05 00:00+00', '2024-06-06 00:00+00') AS inserted;
 -- COPY checks the caller's INSERT privilege like the INSERT did.
 CREATE ROLE regress_scorer;
 GRANT USAGE ON SCHEMA fx TO regress_scorer;
