@@ -103,6 +103,11 @@ SELECT count(gridkit.rollup_refresh(name)) FROM gridkit._rollups_in_order() r(na
 SELECT ba, count(*), sum(n) FROM (SELECT ba, _n AS n FROM fx.obs_daily WHERE bucket = '2024-06-15 00:00+00') d GROUP BY 1 ORDER BY 1;
 
 -- Bad input.
+-- history's live SQL takes statement parameters only, of a known rollup.
+SELECT gridkit._rollup_live_sql('obs_hourly', 'now()', '$2::timestamptz');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit._rollup_live_sql('nope', '$7::timestamptz', '$2::timestamptz');
+\echo :LAST_ERROR_SQLSTATE
 SELECT gridkit.latest_enable('fx.obs', '{ba,series}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT gridkit.latest_enable('fx.obs_fix', '{ba}');
