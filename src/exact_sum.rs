@@ -65,7 +65,11 @@ step_function!(exact_sum_squares_step4, "_exact_sum_squares_step", f32, FLOAT4_D
 #[pg_extern(schema = "gridkit", name = "_exact_sum_final", parallel_safe)]
 fn exact_sum_final(state: Internal) -> Option<AnyNumeric> {
     // SAFETY: see state_of.
-    let sum = unsafe { state.get::<ExactSum>() }?;
+    numeric_of(unsafe { state.get::<ExactSum>() }?)
+}
+
+/// An exact sum as `numeric`; `None` when no value was added.
+pub fn numeric_of(sum: &ExactSum) -> Option<AnyNumeric> {
     if !sum.any {
         return None;
     }

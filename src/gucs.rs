@@ -7,7 +7,19 @@ pub static MAX_FEATURES: GucSetting<i32> = GucSetting::<i32>::new(200_000);
 /// Bytes per tile layer when the layer's options do not say (500 KB).
 pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(500 * 1024);
 
+/// Whether rollup refreshes aggregate in gridkit's own code when the
+/// rollup's types allow (src/rollup_native.rs); off runs the SQL statement.
+pub static ROLLUP_NATIVE: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"gridkit.rollup_native",
+        c"Rollup refreshes aggregate new rows in gridkit's own code when the rollup's types allow.",
+        c"Off, every refresh runs INSERT ... SELECT ... GROUP BY; both give the same rows.",
+        &ROLLUP_NATIVE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"gridkit.max_features",
         c"Most features in one layer of one tile, for layers whose options set no max_features.",

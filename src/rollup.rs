@@ -34,6 +34,8 @@ struct Registered {
     source_sql: String,
     /// The source rollup's table when built from a rollup.
     source_is_rollup: bool,
+    /// The source's columns (of the raw table at the bottom of the chain).
+    source_columns: Vec<crate::layers::registry::Column>,
     watermark: Option<TimestampWithTimeZone>,
     rollup: Rollup,
     time_sql: String,
@@ -167,14 +169,24 @@ fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
     let zone = row.get::<String>(8)?.unwrap_or_default();
     let watermark = row.get::<TimestampWithTimeZone>(9)?;
     let table = Relation::require(client, relid)?.qualified_name;
-    let source_sql = Relation::require(client, source)?.qualified_name;
+    let source_rel = Relation::require(client, source)?;
     let src = source_of(client, source, &time_column)?;
     let aggregates = parse_aggregates(&aggregates).map_err(definition_error)?;
     let rollup = Rollup::new(bucket, &zone, &group_by, aggregates, &src).map_err(|e| {
         definition_error(e).hint(format!("The source of rollup \"{name}\" changed; drop and recreate the rollup."))
     })?;
     let time_sql = if source_is_rollup { quote_ident("bucket") } else { quote_ident(&time_column) };
-    Ok(Registered { name: name.to_string(), table, source, source_sql, source_is_rollup, watermark, rollup, time_sql })
+    Ok(Registered {
+        name: name.to_string(),
+        table,
+        source,
+        source_sql: source_rel.qualified_name,
+        source_is_rollup,
+        source_columns: source_rel.columns,
+        watermark,
+        rollup,
+        time_sql,
+    })
 }
 
 /// Creates the rollup table, its realtime view and the source's triggers;
@@ -389,6 +401,11 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         }
     }
     let ranges = merge(ranges);
+    let native = if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup {
+        crate::rollup_native::plan(client, &r.rollup, r.source, &r.source_columns)?
+    } else {
+        None
+    };
     phases.mark("ranges");
 
     let mut written = 0i64;
@@ -447,8 +464,28 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         // The bounds as literals, not parameters: the planner then prunes
         // partitions and picks the time index with real estimates (with
         // parameters it scanned every row of the partitions).
-        let insert = r.rollup.insert_sql(&r.table, &r.source_sql, &literal(client, lo)?, &literal(client, hi)?);
-        written += client.update(&insert, None, &[])?.len() as i64;
+        let (lower, upper) = (literal(client, lo)?, literal(client, hi)?);
+        // A long range (a first refresh) may hold more groups than memory
+        // allows; the SQL statement can spill to disk.
+        let native_written = match &native {
+            Some(plan) if short => crate::rollup_native::refresh_range(
+                client,
+                &r.rollup,
+                plan,
+                &r.table,
+                &r.source_sql,
+                &lower,
+                &upper,
+                &mut phases,
+            )?,
+            _ => None,
+        };
+        written += match native_written {
+            Some(n) => n,
+            None => {
+                client.update(&r.rollup.insert_sql(&r.table, &r.source_sql, &lower, &upper), None, &[])?.len() as i64
+            }
+        };
         phases.mark("insert");
         if !short {
             client.update("SELECT gridkit.ts_move_default_rows($1::regclass)", None, &[r.table.as_str().into()])?;

@@ -90,11 +90,25 @@ pub fn for_each_row(
     natts: usize,
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) {
+    for_each_row_while(plan, args, read_only, natts, |values, nulls| {
+        f(values, nulls);
+        true
+    });
+}
+
+/// `for_each_row`, stopping the query as soon as `f` returns false.
+pub fn for_each_row_while(
+    plan: &Plan,
+    args: &[Option<pg_sys::Datum>],
+    read_only: bool,
+    natts: usize,
+    mut f: impl FnMut(&[pg_sys::Datum], &[bool]) -> bool,
+) {
     let mut params: Vec<pg_sys::Datum> = args.iter().map(|a| a.unwrap_or(pg_sys::Datum::from(0usize))).collect();
     let param_nulls: Vec<std::ffi::c_char> =
         args.iter().map(|a| if a.is_some() { b' ' } else { b'n' } as std::ffi::c_char).collect();
     let batch_context = PgMemoryContexts::new("gridkit row batch");
-    let f: &mut dyn FnMut(&[pg_sys::Datum], &[bool]) = &mut f;
+    let f: &mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool = &mut f;
     let mut receiver = RowReceiver {
         base: pg_sys::DestReceiver {
             receiveSlot: Some(receive_slot),
@@ -106,7 +120,7 @@ pub fn for_each_row(
         natts,
         // SAFETY: only used during this call, while `f` is alive (the
         // transmute erases its lifetime for the C struct).
-        f: unsafe { std::mem::transmute::<&mut dyn FnMut(&[pg_sys::Datum], &[bool]), RowFn>(f) },
+        f: unsafe { std::mem::transmute::<&mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool, RowFn>(f) },
         context: batch_context.value(),
         rows: 0,
         nulls: vec![true; natts],
@@ -133,7 +147,7 @@ pub fn for_each_row(
     drop(batch_context);
 }
 
-type RowFn = &'static mut dyn FnMut(&[pg_sys::Datum], &[bool]);
+type RowFn = &'static mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool;
 
 /// A `DestReceiver` that calls a Rust closure per row. `base` comes first,
 /// so a pointer to it is a pointer to the whole.
@@ -156,7 +170,7 @@ unsafe extern "C-unwind" fn receive_slot(slot: *mut pg_sys::TupleTableSlot, dest
     let values = std::slice::from_raw_parts((*slot).tts_values, r.natts);
     r.nulls.copy_from_slice(std::slice::from_raw_parts((*slot).tts_isnull, r.natts));
     let old = pg_sys::MemoryContextSwitchTo(r.context);
-    (r.f)(values, &r.nulls);
+    let more = (r.f)(values, &r.nulls);
     pg_sys::MemoryContextSwitchTo(old);
     r.rows += 1;
     if r.rows == BATCH_ROWS {
@@ -164,7 +178,8 @@ unsafe extern "C-unwind" fn receive_slot(slot: *mut pg_sys::TupleTableSlot, dest
         pg_sys::MemoryContextReset(r.context);
         pg_sys::check_for_interrupts!();
     }
-    true
+    // false stops the executor.
+    more
 }
 
 #[pg_guard]

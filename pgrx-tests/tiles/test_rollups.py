@@ -125,3 +125,47 @@ def test_pg_cron_runs_the_maintenance_job():
             for j in jobs.values():
                 g.execute("SELECT cron.unschedule(%s)", (j,))
             g.execute("DROP TABLE public.cron_meter")
+
+
+def refresh_path(conn, name):
+    """Which way a refresh aggregated its ranges, from its DEBUG1 phases."""
+    notes = []
+    conn.add_notice_handler(lambda d: notes.append(d.message_primary or ""))
+    conn.execute("SET client_min_messages = debug1")
+    conn.execute(f"SELECT gridkit.rollup_refresh('{name}')")
+    conn.execute("RESET client_min_messages")
+    phases = [n for n in notes if f"rollup_refresh('{name}')" in n]
+    assert len(phases) == 1, notes
+    return "rust" if "aggregate in Rust" in phases[0] else "sql"
+
+
+def test_refreshes_aggregate_in_rust_when_the_types_allow(conn):
+    """The native path is taken for integer/float/text rollups and only then;
+    07_rollups checks that both paths write the same rows."""
+    conn.execute("DROP TABLE IF EXISTS public.roll_paths CASCADE")
+    conn.execute("DROP COLLATION IF EXISTS public.roll_ci")
+    conn.execute("CREATE COLLATION public.roll_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
+    conn.execute("CREATE TABLE public.roll_paths (ts timestamptz NOT NULL, k int, name text, ci text COLLATE public.roll_ci, "
+                 "v real, x numeric) PARTITION BY RANGE (ts)")
+    conn.execute("SELECT gridkit.ts_create('public.roll_paths', 'ts', '1 day', premake => 0)")
+    cases = {
+        "roll_paths_int": ("{k}", '{"n": "count(*)", "v": "avg(v)"}', "rust"),
+        "roll_paths_text": ("{name}", '{"hi": "max(v)", "sd": "stddev(v)"}', "rust"),
+        "roll_paths_numeric": ("{k}", '{"x": "avg(x)"}', "sql"),
+        "roll_paths_ci": ("{ci}", '{"n": "count(*)"}', "sql"),
+    }
+    for name, (groups, aggs, _) in cases.items():
+        conn.execute(f"SELECT gridkit.rollup_create('{name}', 'public.roll_paths', 'ts', '1 hour', '{groups}', '{aggs}')")
+        conn.execute(f"SELECT gridkit.rollup_refresh('{name}')")
+    conn.execute("""INSERT INTO public.roll_paths SELECT timestamptz '2024-01-01' + i * interval '1 minute', i % 5,
+                           'n' || i % 3, i, i FROM generate_series(0, 299) i""")
+    for name, (_, _, path) in cases.items():
+        assert refresh_path(conn, name) == path, name
+    conn.execute("INSERT INTO public.roll_paths VALUES ('2024-01-01 00:30', 1, 'n1', 1, 1)")
+    conn.execute("SET gridkit.rollup_native = off")
+    assert refresh_path(conn, "roll_paths_int") == "sql"
+    conn.execute("RESET gridkit.rollup_native")
+    for name in cases:
+        conn.execute(f"SELECT gridkit.rollup_drop('{name}')")
+    conn.execute("DROP TABLE public.roll_paths CASCADE")
+    conn.execute("DROP COLLATION public.roll_ci")

@@ -118,6 +118,24 @@ impl Bucket {
         ))
     }
 
+    /// The start of the bucket holding `ts` (PostgreSQL microseconds) in
+    /// UTC: what `start_sql_utc` computes, floor division from the same
+    /// origin. `None` for months; infinite times stay themselves.
+    pub fn start_utc(self, ts: i64) -> Option<i64> {
+        let (width, origin) = match self {
+            Bucket::Minutes(n) => (i64::from(n) * MICROS_PER_MINUTE, 0),
+            Bucket::Hours(n) => (i64::from(n) * MICROS_PER_HOUR, 0),
+            Bucket::Day => (MICROS_PER_DAY, 0),
+            Bucket::Week => (7 * MICROS_PER_DAY, 2 * MICROS_PER_DAY),
+            Bucket::Months(_) => return None,
+        };
+        if ts == i64::MIN || ts == i64::MAX {
+            return Some(ts);
+        }
+        let since = i128::from(ts) - i128::from(origin);
+        Some((since.div_euclid(i128::from(width)) * i128::from(width) + i128::from(origin)) as i64)
+    }
+
     /// Whether `zone` names UTC (PostgreSQL reads zone names case-blind).
     pub fn is_utc(zone: &str) -> bool {
         let z = zone.to_ascii_lowercase();
@@ -273,5 +291,21 @@ mod tests {
         assert!(Bucket::Day.next_sql("b", z).starts_with("pg_catalog.timezone('America/New_York', "));
         assert!(Bucket::Hours(6).start_sql("t", z).contains("/ 6 * 6"));
         assert!(Bucket::Minutes(15).start_sql("t", z).starts_with("pg_catalog.date_bin(interval '15 minutes'"));
+    }
+
+    #[test]
+    fn utc_starts_are_floor_divisions_from_the_origin() {
+        let h = MICROS_PER_HOUR;
+        assert_eq!(Bucket::Hours(1).start_utc(h + 5), Some(h));
+        assert_eq!(Bucket::Hours(1).start_utc(-1), Some(-h));
+        assert_eq!(Bucket::Hours(1).start_utc(-h), Some(-h));
+        assert_eq!(Bucket::Minutes(15).start_utc(16 * MICROS_PER_MINUTE), Some(15 * MICROS_PER_MINUTE));
+        assert_eq!(Bucket::Hours(6).start_utc(-1), Some(-6 * h));
+        // Weeks start on Monday 2000-01-03.
+        assert_eq!(Bucket::Week.start_utc(0), Some(-5 * MICROS_PER_DAY));
+        assert_eq!(Bucket::Week.start_utc(2 * MICROS_PER_DAY), Some(2 * MICROS_PER_DAY));
+        assert_eq!(Bucket::Day.start_utc(i64::MAX), Some(i64::MAX));
+        assert_eq!(Bucket::Day.start_utc(i64::MIN), Some(i64::MIN));
+        assert_eq!(Bucket::Months(1).start_utc(0), None);
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Timestamps are PostgreSQL's: microseconds since 2000-01-01 00:00 UTC.
 
+pub mod accumulate;
 pub mod bucket;
 pub mod exact_sum;
 pub mod partition;

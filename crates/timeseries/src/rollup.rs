@@ -12,6 +12,7 @@
 use gridkit_sqltext::{quote_ident, quote_literal};
 use serde_json::Value;
 
+use crate::accumulate::{InputType, KeyType, NativePlan, NativeType, StateOp};
 use crate::Bucket;
 
 /// Longest identifier PostgreSQL keeps (NAMEDATALEN - 1).
@@ -492,6 +493,93 @@ impl Rollup {
         )
     }
 
+    /// How to accumulate this rollup's state in Rust (`accumulate`), when
+    /// its types allow: a rollup of raw rows, keys of integer, boolean or
+    /// text type, aggregated columns of integer or float type (not the sum
+    /// of squares of bigint, which could overflow). `column_type` gives a
+    /// source column's type, `None` for any other.
+    pub fn native_plan(&self, column_type: impl Fn(&str) -> Option<NativeType>) -> Option<NativePlan> {
+        if self.from_rollup {
+            return None;
+        }
+        let mut keys = Vec::with_capacity(self.group_by.len());
+        for (g, _) in &self.group_by {
+            let ty = match column_type(g)? {
+                NativeType::Int2 => KeyType::Int2,
+                NativeType::Int4 => KeyType::Int4,
+                NativeType::Int8 => KeyType::Int8,
+                NativeType::Bool => KeyType::Bool,
+                NativeType::Text => KeyType::Text,
+                NativeType::Float4 | NativeType::Float8 => return None,
+            };
+            keys.push((g.clone(), ty));
+        }
+        let mut inputs: Vec<(String, InputType)> = Vec::new();
+        let mut states = Vec::with_capacity(self.states.len());
+        for s in &self.states {
+            let Some(c) = &s.column else {
+                states.push(StateOp::Rows);
+                continue;
+            };
+            let i = match inputs.iter().position(|(n, _)| n == c) {
+                Some(i) => i,
+                None => {
+                    let ty = match column_type(c)? {
+                        NativeType::Int2 => InputType::Int2,
+                        NativeType::Int4 => InputType::Int4,
+                        NativeType::Int8 => InputType::Int8,
+                        NativeType::Float4 => InputType::Float4,
+                        NativeType::Float8 => InputType::Float8,
+                        NativeType::Bool | NativeType::Text => return None,
+                    };
+                    inputs.push((c.clone(), ty));
+                    inputs.len() - 1
+                }
+            };
+            states.push(match s.kind {
+                StateKind::Rows => StateOp::Rows,
+                StateKind::Count => StateOp::Count(i),
+                StateKind::Sum => StateOp::Sum(i),
+                StateKind::SumSq if inputs[i].1 == InputType::Int8 => return None,
+                StateKind::SumSq => StateOp::SumSq(i),
+                StateKind::Min => StateOp::Min(i),
+                StateKind::Max => StateOp::Max(i),
+                StateKind::HighRisk => StateOp::HighRisk(i),
+            });
+        }
+        let utc_bucket = if self.utc { self.bucket.start_utc(0).map(|_| self.bucket) } else { None };
+        Some(NativePlan { utc_bucket, keys, inputs, states })
+    }
+
+    /// The rows a native refresh reads: time (or bucket start), the plan's
+    /// keys and inputs, of the source rows of `from` with time in [`lower`,
+    /// `upper`).
+    pub fn native_select_sql(&self, plan: &NativePlan, from: &str, lower: &str, upper: &str) -> String {
+        let t = &self.time_sql;
+        let first = if plan.utc_bucket.is_some() { t.clone() } else { self.start_sql(t) };
+        let columns: String = plan
+            .keys
+            .iter()
+            .map(|(k, _)| k)
+            .chain(plan.inputs.iter().map(|(c, _)| c))
+            .map(|c| format!(", {}", quote_ident(c)))
+            .collect();
+        format!("SELECT {first}{columns} FROM {from} WHERE {t} >= {lower} AND {t} < {upper}")
+    }
+
+    /// Writes accumulated groups into `table`: one array parameter per
+    /// column, bucket, keys, then states.
+    pub fn native_insert_sql(&self, table: &str) -> String {
+        let n = 1 + self.group_by.len() + self.states.len();
+        let params: Vec<String> = (1..=n).map(|i| format!("pg_catalog.unnest(${i})")).collect();
+        format!(
+            "INSERT INTO {table} (bucket{}{}) SELECT * FROM ROWS FROM ({})",
+            self.group_list(),
+            self.state_list(),
+            params.join(", ")
+        )
+    }
+
     /// Materializes the buckets in [`lower`, `upper`) (SQL expressions) of
     /// `from` into `table`.
     pub fn insert_sql(&self, table: &str, from: &str, lower: &str, upper: &str) -> String {
@@ -592,6 +680,70 @@ mod tests {
         assert!(ddl.contains("\"m\" double precision GENERATED ALWAYS AS ((\"_sum_value\" / NULLIF(\"_count_value\", 0))::double precision) STORED"), "{ddl}");
         assert!(ddl.contains("\"_max_value\" double precision"));
         assert!(ddl.contains("NULLS NOT DISTINCT"));
+    }
+
+    #[test]
+    fn native_plans_cover_integer_float_and_text_types_only() {
+        let types = |c: &str| match c {
+            "ba" => Some(NativeType::Text),
+            "value" => Some(NativeType::Float8),
+            "events" => Some(NativeType::Int8),
+            _ => None,
+        };
+        let aggs = parse_aggregates(&json!({"sd": "stddev(value)", "hi": "max(events)", "t": "sum(events)"})).unwrap();
+        let r = Rollup::new(Bucket::Hours(1), "UTC", &["ba".into()], aggs, &raw()).unwrap();
+        let plan = r.native_plan(types).unwrap();
+        assert_eq!(plan.utc_bucket, Some(Bucket::Hours(1)));
+        assert_eq!(plan.keys, vec![("ba".to_string(), KeyType::Text)]);
+        assert_eq!(
+            plan.inputs,
+            vec![("events".to_string(), InputType::Int8), ("value".to_string(), InputType::Float8)]
+        );
+        // In the table's state order: _n, events' state, value's.
+        assert_eq!(r.state_names(), ["_n", "_sum_events", "_max_events", "_count_value", "_sum_value", "_sumsq_value"]);
+        assert_eq!(
+            plan.states,
+            vec![
+                StateOp::Rows,
+                StateOp::Sum(0),
+                StateOp::Max(0),
+                StateOp::Count(1),
+                StateOp::Sum(1),
+                StateOp::SumSq(1)
+            ]
+        );
+        let select = r.native_select_sql(&plan, "src", "'a'", "'b'");
+        assert_eq!(
+            select,
+            "SELECT \"ts\", \"ba\", \"events\", \"value\" FROM src WHERE \"ts\" >= 'a' AND \"ts\" < 'b'"
+        );
+        assert_eq!(
+            r.native_insert_sql("t"),
+            "INSERT INTO t (bucket, \"ba\", \"_n\", \"_sum_events\", \"_max_events\", \"_count_value\", \"_sum_value\", \"_sumsq_value\") \
+             SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), \
+             pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
+        );
+        // Buckets in a zone come from SQL.
+        let aggs = parse_aggregates(&json!({"n": "count(*)"})).unwrap();
+        let local = Rollup::new(Bucket::Day, "America/New_York", &[], aggs, &raw()).unwrap();
+        let plan = local.native_plan(types).unwrap();
+        assert_eq!(plan.utc_bucket, None);
+        assert!(local
+            .native_select_sql(&plan, "src", "'a'", "'b'")
+            .starts_with(&format!("SELECT {} ", local.start_sql("\"ts\""))));
+        // bigint squares could overflow; numeric and other types stay in SQL.
+        let sq = parse_aggregates(&json!({"sd": "stddev(events)"})).unwrap();
+        assert!(Rollup::new(Bucket::Hours(1), "UTC", &[], sq, &raw()).unwrap().native_plan(types).is_none());
+        let r = Rollup::new(
+            Bucket::Hours(1),
+            "UTC",
+            &["ba".into()],
+            parse_aggregates(&json!({"n": "count(*)"})).unwrap(),
+            &raw(),
+        )
+        .unwrap();
+        assert!(r.native_plan(|c| if c == "ba" { None } else { types(c) }).is_none());
+        assert!(r.native_plan(|c| if c == "ba" { Some(NativeType::Float8) } else { types(c) }).is_none());
     }
 
     #[test]
