@@ -5,7 +5,8 @@ Usage: rollups.py DSN
 
 - ingest: COPY of one day of minute rows for 1000 keys into a
   daily-partitioned table with a primary key: plain, with a rollup's
-  change-logging triggers, and with those plus latest-value triggers;
+  change-logging triggers, and with those plus latest-value triggers; and
+  3000 single-row INSERT statements, plain and with a rollup's triggers;
 - refresh: 7 days x 1000 keys of minute rows (10.08M), an hourly rollup;
   one late hour (60K rows) arrives: gridkit.rollup_refresh against the
   INSERT ... SELECT ... GROUP BY of that hour a cron script runs and a full
@@ -111,6 +112,30 @@ def main():
     print("|---|---:|---:|---:|")
     for k, v in best.items():
         print(f"| {k} | {v:.0f} | {rows / v * 1000:,.0f} | {best['plain'] / v * 100:.0f}% |")
+
+    # Ingest one row per statement, as a sensor gateway might: the
+    # triggers' cost per statement rather than per row.
+    small = {"plain": [], "rollup": []}
+    statements = 3000
+    for _ in range(3):
+        for variant in small:
+            make_table(conn, "bench_ingest", start_iso, 1)
+            if variant == "rollup":
+                conn.execute(f"SELECT gridkit.rollup_create('bench_ingest_hourly', 'bench_ingest', 'ts', '1 hour', '{{k}}', '{AGG}')")
+            cur = conn.cursor()
+            t0 = time.perf_counter()
+            for i in range(statements):
+                cur.execute("INSERT INTO bench_ingest VALUES (%s, %s::timestamptz + %s * interval '1 minute', 1)",
+                            (i % KEYS + 1, start_iso, i // KEYS), prepare=True)
+            small[variant].append((time.perf_counter() - t0) * 1000 / statements)
+            drop_rollups(conn)
+            conn.execute("DROP TABLE IF EXISTS bench_ingest CASCADE")
+    best_small = {k: min(v) for k, v in small.items()}
+    print(f"\n### Ingest: {statements} single-row INSERT statements (prepared)\n")
+    print("| variant | ms per statement | share of plain |")
+    print("|---|---:|---:|")
+    for k, v in best_small.items():
+        print(f"| {k} | {v:.3f} | {best_small['plain'] / v * 100:.0f}% |")
 
     # Refresh.
     start = now - DAYS * 86400 - 3 * 3600

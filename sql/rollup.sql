@@ -56,28 +56,8 @@ SELECT pg_catalog.pg_extension_config_dump('gridkit.rollup_invalidation', '');
 -- statement triggers, not the parent's). SECURITY DEFINER: whoever may
 -- write the source may log its changes.
 CREATE FUNCTION gridkit._rollup_log() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    col text := quote_ident(TG_ARGV[0]);
-    tables oid[] := ARRAY[TG_RELID] || ARRAY(SELECT inhparent FROM pg_inherits WHERE inhrelid = TG_RELID);
-BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO gridkit.rollup_invalidation (rollup, lower, upper)
-        SELECT r.name, '-infinity', 'infinity' FROM gridkit.rollup r WHERE r.source = ANY (tables);
-        RETURN NULL;
-    END IF;
-    EXECUTE format('INSERT INTO gridkit.rollup_invalidation (rollup, lower, upper)
-                    SELECT r.name, c.lo, c.hi
-                      FROM gridkit.rollup r, (SELECT min(%1$s) AS lo, max(%1$s) AS hi FROM %2$s) c
-                     WHERE r.source = ANY ($1) AND c.lo IS NOT NULL',
-                   col,
-                   CASE TG_OP WHEN 'INSERT' THEN 'gridkit_new' WHEN 'DELETE' THEN 'gridkit_old'
-                        ELSE format('(SELECT %1$s FROM gridkit_old UNION ALL SELECT %1$s FROM gridkit_new) u', col) END)
-      USING tables;
-    RETURN NULL;
-END
-$$;
+LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', '_rollup_log_wrapper';
 
 -- The four statement triggers that see every change to a table, with its
 -- transition tables: <prefix>_insert (gridkit_new), _update (gridkit_old

@@ -18,6 +18,7 @@ mod gucs;
 mod layers;
 mod postgis;
 mod rollup;
+mod rollup_log;
 mod rollup_native;
 mod rows;
 mod safety;
