@@ -6,7 +6,8 @@ pixel tolerance), on the same tiles, in one run.
 Usage: lines.py DSN
 
 Prints Markdown tables: generalization build per layer, then per layer and
-zoom the tile times (p50, p99), the largest tile, and features per tile.
+zoom the tile times (p50, p99; and p50 with the stored low-zoom tiles off),
+the largest tile, and features per tile.
 """
 
 import statistics
@@ -61,30 +62,35 @@ def n_features(data, layer):
 
 def build(dsn):
     print("### Generalization build\n")
-    print("| layer | features | source vertices | bands | band rows | band vertices | shared arcs "
+    print("| layer | features | source vertices | bands | band rows | band vertices | shared arcs | stored tiles "
           "| generalize_refresh ms | backend peak memory MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for layer in ("transmission_lines", "lines_all", "zones"):
         with psycopg.connect(dsn, autocommit=True) as conn:
             t0 = time.perf_counter()
             conn.execute("SELECT gridkit.generalize_refresh(%s)", (layer,))
             ms = (time.perf_counter() - t0) * 1000
             peak = backend_peak_kb(conn) / 1024
-            f, sv, mz, rows, v, arcs = conn.execute(
-                "SELECT features, source_vertices, max_zoom, rows, vertices, shared_arcs "
+            f, sv, mz, rows, v, arcs, stored_in, tz = conn.execute(
+                "SELECT features, source_vertices, max_zoom, rows, vertices, shared_arcs, tiles::text, tiles_max_zoom "
                 "FROM gridkit.generalization WHERE layer = %s", (layer,)).fetchone()
-        print(f"| {layer} | {f} | {sv} | 0–{mz} | {rows} | {v} | {arcs} | {ms:.0f} | {peak:.0f} |")
+            stored = conn.execute(f"SELECT count(*) FROM {stored_in}").fetchone()[0]
+        print(f"| {layer} | {f} | {sv} | 0–{mz} | {rows} | {v} | {arcs} | {stored} (z0–{tz}) | {ms:.0f} | {peak:.0f} |")
 
 
-def tiles(conn, layer, sql, zooms, rules=None, baseline_layer=None):
+def tiles(conn, rendered_conn, layer, sql, zooms, rules=None, baseline_layer=None):
+    """gridkit as served, gridkit rendered from the bands (stored tiles off,
+    on `rendered_conn`) and the baseline, interleaved on the same tiles."""
     for z in zooms:
-        ours, base, ours_kb, base_kb, ours_n, base_n = [], [], [], [], [], []
+        ours, rendered, base, ours_kb, base_kb, ours_n, base_n = [], [], [], [], [], [], []
         for t in tiles_for(z):
             w, s, e, n = lonlat_box(*t)
             p = {"layer": layer, "z": t[0], "x": t[1], "y": t[2], "w": w, "s": s, "e": e, "n": n,
                  "tol": WORLD / 512 / 2**z, "kv": min_kv(z, rules)}
             # Warm both, then interleave.
             _, a = timed(conn, OURS_SQL, p)
+            _, r = timed(rendered_conn, OURS_SQL, p)
+            assert r == a, ("a stored tile differs from the rendered one", layer, t)
             _, b = timed(conn, sql, p)
             ours_kb.append(len(a) / 1024)
             base_kb.append(len(b) / 1024)
@@ -92,9 +98,11 @@ def tiles(conn, layer, sql, zooms, rules=None, baseline_layer=None):
             base_n.append(n_features(b, layer))
             for _ in range(REPS):
                 ours.append(timed(conn, OURS_SQL, p)[0])
+                rendered.append(timed(rendered_conn, OURS_SQL, p)[0])
                 base.append(timed(conn, sql, p)[0])
         o50, b50 = statistics.median(ours), statistics.median(base)
         print(f"| {baseline_layer or layer} | {z} | {len(tiles_for(z))} | {o50:.2f} | {pct(ours, 0.99):.2f} "
+              f"| {statistics.median(rendered):.2f} "
               f"| {max(ours_kb):.0f} | {b50:.1f} | {pct(base, 0.99):.1f} | {max(base_kb):.0f} | **{b50 / o50:.0f}x** "
               f"| {statistics.mean(ours_n):.0f} / {statistics.mean(base_n):.0f} |", flush=True)
 
@@ -110,14 +118,16 @@ def main():
         zones, zone_vertices = conn.execute("SELECT count(*), sum(ST_NPoints(geom)) FROM demo.zones").fetchone()
         print(f"{lines} transmission lines ({vertices} vertices), {zones} zones ({zone_vertices} vertices)\n")
     build(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True) as conn, psycopg.connect(dsn, autocommit=True) as rendered_conn:
+        rendered_conn.execute("SET gridkit.stored_tiles = off")
         print("\n### Tiles\n")
-        print("| layer | zoom | tiles | gridkit p50 ms | gridkit p99 ms | gridkit max KB | PostGIS p50 ms "
-              "| PostGIS p99 ms | PostGIS max KB | p50 ratio | features/tile gridkit / PostGIS |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        tiles(conn, "transmission_lines", LINES_SQL, range(0, 7), RULES, "transmission_lines (zoom rules)")
-        tiles(conn, "lines_all", LINES_SQL, range(0, 7), None, "transmission_lines (every line)")
-        tiles(conn, "zones", ZONES_SQL, range(3, 9))
+        print("| layer | zoom | tiles | gridkit p50 ms | gridkit p99 ms | gridkit rendered from bands p50 ms "
+              "| gridkit max KB | PostGIS p50 ms | PostGIS p99 ms | PostGIS max KB | p50 ratio "
+              "| features/tile gridkit / PostGIS |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        tiles(conn, rendered_conn, "transmission_lines", LINES_SQL, range(0, 7), RULES, "transmission_lines (zoom rules)")
+        tiles(conn, rendered_conn, "lines_all", LINES_SQL, range(0, 7), None, "transmission_lines (every line)")
+        tiles(conn, rendered_conn, "zones", ZONES_SQL, range(3, 9))
 
 
 if __name__ == "__main__":

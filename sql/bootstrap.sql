@@ -124,7 +124,13 @@ CREATE TABLE gridkit.generalization (
     rows            bigint NOT NULL,
     vertices        bigint NOT NULL,
     shared_arcs     bigint NOT NULL,
-    skipped         bigint NOT NULL
+    skipped         bigint NOT NULL,
+    -- The build's tiles of zooms 0 to tiles_max_zoom, rendered from the
+    -- bands under the tile budget below (NULL: none stored).
+    tiles           regclass,
+    tiles_max_zoom  smallint,
+    tiles_max_features integer,
+    tiles_max_bytes integer
 );
 COMMENT ON TABLE gridkit.generalization IS
     'The generalized zoom bands serving each line or polygon layer; see gridkit.layer_status()';

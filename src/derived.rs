@@ -129,7 +129,8 @@ pub fn retire(client: &mut SpiClient<'_>, kind: Kind, layer: &str) -> SqlResult<
         }
         Kind::Generalization => {
             "INSERT INTO gridkit.retired_relation (relation)
-             SELECT g.storage FROM gridkit.generalization g WHERE g.layer = $1
+             SELECT r FROM gridkit.generalization g, LATERAL (VALUES (g.storage::oid), (g.tiles::oid)) AS v(r)
+              WHERE g.layer = $1 AND r IS NOT NULL
              ON CONFLICT DO NOTHING"
         }
     };

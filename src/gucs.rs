@@ -11,7 +11,19 @@ pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(500 * 1024);
 /// rollup's types allow (src/rollup_native.rs); off runs the SQL statement.
 pub static ROLLUP_NATIVE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
+/// Whether tiles of generalized layers at the zooms their build stored are
+/// served from those copies (src/generalize/tile.rs).
+pub static STORED_TILES: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"gridkit.stored_tiles",
+        c"Serves the low-zoom tiles of generalized layers from the copies generalize_refresh stored.",
+        c"Off, every tile is rendered from the bands; both give the same bytes.",
+        &STORED_TILES,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_bool_guc(
         c"gridkit.rollup_native",
         c"Rollup refreshes aggregate new rows in gridkit's own code when the rollup's types allow.",

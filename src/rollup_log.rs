@@ -45,7 +45,7 @@ unsafe fn time_range(
             });
         }
         rows = rows.wrapping_add(1);
-        if rows % 65536 == 0 {
+        if rows.is_multiple_of(65536) {
             pg_sys::check_for_interrupts!();
         }
     }

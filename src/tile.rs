@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use gridkit_mvt::{AttrValue, LayerEncoder, SourceCrs, TileCoord};
+use gridkit_mvt::{AttrValue, FinishedLayer, LayerEncoder, SourceCrs, TileCoord};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -86,20 +86,48 @@ fn render(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> Sql
 
 /// Must be called while connected to SPI.
 fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilter>) -> SqlResult<Vec<u8>> {
-    let budget = plan.budget();
     if !plan.options.zoom.visible(tile.z) {
         return Ok(Vec::new());
     }
     let clustered = plan.cluster.as_ref().filter(|c| tile.z <= c.options.max_zoom);
     // Bands hold every feature (the filter applies to the source's columns).
     let band = plan.generalization.as_ref().filter(|g| tile.z <= g.max_zoom && filter.is_none());
-    // Cluster positions and bands are Web Mercator; raw rows come in the
-    // source's CRS.
-    let crs = match (clustered, band) {
-        (None, None) => plan.crs.unwrap_or(SourceCrs::WebMercator),
-        _ => SourceCrs::WebMercator,
+    let rendered = match (clustered, band) {
+        (Some(c), _) => {
+            // Cluster positions are Web Mercator.
+            let mut encoder = layer_encoder(plan, tile, SourceCrs::WebMercator);
+            cluster::tile::render(plan, c, tile, filter, &mut encoder)?;
+            finish(encoder)
+        }
+        (None, Some(g)) => match generalize::tile::stored(plan, g, tile)? {
+            Some(stored) => stored,
+            None => generalize::tile::render(plan, g, tile)?,
+        },
+        (None, None) => {
+            // Raw rows come in the source's CRS.
+            let mut encoder = layer_encoder(plan, tile, plan.crs.unwrap_or(SourceCrs::WebMercator));
+            let (line, ring) = source_tolerances(plan);
+            encoder.set_tolerances(line, ring);
+            read_rows(plan, tile, filter, plan.space().margin(), |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?;
+            finish(encoder)
+        }
     };
-    let mut encoder = LayerEncoder::new(&plan.name, tile, plan.space(), crs, budget);
+    report(plan, tile, &rendered);
+    Ok(rendered.finished.bytes)
+}
+
+/// One layer of one tile, encoded, with what its NOTICEs say.
+#[derive(Default)]
+pub struct Rendered {
+    pub finished: FinishedLayer,
+    pub invalid: usize,
+    pub first_error: Option<String>,
+}
+
+/// An encoder for `plan`'s layer of `tile`, its attributes registered as
+/// keys in order and its rank set.
+pub fn layer_encoder(plan: &LayerPlan, tile: TileCoord, crs: SourceCrs) -> LayerEncoder {
+    let mut encoder = LayerEncoder::new(&plan.name, tile, plan.space(), crs, plan.budget());
     for (i, a) in plan.attributes.iter().enumerate() {
         // Attribute i is key i: rows carry attribute indexes as keys.
         let key = encoder.key(&a.name);
@@ -108,37 +136,33 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
     if let Some((attribute, descending)) = plan.rank {
         encoder.set_rank(attribute as u32, descending);
     }
-    match (clustered, band) {
-        (Some(c), _) => cluster::tile::render(plan, c, tile, filter, &mut encoder)?,
-        (None, Some(g)) => {
-            // Simplified when the bands were built, shared borders included:
-            // simplifying again, ring by ring, would pull neighbours apart.
-            encoder.set_tolerances(0.0, 0.0);
-            generalize::tile::read_band(plan, g, tile, |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?
-        }
-        (None, None) => {
-            let (line, ring) = source_tolerances(plan);
-            encoder.set_tolerances(line, ring);
-            read_rows(plan, tile, filter, plan.space().margin(), |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?
-        }
-    }
+    encoder
+}
 
-    let stats = encoder.stats();
-    if stats.invalid > 0 {
-        let first = encoder.first_error().map(|e| e.to_string()).unwrap_or_default();
+pub fn finish(encoder: LayerEncoder) -> Rendered {
+    let invalid = encoder.stats().invalid;
+    let first_error = encoder.first_error().map(|e| e.to_string());
+    Rendered { finished: encoder.finish(), invalid, first_error }
+}
+
+/// The NOTICEs of a layer: invalid geometries skipped, features dropped.
+fn report(plan: &LayerPlan, tile: TileCoord, r: &Rendered) {
+    if r.invalid > 0 {
         notice(format!(
-            "gridkit: layer \"{}\" tile {}/{}/{}: skipped {} invalid geometr{} (first: {first})",
+            "gridkit: layer \"{}\" tile {}/{}/{}: skipped {} invalid geometr{} (first: {})",
             plan.name,
             tile.z,
             tile.x,
             tile.y,
-            stats.invalid,
-            if stats.invalid == 1 { "y" } else { "ies" }
+            r.invalid,
+            if r.invalid == 1 { "y" } else { "ies" },
+            r.first_error.as_deref().unwrap_or_default()
         ));
     }
-    let finished = encoder.finish();
+    let finished = &r.finished;
     let dropped = finished.dropped_max_features + finished.dropped_max_bytes;
     if dropped > 0 {
+        let budget = plan.budget();
         notice(format!(
             "gridkit: layer \"{}\" tile {}/{}/{}: dropped {dropped} of {} features, {} first, to stay within \
              max_features = {} and max_bytes = {}",
@@ -152,7 +176,6 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
             budget.max_bytes
         ));
     }
-    Ok(finished.bytes)
 }
 
 /// Simplification tolerances (tile units) for lines and rings read from the

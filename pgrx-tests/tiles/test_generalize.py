@@ -234,3 +234,69 @@ def test_bands_follow_changes_after_refresh(conn, layers):
     finally:
         conn.execute("UPDATE demo.transmission_lines SET voltage_kv = %s WHERE id = %s", (old, fid))
         conn.execute("SELECT gridkit.generalize_refresh('lines_gen')")
+
+
+def stored_and_rendered(conn, layer, t):
+    """The tile as served (from the build's stored copy where it has one)
+    and as rendered from the bands, with the NOTICEs of each."""
+    notes = []
+    handler = lambda d: notes.append(d.message_primary)  # noqa: E731
+    conn.add_notice_handler(handler)
+    try:
+        stored = ours(conn, layer, *t)
+        stored_notes, notes[:] = list(notes), []
+        conn.execute("SET gridkit.stored_tiles = off")
+        rendered = ours(conn, layer, *t)
+        rendered_notes = list(notes)
+    finally:
+        conn.execute("RESET gridkit.stored_tiles")
+        conn.remove_notice_handler(handler)
+    return (stored, stored_notes), (rendered, rendered_notes)
+
+
+def test_stored_low_zoom_tiles_are_the_rendered_tiles(conn, layers):
+    """generalize_refresh stores the non-empty tiles of zooms 0-4; each is
+    byte for byte the tile rendered from the bands, and the tiles it does
+    not store are empty."""
+    for layer in ("zones_gen", "lines_gen", "lines_all"):
+        tiles, max_zoom = conn.execute(
+            "SELECT tiles::text, tiles_max_zoom FROM gridkit.generalization WHERE layer = %s", (layer,)).fetchone()
+        assert max_zoom == 4
+        kept = {tuple(r) for r in conn.execute(f"SELECT z, x, y FROM {tiles}")}
+        compared = sorted({t for z in range(5) for t in tiles_covering(*US, z)} | {(4, 8, 5), (2, 2, 1)})  # + Europe
+        assert kept and kept <= set(compared), (layer, kept - set(compared))
+        for t in compared:
+            (stored, _), (rendered, _) = stored_and_rendered(conn, layer, t)
+            assert stored == rendered, (layer, t)
+            assert bool(rendered) == (t in kept), (layer, t)
+
+
+def test_stored_tiles_keep_the_budget_and_its_notice(conn, layers):
+    """A tile cut to the layer's budget is stored cut, with the same NOTICE;
+    under another budget in force, tiles are rendered again."""
+    conn.execute("SELECT gridkit.layer_register('lines_budget', 'demo.transmission_lines', attributes => '{voltage_kv,owner}', "
+                 "options => '{\"rank\": \"voltage_kv\", \"max_features\": 5}')")
+    try:
+        conn.execute("SELECT gridkit.generalize_refresh('lines_budget')")
+        t = tile_of(-87.63, 41.88, 3)
+        (stored, stored_notes), (rendered, rendered_notes) = stored_and_rendered(conn, "lines_budget", t)
+        assert stored == rendered and len(decode(stored)["lines_budget"]["features"]) == 5
+        assert stored_notes == rendered_notes and "dropped" in stored_notes[0], stored_notes
+        # The settings' budget applies to layers without one of their own.
+        conn.execute("SET gridkit.max_features = 3")
+        try:
+            (small, _), (small_rendered, _) = stored_and_rendered(conn, "lines_all", t)
+        finally:
+            conn.execute("RESET gridkit.max_features")
+        assert small == small_rendered and len(decode(small)["lines_all"]["features"]) == 3
+    finally:
+        conn.execute("SELECT gridkit.layer_drop('lines_budget')")
+
+
+def test_a_refresh_retires_the_stored_tiles_of_the_build_before(conn, layers):
+    (old,) = conn.execute("SELECT tiles::oid FROM gridkit.generalization WHERE layer = 'zones_gen'").fetchone()
+    conn.execute("SELECT gridkit.generalize_refresh('zones_gen')")
+    conn.execute("SELECT gridkit.generalize_refresh('zones_gen')")
+    assert conn.execute("SELECT count(*) FROM pg_class WHERE oid = %s", (old,)).fetchone()[0] == 0
+    (new,) = conn.execute("SELECT tiles::oid FROM gridkit.generalization WHERE layer = 'zones_gen'").fetchone()
+    assert new != old and conn.execute("SELECT count(*) FROM pg_class WHERE oid = %s", (new,)).fetchone()[0] == 1

@@ -130,10 +130,14 @@ def test_pg_cron_runs_the_maintenance_job():
 def refresh_path(conn, name):
     """Which way a refresh aggregated its ranges, from its DEBUG1 phases."""
     notes = []
-    conn.add_notice_handler(lambda d: notes.append(d.message_primary or ""))
+    handler = lambda d: notes.append(d.message_primary or "")  # noqa: E731
+    conn.add_notice_handler(handler)
     conn.execute("SET client_min_messages = debug1")
-    conn.execute(f"SELECT gridkit.rollup_refresh('{name}')")
-    conn.execute("RESET client_min_messages")
+    try:
+        conn.execute(f"SELECT gridkit.rollup_refresh('{name}')")
+    finally:
+        conn.execute("RESET client_min_messages")
+        conn.remove_notice_handler(handler)
     phases = [n for n in notes if f"rollup_refresh('{name}')" in n]
     assert len(phases) == 1, notes
     return "rust" if "aggregate in Rust" in phases[0] else "sql"

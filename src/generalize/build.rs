@@ -14,14 +14,14 @@ use gridkit_cluster::mercator_to_world;
 use gridkit_generalize::thin::{self, Candidate, TileBudget};
 use gridkit_generalize::{tolerance_m, wkb, Generalizer, Shape};
 use gridkit_mvt::reader::{read_wkb, Dimension, SourceGeometry};
-use gridkit_mvt::{props, AttrValue, SourceCrs, TileTransform};
+use gridkit_mvt::{props, AttrValue, SourceCrs, TileCoord, TileTransform};
 use gridkit_options::SimplifyOptions;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
 use crate::derived::{self, Kind};
 use crate::error::*;
-use crate::layers::plan::{AttrKind, LayerPlan};
+use crate::layers::plan::{AttrKind, GeneralizationPlan, LayerPlan};
 use crate::rows::varlena_bytes;
 use crate::tile::decode_attributes;
 
@@ -35,6 +35,10 @@ const AUTO_MAX_ZOOM: u8 = 16;
 /// Each tile of a band keeps up to this many times the tile budget (sizes
 /// are estimates; the exact budget applies when the tile is made).
 const THIN_SLACK: f64 = 1.5;
+/// Tiles of zooms up to this one are rendered by the build and stored: at
+/// most 341 tiles, and the ones that cost most to make (the most rows per
+/// tile, cut to the byte budget).
+const STORED_TILES_MAX_ZOOM: u8 = 4;
 
 /// The layer's features as read for generalization.
 struct Features {
@@ -193,9 +197,15 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         }
         ddl.push_str(&format!("ANALYZE {storage} (level, id);"));
         client.update(&ddl, None, &[])?;
+        phases.mark("index");
+
+        let tiles = format!("gridkit.generalized_{build}_tiles");
+        let tiles_max_zoom = max_zoom.min(STORED_TILES_MAX_ZOOM);
+        let stored = store_tiles(client, &plan, &storage, max_zoom, tiles_max_zoom, &tiles)?;
+        phases.mark("store tiles");
         derived::adopt_tables(
             client,
-            &[&storage],
+            &[&storage, &tiles],
             &format!("gridkit: generalized bands of layer {layer} (build {build})"),
         )?;
 
@@ -204,15 +214,19 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         client.update(
             "INSERT INTO gridkit.generalization AS g
                     (layer, build, storage, max_zoom, settings, data_version, built_at, build_ms, features,
-                     source_vertices, rows, vertices, shared_arcs, skipped)
+                     source_vertices, rows, vertices, shared_arcs, skipped,
+                     tiles, tiles_max_zoom, tiles_max_features, tiles_max_bytes)
              VALUES ($1, $2, $3::regclass, $4, gridkit._generalization_settings($1), $5,
-                     pg_catalog.clock_timestamp(), $6, $7, $8, $9, $10, $11, $12)
+                     pg_catalog.clock_timestamp(), $6, $7, $8, $9, $10, $11, $12,
+                     $13::regclass, $14, $15, $16)
              ON CONFLICT (layer) DO UPDATE SET
                  build = EXCLUDED.build, storage = EXCLUDED.storage, max_zoom = EXCLUDED.max_zoom,
                  settings = EXCLUDED.settings, data_version = EXCLUDED.data_version, built_at = EXCLUDED.built_at,
                  build_ms = EXCLUDED.build_ms, features = EXCLUDED.features,
                  source_vertices = EXCLUDED.source_vertices, rows = EXCLUDED.rows, vertices = EXCLUDED.vertices,
-                 shared_arcs = EXCLUDED.shared_arcs, skipped = EXCLUDED.skipped",
+                 shared_arcs = EXCLUDED.shared_arcs, skipped = EXCLUDED.skipped, tiles = EXCLUDED.tiles,
+                 tiles_max_zoom = EXCLUDED.tiles_max_zoom, tiles_max_features = EXCLUDED.tiles_max_features,
+                 tiles_max_bytes = EXCLUDED.tiles_max_bytes",
             None,
             &[
                 layer.into(),
@@ -227,10 +241,15 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                 total_vertices.into(),
                 (shared_arcs as i64).into(),
                 (features.skipped as i64).into(),
+                tiles.as_str().into(),
+                i16::from(tiles_max_zoom).into(),
+                i32::try_from(tile_budget.max_features).unwrap_or(i32::MAX).into(),
+                i32::try_from(tile_budget.max_bytes).unwrap_or(i32::MAX).into(),
             ],
         )?;
         derived::finish(client)?;
-        phases.mark("index and swap");
+        phases.mark("swap");
+        pgrx::debug1!("gridkit: generalize_refresh('{layer}'): {stored} tiles stored");
         phases.report();
         Ok(generalizer.len() as i64)
     })
@@ -299,6 +318,125 @@ fn read_features(plan: &LayerPlan) -> SqlResult<(Features, i64)> {
         }
     })?;
     Ok((out, version))
+}
+
+/// Renders the tiles of zooms 0 to `max_zoom` that the bands in `storage`
+/// reach and writes the non-empty ones into a new table `tiles`: the tiles
+/// that cost most to make are then one lookup. Rendered as `grid_tile`
+/// renders them from the bands, with the budget in force now; returns how
+/// many were stored.
+fn store_tiles(
+    client: &mut SpiClient<'_>,
+    plan: &LayerPlan,
+    storage: &str,
+    bands_max_zoom: u8,
+    max_zoom: u8,
+    tiles: &str,
+) -> SqlResult<i64> {
+    client.update(
+        &format!(
+            "CREATE TABLE {tiles} (
+                z int4 NOT NULL, x int4 NOT NULL, y int4 NOT NULL,
+                tile bytea NOT NULL,
+                features int4 NOT NULL, dropped_max_features int4 NOT NULL, dropped_max_bytes int4 NOT NULL,
+                PRIMARY KEY (z, x, y)
+             )"
+        ),
+        None,
+        &[],
+    )?;
+    let p = &plan.postgis_schema;
+    let extent = client
+        .select(
+            &format!(
+                "SELECT {p}.st_xmin(e), {p}.st_ymin(e), {p}.st_xmax(e), {p}.st_ymax(e)
+                   FROM (SELECT {p}.st_extent(geom)::{p}.box3d AS e FROM {storage}) s WHERE e IS NOT NULL"
+            ),
+            Some(1),
+            &[],
+        )?
+        .first();
+    if extent.is_empty() {
+        return Ok(0);
+    }
+    let b = gridkit_mvt::tile::Bounds {
+        xmin: extent.get::<f64>(1)?.unwrap_or(0.0),
+        ymin: extent.get::<f64>(2)?.unwrap_or(0.0),
+        xmax: extent.get::<f64>(3)?.unwrap_or(0.0),
+        ymax: extent.get::<f64>(4)?.unwrap_or(0.0),
+    };
+    let bands = GeneralizationPlan::of_build(storage.to_string(), bands_max_zoom);
+    let mut batch = StoredTiles::default();
+    let mut stored = 0i64;
+    for zoom in 0..=max_zoom {
+        if !plan.options.zoom.visible(zoom) {
+            continue;
+        }
+        for tile in TileCoord::covering(zoom, &b, plan.space().margin()) {
+            let r = crate::generalize::tile::render(plan, &bands, tile)?;
+            if r.finished.bytes.is_empty() {
+                continue;
+            }
+            batch.push(tile, r.finished);
+            stored += 1;
+            if batch.bytes >= WRITE_BYTES {
+                batch.write(client, tiles)?;
+            }
+            pg_sys::check_for_interrupts!();
+        }
+    }
+    batch.write(client, tiles)?;
+    Ok(stored)
+}
+
+/// Stored tiles gathered column by column, written in chunks.
+#[derive(Default)]
+struct StoredTiles {
+    z: Vec<i32>,
+    x: Vec<i32>,
+    y: Vec<i32>,
+    tile: Vec<Vec<u8>>,
+    features: Vec<i32>,
+    dropped_max_features: Vec<i32>,
+    dropped_max_bytes: Vec<i32>,
+    bytes: usize,
+}
+
+impl StoredTiles {
+    fn push(&mut self, tile: TileCoord, finished: gridkit_mvt::FinishedLayer) {
+        self.z.push(i32::from(tile.z));
+        self.x.push(tile.x as i32);
+        self.y.push(tile.y as i32);
+        self.bytes += finished.bytes.len();
+        self.tile.push(finished.bytes);
+        self.features.push(finished.features as i32);
+        self.dropped_max_features.push(finished.dropped_max_features as i32);
+        self.dropped_max_bytes.push(finished.dropped_max_bytes as i32);
+    }
+
+    fn write(&mut self, client: &mut SpiClient<'_>, tiles: &str) -> SqlResult<()> {
+        if self.z.is_empty() {
+            return Ok(());
+        }
+        let t = std::mem::take(self);
+        client.update(
+            &format!(
+                "INSERT INTO {tiles} SELECT * FROM unnest($1::int4[], $2::int4[], $3::int4[], $4::bytea[], \
+                 $5::int4[], $6::int4[], $7::int4[])"
+            ),
+            None,
+            &[
+                t.z.into(),
+                t.x.into(),
+                t.y.into(),
+                t.tile.into(),
+                t.features.into(),
+                t.dropped_max_features.into(),
+                t.dropped_max_bytes.into(),
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 /// Band rows gathered column by column, written in chunks.

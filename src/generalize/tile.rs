@@ -1,11 +1,13 @@
-//! Tiles from generalized bands: the rows of the tile's zoom around the tile.
+//! Tiles from generalized bands: the rows of the tile's zoom around the
+//! tile, or the copy of the tile the build stored.
 
-use gridkit_mvt::{props, AttrValue, TileCoord};
+use gridkit_mvt::{props, AttrValue, SourceCrs, TileCoord};
 
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{GeneralizationPlan, LayerPlan};
 use crate::rows::{for_each_row, varlena_bytes};
+use crate::tile::Rendered;
 use pgrx::prelude::*;
 
 /// Calls `f(id, wkb, attributes)` for each row of band `tile.z` in the tile
@@ -22,7 +24,7 @@ pub fn read_band(
     let args: Vec<Option<pg_sys::Datum>> = [b.xmin, b.ymin, b.xmax, b.ymax].iter().map(|a| a.into_datum()).collect();
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(plan.attributes.len());
     let mut malformed = false;
-    for_each_row(&query, &args, true, 3, |values, nulls| {
+    for_each_row(&query, &args, !bands.unpublished, 3, |values, nulls| {
         // SAFETY: the band query's columns are int8, bytea, bytea.
         unsafe {
             let id = (!nulls[0]).then(|| values[0].value() as i64);
@@ -35,4 +37,42 @@ pub fn read_band(
         return Err(derived::malformed(Kind::Generalization, &plan.name, "attributes"));
     }
     Ok(())
+}
+
+/// `plan`'s layer of `tile` from band `tile.z`. Must be called while
+/// connected to SPI.
+pub fn render(plan: &LayerPlan, bands: &GeneralizationPlan, tile: TileCoord) -> SqlResult<Rendered> {
+    let mut encoder = crate::tile::layer_encoder(plan, tile, SourceCrs::WebMercator);
+    // Simplified when the bands were built, shared borders included:
+    // simplifying again, ring by ring, would pull neighbours apart.
+    encoder.set_tolerances(0.0, 0.0);
+    read_band(plan, bands, tile, |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?;
+    Ok(crate::tile::finish(encoder))
+}
+
+/// The build's stored copy of `tile`, when it has one for the budget in
+/// force now (a tile it does not hold is empty); `None` when the tile must
+/// be rendered. Must be called while connected to SPI.
+pub fn stored(plan: &LayerPlan, bands: &GeneralizationPlan, tile: TileCoord) -> SqlResult<Option<Rendered>> {
+    let Some(tiles) = bands.tiles.as_ref() else { return Ok(None) };
+    if !crate::gucs::STORED_TILES.get() || tile.z > tiles.max_zoom || plan.budget() != tiles.budget {
+        return Ok(None);
+    }
+    crate::cluster::tile::check_source_privilege(plan)?;
+    let lookup = tiles.lookup_plan()?;
+    let args: Vec<Option<pg_sys::Datum>> =
+        [i32::from(tile.z), tile.x as i32, tile.y as i32].iter().map(|v| v.into_datum()).collect();
+    let mut rendered = Rendered::default();
+    for_each_row(&lookup, &args, true, 4, |values, nulls| {
+        // SAFETY: the columns are bytea and three int4, none NULL.
+        unsafe {
+            if !nulls[0] {
+                rendered.finished.bytes = varlena_bytes(values[0]).to_vec();
+            }
+            rendered.finished.features = values[1].value() as i32 as usize;
+            rendered.finished.dropped_max_features = values[2].value() as i32 as usize;
+            rendered.finished.dropped_max_bytes = values[3].value() as i32 as usize;
+        }
+    });
+    Ok(Some(rendered))
 }

@@ -2,9 +2,10 @@
 //!
 //! A plan stays valid until the registry or the layer's source relation
 //! changes. PostgreSQL tells every backend about such changes through relcache
-//! invalidations: DDL on a source invalidates that relation, and a statement
-//! trigger on `gridkit.layer` invalidates the registry table (see
-//! `registry_changed`). Our callback only raises a flag, because it may run in
+//! invalidations: DDL on a source invalidates that relation, and statement
+//! triggers on `gridkit.layer`, `gridkit.pyramid` and `gridkit.generalization`
+//! invalidate those tables (see `registry_changed`): a new build swapped in
+//! is read from the next tile on, before its predecessor's tables go. Our callback only raises a flag, because it may run in
 //! the middle of anything, including our own use of the cache; the next lookup
 //! sees the flag and drops every plan.
 
@@ -45,7 +46,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 
 /// The plan for layer `name`, loading it on first use.
 pub fn get(name: &str) -> SqlResult<Rc<LayerPlan>> {
-    // Hear about registry and pyramid changes committed since this
+    // Hear about registry, pyramid and band changes committed since this
     // transaction last took a lock.
     // SAFETY: safe to call at any time outside a critical section.
     unsafe { pg_sys::AcceptInvalidationMessages() };
@@ -64,7 +65,7 @@ pub fn get(name: &str) -> SqlResult<Rc<LayerPlan>> {
     // An invalidation that arrived while we were loading may have raced with
     // our catalog reads: serve this plan once, but do not keep it.
     if !STALE.get() {
-        WATCHED.with(|w| w.borrow_mut().extend([registry[0], registry[1], plan.relid]));
+        WATCHED.with(|w| w.borrow_mut().extend(registry.into_iter().chain([plan.relid])));
         PLANS.with(|p| p.borrow_mut().insert(name.to_string(), plan.clone()));
     }
     Ok(plan)

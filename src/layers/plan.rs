@@ -177,9 +177,52 @@ pub struct GeneralizationPlan {
     pub max_zoom: u8,
     /// Prepared on first use, per zoom.
     level_plans: RefCell<FxHashMap<u8, Rc<Plan>>>,
+    pub tiles: Option<StoredTiles>,
+    /// Bands of a build still being made: written by this transaction, so
+    /// read with a snapshot taken after the writes.
+    pub unpublished: bool,
+}
+
+/// A generalization build's stored tiles: every non-empty tile of zooms 0
+/// to `max_zoom`, rendered from the bands under `budget`.
+pub struct StoredTiles {
+    /// Schema-qualified, quoted.
+    pub storage: String,
+    pub max_zoom: u8,
+    pub budget: gridkit_mvt::Budget,
+    /// Prepared on first use.
+    lookup: RefCell<Option<Rc<Plan>>>,
+}
+
+impl StoredTiles {
+    /// tile, features, dropped for max_features, dropped for max_bytes of
+    /// one tile. Parameters: z, x, y (int4).
+    pub fn lookup_plan(&self) -> SqlResult<Rc<Plan>> {
+        if let Some(p) = self.lookup.borrow().as_ref() {
+            return Ok(p.clone());
+        }
+        let sql = format!(
+            "SELECT tile, features, dropped_max_features, dropped_max_bytes FROM {} WHERE z = $1 AND x = $2 AND y = $3",
+            self.storage
+        );
+        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::INT4OID; 3], Planning::Generic, true)?);
+        *self.lookup.borrow_mut() = Some(plan.clone());
+        Ok(plan)
+    }
 }
 
 impl GeneralizationPlan {
+    /// The bands in `storage` (a build not yet serving), without stored tiles.
+    pub fn of_build(storage: String, max_zoom: u8) -> GeneralizationPlan {
+        GeneralizationPlan {
+            storage,
+            max_zoom,
+            level_plans: RefCell::new(FxHashMap::default()),
+            tiles: None,
+            unpublished: true,
+        }
+    }
+
     /// The rows of one band: id, WKB (Web Mercator), props. Parameters: the
     /// box (float8 × 4, Web Mercator).
     pub fn level_plan(&self, zoom: u8, postgis: &str) -> SqlResult<Rc<Plan>> {
@@ -577,10 +620,14 @@ impl GeneralizationPlan {
         let row = client
             .select(
                 "SELECT g.max_zoom,
-                        pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+                        pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+                        pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.relname),
+                        g.tiles_max_zoom, g.tiles_max_features, g.tiles_max_bytes
                    FROM gridkit.generalization g
                    JOIN pg_catalog.pg_class c ON c.oid = g.storage
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   LEFT JOIN pg_catalog.pg_class t ON t.oid = g.tiles
+                   LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
                   WHERE g.layer = $1 AND g.settings = gridkit._generalization_settings($1)",
                 Some(1),
                 &[layer.into()],
@@ -589,10 +636,21 @@ impl GeneralizationPlan {
         if row.is_empty() {
             return Ok(None);
         }
+        let tiles = match (row.get::<String>(3)?, row.get::<i16>(4)?, row.get::<i32>(5)?, row.get::<i32>(6)?) {
+            (Some(storage), Some(max_zoom), Some(max_features), Some(max_bytes)) => Some(StoredTiles {
+                storage,
+                max_zoom: max_zoom as u8,
+                budget: gridkit_mvt::Budget { max_features: max_features as usize, max_bytes: max_bytes as usize },
+                lookup: RefCell::new(None),
+            }),
+            _ => None,
+        };
         Ok(Some(GeneralizationPlan {
             max_zoom: row.get::<i16>(1)?.unwrap_or(0) as u8,
             storage: row.get::<String>(2)?.unwrap_or_default(),
             level_plans: RefCell::new(FxHashMap::default()),
+            tiles,
+            unpublished: false,
         }))
     }
 }

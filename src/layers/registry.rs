@@ -228,12 +228,12 @@ impl LayerRow {
 
 /// The oids of `gridkit.layer` and `gridkit.pyramid`, whose invalidation
 /// tells every backend that the registry or a pyramid changed.
-pub fn registry_relids(client: &SpiClient<'_>) -> SqlResult<[Oid; 2]> {
+pub fn registry_relids(client: &SpiClient<'_>) -> SqlResult<[Oid; 3]> {
     let oid = |name: &str| -> SqlResult<Oid> {
         Ok(first_value::<Oid>(client, &format!("SELECT '{name}'::pg_catalog.regclass::oid"), &[])?
             .unwrap_or(Oid::INVALID))
     };
-    Ok([oid("gridkit.layer")?, oid("gridkit.pyramid")?])
+    Ok([oid("gridkit.layer")?, oid("gridkit.pyramid")?, oid("gridkit.generalization")?])
 }
 
 /// The error for a layer name that is not registered.

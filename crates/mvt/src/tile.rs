@@ -58,6 +58,24 @@ impl TileCoord {
         }
     }
 
+    /// The tiles of zoom `z` whose bounds grown by `margin` meet `b` (Web
+    /// Mercator metres): every tile a feature within `b` can draw into.
+    pub fn covering(z: u8, b: &Bounds, margin: f64) -> Vec<TileCoord> {
+        let n = 1i64 << z.min(MAX_ZOOM);
+        let size = 2.0 * HALF_WORLD / n as f64;
+        let pad = margin * size;
+        let index = |v: f64| ((v / size).floor() as i64).clamp(0, n - 1);
+        let (x0, x1) = (index(b.xmin - pad + HALF_WORLD), index(b.xmax + pad + HALF_WORLD));
+        let (y0, y1) = (index(HALF_WORLD - b.ymax - pad), index(HALF_WORLD - b.ymin + pad));
+        let mut out = Vec::new();
+        for x in x0..=x1 {
+            for y in y0..=y1 {
+                out.push(TileCoord { z, x: x as u32, y: y as u32 });
+            }
+        }
+        out
+    }
+
     /// The same bounds as longitude/latitude degrees (EPSG:4326). Mercator is
     /// separable per axis, so this rectangle selects exactly the lon/lat
     /// points that project into the Mercator rectangle.
@@ -254,5 +272,24 @@ mod tests {
         assert!((tr.apply(0.0, -90.0)[1] - 4096.0).abs() < 1e-6);
         assert!((tr.apply(-180.0, 0.0)[0] - 0.0).abs() < 1e-9);
         assert!((tr.apply(0.0, 0.0)[1] - 2048.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn covering_tiles_meet_the_bounds_with_their_margin() {
+        let b = Bounds { xmin: -1.0, ymin: -1.0, xmax: 1.0, ymax: 1.0 };
+        // Around the origin at z1: all four tiles.
+        assert_eq!(TileCoord::covering(1, &b, 0.0).len(), 4);
+        assert_eq!(TileCoord::covering(0, &b, 0.0), vec![TileCoord { z: 0, x: 0, y: 0 }]);
+        // A point just east of a tile edge reaches the western neighbour
+        // through its margin only.
+        let t = TileCoord { z: 4, x: 5, y: 6 };
+        let m = t.mercator_bounds(0.0);
+        let p = Bounds { xmin: m.xmax + 1.0, ymin: m.ymin + 10.0, xmax: m.xmax + 1.0, ymax: m.ymin + 10.0 };
+        assert_eq!(TileCoord::covering(4, &p, 0.0), vec![TileCoord { z: 4, x: 6, y: 6 }]);
+        let with_margin = TileCoord::covering(4, &p, 1.0 / 64.0);
+        assert!(with_margin.contains(&t) && with_margin.contains(&TileCoord { z: 4, x: 6, y: 6 }));
+        // Every tile returned meets the bounds, clamped to the world.
+        let world = Bounds { xmin: -1e9, ymin: -1e9, xmax: 1e9, ymax: 1e9 };
+        assert_eq!(TileCoord::covering(3, &world, 0.0).len(), 64);
     }
 }
