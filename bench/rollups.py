@@ -70,6 +70,17 @@ def copy_ms(conn, table, data):
     return (time.perf_counter() - t0) * 1000
 
 
+def shares(title, runs, columns, cells):
+    """A Markdown table of the best run per variant and its share of the
+    plain variant's throughput."""
+    best = {k: min(v) for k, v in runs.items()}
+    print(f"### {title}\n")
+    print("| variant | " + " | ".join(columns) + " | share of plain |")
+    print("|---|" + "---:|" * (len(columns) + 1))
+    for k, v in best.items():
+        print(f"| {k} | " + " | ".join(cells(v)) + f" | {best['plain'] / v * 100:.0f}% |")
+
+
 def drop_rollups(conn):
     names = [r[0] for r in conn.execute("SELECT name FROM gridkit._rollups_in_order() r(name) WHERE name LIKE 'bench\\_%'")]
     for name in reversed(names):  # rollups built on others first
@@ -106,12 +117,8 @@ def main():
             drop_rollups(conn)
             conn.execute("DROP TABLE IF EXISTS bench_ingest, bench_ingest_latest CASCADE")
     rows = 1440 * KEYS
-    best = {k: min(v) for k, v in results.items()}
-    print(f"### Ingest: COPY of {rows} rows (1000 keys, one day of minutes) into a daily-partitioned table with a primary key\n")
-    print("| variant | ms | rows/s | share of plain COPY |")
-    print("|---|---:|---:|---:|")
-    for k, v in best.items():
-        print(f"| {k} | {v:.0f} | {rows / v * 1000:,.0f} | {best['plain'] / v * 100:.0f}% |")
+    shares(f"Ingest: COPY of {rows} rows (1000 keys, one day of minutes) into a daily-partitioned table with a primary key",
+           results, ["ms", "rows/s"], lambda v: [f"{v:.0f}", f"{rows / v * 1000:,.0f}"])
 
     # Ingest one row per statement, as a sensor gateway might: the
     # triggers' cost per statement rather than per row.
@@ -130,12 +137,9 @@ def main():
             small[variant].append((time.perf_counter() - t0) * 1000 / statements)
             drop_rollups(conn)
             conn.execute("DROP TABLE IF EXISTS bench_ingest CASCADE")
-    best_small = {k: min(v) for k, v in small.items()}
-    print(f"\n### Ingest: {statements} single-row INSERT statements (prepared)\n")
-    print("| variant | ms per statement | share of plain |")
-    print("|---|---:|---:|")
-    for k, v in best_small.items():
-        print(f"| {k} | {v:.3f} | {best_small['plain'] / v * 100:.0f}% |")
+    print()
+    shares(f"Ingest: {statements} single-row INSERT statements (prepared)", small, ["ms per statement"],
+           lambda v: [f"{v:.3f}"])
 
     # Refresh.
     start = now - DAYS * 86400 - 3 * 3600

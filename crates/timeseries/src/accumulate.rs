@@ -30,6 +30,33 @@ pub enum NativeType {
     Text,
 }
 
+impl NativeType {
+    /// As a group-by column: floats are not (-0 = 0 and NaN = NaN in SQL,
+    /// not in bytes).
+    pub fn key(self) -> Option<KeyType> {
+        Some(match self {
+            NativeType::Int2 => KeyType::Int2,
+            NativeType::Int4 => KeyType::Int4,
+            NativeType::Int8 => KeyType::Int8,
+            NativeType::Bool => KeyType::Bool,
+            NativeType::Text => KeyType::Text,
+            NativeType::Float4 | NativeType::Float8 => return None,
+        })
+    }
+
+    /// As an aggregated column: numbers only.
+    pub fn input(self) -> Option<InputType> {
+        Some(match self {
+            NativeType::Int2 => InputType::Int2,
+            NativeType::Int4 => InputType::Int4,
+            NativeType::Int8 => InputType::Int8,
+            NativeType::Float4 => InputType::Float4,
+            NativeType::Float8 => InputType::Float8,
+            NativeType::Bool | NativeType::Text => return None,
+        })
+    }
+}
+
 /// A group-by column's type, as far as native accumulation handles it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyType {

@@ -12,7 +12,7 @@
 use gridkit_sqltext::{quote_ident, quote_literal};
 use serde_json::Value;
 
-use crate::accumulate::{InputType, KeyType, NativePlan, NativeType, StateOp};
+use crate::accumulate::{InputType, NativePlan, NativeType, StateOp};
 use crate::Bucket;
 
 /// Longest identifier PostgreSQL keeps (NAMEDATALEN - 1).
@@ -504,14 +504,7 @@ impl Rollup {
         }
         let mut keys = Vec::with_capacity(self.group_by.len());
         for (g, _) in &self.group_by {
-            let ty = match column_type(g)? {
-                NativeType::Int2 => KeyType::Int2,
-                NativeType::Int4 => KeyType::Int4,
-                NativeType::Int8 => KeyType::Int8,
-                NativeType::Bool => KeyType::Bool,
-                NativeType::Text => KeyType::Text,
-                NativeType::Float4 | NativeType::Float8 => return None,
-            };
+            let ty = column_type(g)?.key()?;
             keys.push((g.clone(), ty));
         }
         let mut inputs: Vec<(String, InputType)> = Vec::new();
@@ -524,14 +517,7 @@ impl Rollup {
             let i = match inputs.iter().position(|(n, _)| n == c) {
                 Some(i) => i,
                 None => {
-                    let ty = match column_type(c)? {
-                        NativeType::Int2 => InputType::Int2,
-                        NativeType::Int4 => InputType::Int4,
-                        NativeType::Int8 => InputType::Int8,
-                        NativeType::Float4 => InputType::Float4,
-                        NativeType::Float8 => InputType::Float8,
-                        NativeType::Bool | NativeType::Text => return None,
-                    };
+                    let ty = column_type(c)?.input()?;
                     inputs.push((c.clone(), ty));
                     inputs.len() - 1
                 }
@@ -635,6 +621,7 @@ impl Rollup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accumulate::KeyType;
     use serde_json::json;
 
     fn raw() -> Source {
