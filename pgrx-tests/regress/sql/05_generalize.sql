@@ -115,12 +115,27 @@ SELECT * FROM gridkit.generalized_rows('pts_g');
 SELECT gridkit.generalize_refresh(NULL) IS NULL AS strict;
 SELECT gridkit.layer_drop('pts_g');
 
--- Dropping the layer retires its bands; a later build drops the table.
-SELECT storage AS old_storage FROM gridkit.generalization WHERE layer = 'wires' \gset
+-- The build stores its tiles of zooms 0-4; a stored tile shows only what
+-- the caller may read, as a rendered one does.
+SELECT tiles_max_zoom FROM gridkit.generalization WHERE layer = 'wires';
+SELECT tiles AS wires_tiles FROM gridkit.generalization WHERE layer = 'wires' \gset
+SELECT count(*) > 0 AS tiles_stored FROM :wires_tiles WHERE z = 0;
+CREATE ROLE gridkit_band_reader;
+GRANT USAGE ON SCHEMA fx TO gridkit_band_reader;
+SET ROLE gridkit_band_reader;
+SELECT length(grid_tile('wires', 0, 0, 0));
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE USAGE ON SCHEMA fx FROM gridkit_band_reader;
+DROP ROLE gridkit_band_reader;
+
+-- Dropping the layer retires its bands and stored tiles; a later build
+-- drops the tables.
+SELECT storage AS old_storage, tiles AS old_tiles FROM gridkit.generalization WHERE layer = 'wires' \gset
 SELECT gridkit.layer_drop('wires');
 SELECT count(*) FROM gridkit.generalization WHERE layer = 'wires';
-SELECT to_regclass(:'old_storage') IS NOT NULL AS kept_until_a_later_build;
+SELECT to_regclass(:'old_storage') IS NOT NULL AND to_regclass(:'old_tiles') IS NOT NULL AS kept_until_a_later_build;
 SELECT gridkit.layer_register('w3', 'fx.wires');
 SELECT gridkit.generalize_refresh('w3');
-SELECT to_regclass(:'old_storage') IS NULL AS dropped;
+SELECT to_regclass(:'old_storage') IS NULL AND to_regclass(:'old_tiles') IS NULL AS dropped;
 SELECT gridkit.layer_drop('w3');
