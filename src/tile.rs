@@ -4,7 +4,9 @@
 //! the GiST index can answer, read through a cursor in batches; every row is
 //! decoded, projected, clipped and encoded in Rust; the layer is bounded by its
 //! budget; the layers' bytes are concatenated into one tile. Clustered layers
-//! at or below their cluster zoom read their pyramid instead (`cluster::tile`).
+//! at or below their cluster zoom read their pyramid instead (`cluster::tile`),
+//! generalized layers their bands or the tiles their build stored
+//! (`generalize::tile`).
 
 use std::rc::Rc;
 
