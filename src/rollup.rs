@@ -401,7 +401,9 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         }
     }
     let ranges = merge(ranges);
-    let native = if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup {
+    // (Its check of text keys' collation is a catalog query: only when
+    // something is to be written.)
+    let native = if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup && !ranges.is_empty() {
         crate::rollup_native::plan(client, &r.rollup, r.source, &r.source_columns)?
     } else {
         None

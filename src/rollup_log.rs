@@ -115,15 +115,10 @@ fn _rollup_log<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, 
     unsafe {
         let desc = (*data.tg_relation).rd_att;
         let name = std::ffi::CString::new(column.as_str()).unwrap_or_default();
-        let attnum = (0..(*desc).natts as usize)
-            .find(|&i| {
-                let a = (*desc).attrs.as_slice((*desc).natts as usize)[i];
-                !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()) == name.as_c_str()
-            })
-            .map(|i| i as i32 + 1)
-            .filter(|&n| {
-                (*desc).attrs.as_slice((*desc).natts as usize)[n as usize - 1].atttypid == pg_sys::TIMESTAMPTZOID
-            });
+        let attnum = i32::from(pg_sys::attnameAttNum(data.tg_relation, name.as_ptr(), false));
+        let attnum = Some(attnum).filter(|&n| {
+            n > 0 && (*desc).attrs.as_slice((*desc).natts as usize)[n as usize - 1].atttypid == pg_sys::TIMESTAMPTZOID
+        });
         let Some(attnum) = attnum else {
             SqlError::new(
                 ERRCODE_UNDEFINED_COLUMN,

@@ -212,7 +212,6 @@ fn safety_compute(
                 s.indices.into_iter().for_each(|v| row.float8(v));
             })? as i64
         } else {
-            let score = &score;
             let arrays: Vec<String> =
                 TARGET_COLUMNS.iter().enumerate().map(|(k, (_, _, ty))| format!("${}::{ty}[]", k + 1)).collect();
             insert_chunks(
@@ -227,13 +226,14 @@ fn safety_compute(
                 (50_000, usize::MAX),
                 |_| 1,
                 |c| {
-                    let ts = |i: &usize| {
-                        TimestampWithTimeZone::try_from(score(*i).ts)
-                            .unwrap_or(TimestampWithTimeZone::negative_infinity())
+                    // Each row built once, then read column by column.
+                    let scores: Vec<Score> = c.iter().map(|&i| score(i)).collect();
+                    let ts = |s: &Score| {
+                        TimestampWithTimeZone::try_from(s.ts).unwrap_or(TimestampWithTimeZone::negative_infinity())
                     };
-                    let mut cols = vec![col(c, ts), col(c, |i| score(*i).intersection)];
-                    cols.extend((0..3).map(|k| col(c, move |i| score(*i).counts[k])));
-                    cols.extend((0..6).map(|k| col(c, move |i| score(*i).indices[k])));
+                    let mut cols = vec![col(&scores, ts), col(&scores, |s| s.intersection)];
+                    cols.extend((0..3).map(|k| col(&scores, move |s| s.counts[k])));
+                    cols.extend((0..6).map(|k| col(&scores, move |s| s.indices[k])));
                     cols
                 },
             )?

@@ -366,7 +366,7 @@ fn store_tiles(
         ymax: extent.get::<f64>(4)?.unwrap_or(0.0),
     };
     let bands = GeneralizationPlan::of_build(storage.to_string(), bands_max_zoom);
-    let mut batch = StoredTiles::default();
+    let mut batch = TileRows::default();
     let mut stored = 0i64;
     for zoom in 0..=max_zoom {
         if !plan.options.zoom.visible(zoom) {
@@ -391,7 +391,7 @@ fn store_tiles(
 
 /// Stored tiles gathered column by column, written in chunks.
 #[derive(Default)]
-struct StoredTiles {
+struct TileRows {
     z: Vec<i32>,
     x: Vec<i32>,
     y: Vec<i32>,
@@ -402,7 +402,7 @@ struct StoredTiles {
     bytes: usize,
 }
 
-impl StoredTiles {
+impl TileRows {
     fn push(&mut self, tile: TileCoord, finished: gridkit_mvt::FinishedLayer) {
         self.z.push(i32::from(tile.z));
         self.x.push(tile.x as i32);

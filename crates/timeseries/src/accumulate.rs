@@ -335,10 +335,6 @@ impl Accumulator {
         self.groups.is_empty()
     }
 
-    pub fn plan(&self) -> &NativePlan {
-        &self.plan
-    }
-
     /// The groups, in the order they first appeared.
     pub fn into_groups(self) -> Vec<Group> {
         self.groups
