@@ -122,7 +122,11 @@ fn _rollup_log<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, 
         let Some(attnum) = attnum else {
             SqlError::new(
                 ERRCODE_UNDEFINED_COLUMN,
-                format!("gridkit: rollup source {} has no timestamptz column \"{column}\"", trigger.table_name()?),
+                format!(
+                    "gridkit: rollup source {}.{} has no timestamptz column \"{column}\"",
+                    trigger.table_schema()?,
+                    trigger.table_name()?
+                ),
             )
             .hint("Drop and recreate its rollups: the time column was renamed, dropped or changed type.")
             .raise();

@@ -336,3 +336,13 @@ SELECT fx.typed_differences() AS differences_past_memory;
 SELECT gridkit.rollup_drop('typed_native'), gridkit.rollup_drop('typed_sql');
 DROP FUNCTION fx.typed_differences();
 DROP TABLE fx.typed, fx.typed_native, fx.typed_sql;
+
+-- A rollup source whose time column was renamed: writes fail with 42703
+-- and say what to do, rather than log a wrong range.
+CREATE TABLE fx.renamed (ts timestamptz NOT NULL, k int, v float8);
+SELECT gridkit.rollup_create('renamed_hourly', 'fx.renamed', 'ts', '1 hour', '{k}', '{"n": "count(*)"}');
+ALTER TABLE fx.renamed RENAME COLUMN ts TO t;
+INSERT INTO fx.renamed VALUES ('2024-01-01', 1, 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.rollup_drop('renamed_hourly');
+DROP TABLE fx.renamed;
