@@ -186,6 +186,34 @@ def test_other_filters_cluster_on_the_fly(conn):
         assert counted == expected, filt
 
 
+def test_filtered_lone_points_and_aggregates_match_sql(conn):
+    """Filtered tiles read ids and attributes of lone points, and the inputs
+    of aggregates, from the build's packed columns: each must be what SQL
+    says of the source rows."""
+    filt, where = '{"tier": ["critical", "elevated"]}', "tier IN ('critical', 'elevated')"
+    lone, clusters = [], []
+    for t in metro_tiles([7, 9]):
+        for f in features(conn, "pnodes", *t, filt):
+            (clusters if f["properties"].get("cluster") else lone).append(f)
+    assert len(lone) > 20 and clusters
+    for f in lone:
+        row = conn.execute(f"""SELECT name, iso_id, zone_id, node_type, severity_score, tier
+                                 FROM demo.pnodes WHERE id = %s AND {where}""", (f["id"],)).fetchone()
+        assert row is not None, f["id"]
+        p = f["properties"]
+        assert (p["name"], p["iso_id"], p["zone_id"], p["node_type"], p["severity_score"], p["tier"]) == row
+    # pnodes aggregate avg(severity_score) and mode(tier) within their ISO:
+    # a filtered cluster's average lies within the range of the matching
+    # rows of its ISO, and its tier is one the filter lets through.
+    ranges = {iso: (lo, hi) for iso, lo, hi in conn.execute(
+        f"SELECT iso_id, min(severity_score), max(severity_score) FROM demo.pnodes WHERE {where} GROUP BY 1")}
+    for f in clusters:
+        p = f["properties"]
+        assert p["tier"] in ("critical", "elevated")
+        lo, hi = ranges[p["iso_id"]]
+        assert lo - 1e-9 <= p["severity_score"] <= hi + 1e-9
+
+
 def test_numeric_filters_match_sql(conn):
     """Filters on integer and double attributes, tested in Rust on the
     build's packed points, select exactly what SQL selects."""

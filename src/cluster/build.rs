@@ -56,7 +56,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let params = params(c, 0, c.options.max_zoom);
         let (pyramid, written) = std::thread::scope(|scope| {
             let clustering = scope.spawn(|| Pyramid::build(&points.xy, codes.as_deref(), params));
-            let written = super::store::write(client, &store, postgis, &points);
+            let written = super::store::write(client, &store, postgis, &points, plan.attributes.len());
             (clustering.join(), written)
         });
         written?;

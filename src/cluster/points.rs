@@ -96,8 +96,9 @@ pub struct Interner {
 }
 
 impl Interner {
-    fn push(&mut self, v: Option<&AttrValue<'_>>) {
-        let code = v.map(|v| {
+    /// The code of `v` (NULL has none), numbering it if it is new.
+    fn intern(&mut self, v: Option<&AttrValue<'_>>) -> Option<u32> {
+        v.map(|v| {
             if let AttrValue::String(s) = v {
                 if let Some(&c) = self.texts.get(*s) {
                     return c;
@@ -117,8 +118,7 @@ impl Interner {
                     c
                 }
             }
-        });
-        self.codes.push(code);
+        })
     }
 
     /// (codes per point, values by code), codes renumbered in value order.
@@ -139,6 +139,15 @@ impl Interner {
 enum AggInput {
     Numbers(Vec<Option<f64>>),
     Values(Interner),
+}
+
+/// One attribute value as clustering takes it: a number for sum, avg, min,
+/// max and count, a value code for mode and partitions. A reader that sees
+/// the same value many times resolves it once ([`PointSet::resolve`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input {
+    Number(Option<f64>),
+    Code(Option<u32>),
 }
 
 /// The points of a layer (or of a tile) with what clustering needs.
@@ -230,10 +239,32 @@ impl PointSet {
         self.push_encoded(id, wx.clamp(0.0, 1.0), wy, attrs, None);
     }
 
-    /// The attribute indexes clustering reads (aggregates, partition).
-    pub fn needs(&self, attribute: u32) -> bool {
-        self.aggregates.iter().any(|(i, _, _)| *i as u32 == attribute)
-            || self.partition.as_ref().is_some_and(|(i, _)| *i as u32 == attribute)
+    /// The attribute each input slot reads: the aggregates in order, then
+    /// the partition.
+    pub fn input_attributes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.aggregates.iter().map(|(i, _, _)| *i).chain(self.partition.as_ref().map(|(i, _)| *i))
+    }
+
+    fn input_attribute(&self, slot: usize) -> usize {
+        self.input_attributes().nth(slot).expect("an input slot")
+    }
+
+    /// `v` (the value of slot `slot`'s attribute) as that slot takes it.
+    pub fn resolve(&mut self, slot: usize, v: Option<&AttrValue<'_>>) -> Input {
+        if let Some((_, f, input)) = self.aggregates.get_mut(slot) {
+            return match input {
+                AggInput::Values(interner) => Input::Code(interner.intern(v)),
+                AggInput::Numbers(_) => Input::Number(v.and_then(|v| match (*f, *v) {
+                    (AggFn::Count, _) => Some(1.0),
+                    (_, AttrValue::Int(n)) => Some(n as f64),
+                    (_, AttrValue::Float(x)) => Some(f64::from(x)),
+                    (_, AttrValue::Double(x)) => Some(x),
+                    _ => None,
+                })),
+            };
+        }
+        let (_, interner) = self.partition.as_mut().expect("an input slot");
+        Input::Code(interner.intern(v))
     }
 
     /// Adds one point in world units whose attributes are encoded already
@@ -253,22 +284,32 @@ impl PointSet {
         self.ids.push(id);
         self.xy.push([wx, wy]);
         self.props_end.push(self.props.len());
-        let value = |i: usize| attrs.iter().find(|(k, _)| *k as usize == i).map(|(_, v)| v);
-        for (i, f, input) in &mut self.aggregates {
-            let v = value(*i);
-            match input {
-                AggInput::Values(interner) => interner.push(v),
-                AggInput::Numbers(numbers) => numbers.push(v.and_then(|v| match (*f, *v) {
-                    (AggFn::Count, _) => Some(1.0),
-                    (_, AttrValue::Int(n)) => Some(n as f64),
-                    (_, AttrValue::Float(x)) => Some(f64::from(x)),
-                    (_, AttrValue::Double(x)) => Some(x),
-                    _ => None,
-                })),
-            }
+        for slot in 0..self.aggregates.len() + usize::from(self.partition.is_some()) {
+            let attribute = self.input_attribute(slot);
+            let v = attrs.iter().find(|(k, _)| *k as usize == attribute).map(|(_, v)| v);
+            let input = self.resolve(slot, v);
+            self.push_input(slot, input);
         }
-        if let Some((i, interner)) = &mut self.partition {
-            interner.push(value(*i));
+    }
+
+    /// Adds one point in world units with its inputs resolved, one per slot
+    /// of [`PointSet::input_attributes`]. Its id and attributes stay with
+    /// the caller: [`PointSet::props`] is empty for it.
+    pub fn push_resolved(&mut self, wx: f64, wy: f64, inputs: &[Input]) {
+        self.ids.push(None);
+        self.xy.push([wx, wy]);
+        self.props_end.push(self.props.len());
+        for (slot, &input) in inputs.iter().enumerate() {
+            self.push_input(slot, input);
+        }
+    }
+
+    fn push_input(&mut self, slot: usize, input: Input) {
+        match (self.aggregates.get_mut(slot), input) {
+            (Some((_, _, AggInput::Numbers(numbers))), Input::Number(v)) => numbers.push(v),
+            (Some((_, _, AggInput::Values(interner))), Input::Code(c)) => interner.codes.push(c),
+            (None, Input::Code(c)) => self.partition.as_mut().expect("an input slot").1.codes.push(c),
+            _ => unreachable!("inputs come from resolve"),
         }
     }
 

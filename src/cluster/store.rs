@@ -5,19 +5,25 @@
 //! fetch and a tuple per point (about 0.8 µs each here: 80 ms for a zoom-5
 //! tile of 100K points before any clustering). The build writes the same
 //! points once more, packed: a quadtree of chunks of at most
-//! [`CHUNK_POINTS`] points, each one row of arrays (positions, ids,
-//! encoded attributes) with its cell's box under a GiST index. A tile reads
-//! the few chunks around it, tests the filter on the encoded attributes in
-//! Rust, and clusters. Filtered tiles so show the same build as unfiltered
-//! ones: a stale pyramid serves both until refreshed.
+//! [`CHUNK_POINTS`] points, each one row of arrays (positions, ids, and
+//! the attributes column by column, see `gridkit_mvt::columns`) with its
+//! cell's box under a GiST index. A tile
+//! reads the positions and columns of the few chunks around it, tests the
+//! filter once per distinct value of a chunk and then by code, clusters,
+//! and fetches ids and attributes only for the points left standing alone
+//! (few: at low zoom almost every point is in a cluster). Filtered tiles so
+//! show the same build as unfiltered ones: a stale pyramid serves both
+//! until refreshed.
 
 use gridkit_cluster::{quadtree, world_to_mercator};
+use gridkit_mvt::columns::{Column, Columns, ColumnsWriter, NULL_CODE};
 use gridkit_mvt::{props, AttrValue, TileCoord};
+use pgrx::itemptr::item_pointer_get_both;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::points::PointSet;
+use super::points::{Input, PointSet};
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::filter::ResolvedFilter;
@@ -25,14 +31,22 @@ use crate::layers::plan::{AttrKind, LayerPlan, PyramidPlan};
 use crate::rows::{for_each_row, varlena_bytes};
 
 /// Most points per chunk: a chunk is read whole, so small chunks keep
-/// deep tiles cheap; large ones keep the row count low.
+/// deep tiles cheap; large ones keep the row count low. (Below
+/// `columns::MAX_FEATURES`.)
 pub const CHUNK_POINTS: usize = 4096;
 /// Chunks per INSERT.
 const WRITE_CHUNKS: usize = 256;
 
 /// Creates `table` and fills it with `points`' chunks. Must be called while
 /// connected to SPI.
-pub fn write(client: &mut SpiClient<'_>, table: &str, postgis: &str, points: &PointSet) -> SqlResult<()> {
+/// `attribute_count` is the layer's number of attributes.
+pub fn write(
+    client: &mut SpiClient<'_>,
+    table: &str,
+    postgis: &str,
+    points: &PointSet,
+    attribute_count: usize,
+) -> SqlResult<()> {
     client.update(
         &format!(
             "CREATE TABLE {table} (
@@ -40,20 +54,18 @@ pub fn write(client: &mut SpiClient<'_>, table: &str, postgis: &str, points: &Po
                  n         int4 NOT NULL,
                  xy        bytea NOT NULL,
                  ids       bytea NOT NULL,
-                 props     bytea NOT NULL,
-                 props_end bytea NOT NULL
+                 columns   bytea NOT NULL
              );
              -- Arrays of doubles and ids compress poorly; pglz would cost
              -- more than it saves.
              ALTER TABLE {table} ALTER COLUMN xy SET STORAGE EXTERNAL,
                                  ALTER COLUMN ids SET STORAGE EXTERNAL,
-                                 ALTER COLUMN props SET STORAGE EXTERNAL,
-                                 ALTER COLUMN props_end SET STORAGE EXTERNAL;"
+                                 ALTER COLUMN columns SET STORAGE EXTERNAL;"
         ),
         None,
         &[],
     )?;
-    let mut rows = ChunkRows::default();
+    let mut rows = ChunkRows::new(attribute_count);
     // Quadtree order: one sort by Morton key, then each cell is a run.
     let keys: Vec<u64> = points.xy.iter().map(|p| quadtree::morton(p[0], p[1])).collect();
     let mut order: Vec<u32> = (0..points.len() as u32).collect();
@@ -72,18 +84,30 @@ pub fn write(client: &mut SpiClient<'_>, table: &str, postgis: &str, points: &Po
     Ok(())
 }
 
-#[derive(Default)]
 struct ChunkRows {
     /// Cell corners in Web Mercator: xmin, ymin, xmax, ymax.
     boxes: Vec<[f64; 4]>,
     n: Vec<i32>,
     xy: Vec<Vec<u8>>,
     ids: Vec<Vec<u8>>,
-    props: Vec<Vec<u8>>,
-    props_end: Vec<Vec<u8>>,
+    columns: Vec<Vec<u8>>,
+    writer: ColumnsWriter,
+    attribute_count: usize,
 }
 
 impl ChunkRows {
+    fn new(attribute_count: usize) -> ChunkRows {
+        ChunkRows {
+            boxes: Vec::new(),
+            n: Vec::new(),
+            xy: Vec::new(),
+            ids: Vec::new(),
+            columns: Vec::new(),
+            writer: ColumnsWriter::new(attribute_count),
+            attribute_count,
+        }
+    }
+
     fn len(&self) -> usize {
         self.n.len()
     }
@@ -95,8 +119,6 @@ impl ChunkRows {
         self.n.push(members.len() as i32);
         let mut xy = Vec::with_capacity(members.len() * 16);
         let mut ids = Vec::with_capacity(members.len() * 9);
-        let mut props = Vec::new();
-        let mut props_end = Vec::with_capacity(members.len() * 4);
         for &i in members {
             let p = points.xy[i as usize];
             xy.extend(p[0].to_le_bytes());
@@ -109,27 +131,28 @@ impl ChunkRows {
                 }
                 None => ids.extend([0u8; 9]),
             }
-            props.extend_from_slice(points.props(i as usize));
-            props_end.extend((props.len() as u32).to_le_bytes());
+            let encoded = self.writer.push_encoded(points.props(i as usize));
+            debug_assert!(encoded, "encoded by this build a moment ago");
         }
+        let mut columns = Vec::new();
+        self.writer.finish(&mut columns);
         self.xy.push(xy);
         self.ids.push(ids);
-        self.props.push(props);
-        self.props_end.push(props_end);
+        self.columns.push(columns);
     }
 
     fn write(&mut self, client: &mut SpiClient<'_>, table: &str, postgis: &str) -> SqlResult<()> {
         if self.n.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::take(self);
+        let rows = std::mem::replace(self, ChunkRows::new(self.attribute_count));
         let corner = |k: usize| rows.boxes.iter().map(|b| b[k]).collect::<Vec<f64>>();
         client.update(
             &format!(
-                "INSERT INTO {table} (bbox, n, xy, ids, props, props_end)
-                 SELECT {postgis}.st_makeenvelope(x0, y0, x1, y1, 3857), n, xy, ids, p, e
+                "INSERT INTO {table} (bbox, n, xy, ids, columns)
+                 SELECT {postgis}.st_makeenvelope(x0, y0, x1, y1, 3857), n, xy, ids, c
                    FROM unnest($1::float8[], $2::float8[], $3::float8[], $4::float8[], $5::int4[],
-                               $6::bytea[], $7::bytea[], $8::bytea[], $9::bytea[]) AS u(x0, y0, x1, y1, n, xy, ids, p, e)"
+                               $6::bytea[], $7::bytea[], $8::bytea[]) AS u(x0, y0, x1, y1, n, xy, ids, c)"
             ),
             None,
             &[
@@ -140,18 +163,17 @@ impl ChunkRows {
                 rows.n.into(),
                 rows.xy.into(),
                 rows.ids.into(),
-                rows.props.into(),
-                rows.props_end.into(),
+                rows.columns.into(),
             ],
         )?;
         Ok(())
     }
 }
 
-/// A filter as tests on decoded attribute values.
+/// A filter as tests on attribute values.
 struct Matcher {
     /// Per filtered attribute: its index and accepted values.
-    conditions: Vec<(u32, Accepted)>,
+    conditions: Vec<(usize, Accepted)>,
 }
 
 enum Accepted {
@@ -160,6 +182,19 @@ enum Accepted {
     /// f64 bits of the value as the tile query would compare it.
     Number(FxHashSet<u64>),
     Bool(FxHashSet<bool>),
+}
+
+impl Accepted {
+    fn contains(&self, v: &AttrValue<'_>) -> bool {
+        match (self, *v) {
+            (Accepted::Text(set), AttrValue::String(s)) => set.contains(s),
+            (Accepted::Int(set), AttrValue::Int(n)) => set.contains(&n),
+            (Accepted::Number(set), AttrValue::Double(d)) => set.contains(&(d + 0.0).to_bits()),
+            (Accepted::Number(set), AttrValue::Float(f)) => set.contains(&(f64::from(f) + 0.0).to_bits()),
+            (Accepted::Bool(set), AttrValue::Bool(b)) => set.contains(&b),
+            _ => false,
+        }
+    }
 }
 
 impl Matcher {
@@ -177,30 +212,26 @@ impl Matcher {
                 ),
                 AttrKind::Bool => Accepted::Bool(values.iter().filter_map(|v| v.parse().ok()).collect()),
             };
-            conditions.push((i as u32, accepted));
+            conditions.push((i, accepted));
         }
         Matcher { conditions }
     }
+}
 
-    fn accepts(&self, attrs: &[(u32, AttrValue<'_>)]) -> bool {
-        self.conditions.iter().all(|(key, accepted)| {
-            // A NULL attribute is left out of the encoding and matches nothing.
-            let Some((_, v)) = attrs.iter().find(|(k, _)| k == key) else { return false };
-            match (accepted, *v) {
-                (Accepted::Text(set), AttrValue::String(s)) => set.contains(s),
-                (Accepted::Int(set), AttrValue::Int(n)) => set.contains(&n),
-                (Accepted::Number(set), AttrValue::Double(d)) => set.contains(&(d + 0.0).to_bits()),
-                (Accepted::Number(set), AttrValue::Float(f)) => set.contains(&(f64::from(f) + 0.0).to_bits()),
-                (Accepted::Bool(set), AttrValue::Bool(b)) => set.contains(&b),
-                _ => false,
-            }
-        })
-    }
+/// Where the points [`read`] added came from, to fetch the ids and
+/// attributes of those that end up alone ([`details`]).
+#[derive(Default)]
+pub struct Origins {
+    /// The chunks read, by (block, offset) of their row.
+    chunks: Vec<(u32, u16)>,
+    /// Per point added: its chunk (index into `chunks`) and place in it.
+    points: Vec<(u32, u16)>,
 }
 
 /// Adds to `points` the stored points of `pyramid` within `tile` plus
-/// `margin` (a fraction of the tile's width) that match `filter`. Must be
-/// called while connected to SPI.
+/// `margin` (a fraction of the tile's width) that match `filter`, without
+/// their ids and attributes (see [`details`]). Must be called while
+/// connected to SPI.
 pub fn read(
     plan: &LayerPlan,
     pyramid: &PyramidPlan,
@@ -208,7 +239,7 @@ pub fn read(
     margin: f64,
     filter: &ResolvedFilter,
     points: &mut PointSet,
-) -> SqlResult<()> {
+) -> SqlResult<Origins> {
     let query = pyramid.points_plan(&plan.postgis_schema)?;
     let b = tile.mercator_bounds(margin);
     let args: Vec<Option<pg_sys::Datum>> = [b.xmin, b.ymin, b.xmax, b.ymax].iter().map(|a| a.into_datum()).collect();
@@ -218,60 +249,169 @@ pub fn read(
     let (wx0, wy0) = (f64::from(tile.x) / n - pad, f64::from(tile.y) / n - pad);
     let (wx1, wy1) = (f64::from(tile.x + 1) / n + pad, f64::from(tile.y + 1) / n + pad);
     let matcher = Matcher::new(plan, filter);
-    let wanted: Vec<bool> = (0..plan.attributes.len() as u32)
-        .map(|i| points.needs(i) || matcher.conditions.iter().any(|(k, _)| *k == i))
-        .collect();
-    let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
+    let inputs: Vec<usize> = points.input_attributes().collect();
+    let attribute_count = plan.attributes.len();
+    let mut origins = Origins::default();
+    let mut resolved: Vec<Input> = Vec::with_capacity(inputs.len());
     let mut malformed = false;
-    for_each_row(&query, &args, true, 5, |values, nulls| {
-        if nulls.iter().any(|&n| n) {
+    for_each_row(&query, &args, true, 4, |values, nulls| {
+        if malformed || nulls.iter().any(|&n| n) {
             malformed = true;
             return;
         }
-        // SAFETY: the columns are int4 and four bytea.
-        unsafe {
-            let count = values[0].value() as i32 as usize;
-            let (xy, ids, blob, ends) = (
-                varlena_bytes(values[1]),
+        // SAFETY: the columns are tid, int4 and two bytea.
+        let (ctid, count, xy, columns) = unsafe {
+            (
+                item_pointer_get_both(*values[0].cast_mut_ptr::<pg_sys::ItemPointerData>()),
+                values[1].value() as i32 as usize,
                 varlena_bytes(values[2]),
                 varlena_bytes(values[3]),
-                varlena_bytes(values[4]),
-            );
-            if xy.len() != count * 16 || ids.len() != count * 9 || ends.len() != count * 4 {
+            )
+        };
+        let Some(columns) = Columns::parse(columns, attribute_count, count).filter(|_| xy.len() == count * 16) else {
+            malformed = true;
+            return;
+        };
+        // Each condition decided once per distinct value of the chunk.
+        let mut tests: Vec<(Column<'_>, Vec<bool>)> = Vec::with_capacity(matcher.conditions.len());
+        for (attribute, accepted) in &matcher.conditions {
+            let Some(column) = columns.column(*attribute) else {
                 malformed = true;
                 return;
+            };
+            let pass = column.values.iter().map(|v| accepted.contains(v)).collect();
+            tests.push((column, pass));
+        }
+        // Each input resolved once per distinct value, NULL included.
+        let mut slots: Vec<(Column<'_>, Vec<Input>, Input)> = Vec::with_capacity(inputs.len());
+        for (slot, &attribute) in inputs.iter().enumerate() {
+            let Some(column) = columns.column(attribute) else {
+                malformed = true;
+                return;
+            };
+            let by_code = column.values.iter().map(|v| points.resolve(slot, Some(v))).collect();
+            let null = points.resolve(slot, None);
+            slots.push((column, by_code, null));
+        }
+        let chunk = origins.chunks.len() as u32;
+        origins.chunks.push((ctid.0, ctid.1));
+        for k in 0..count {
+            let x = f64::from_le_bytes(xy[k * 16..k * 16 + 8].try_into().expect("8 bytes"));
+            let y = f64::from_le_bytes(xy[k * 16 + 8..k * 16 + 16].try_into().expect("8 bytes"));
+            if !(x >= wx0 && x <= wx1 && y >= wy0 && y <= wy1) {
+                continue;
             }
-            let mut start = 0usize;
-            for k in 0..count {
-                let end = u32::from_le_bytes(ends[k * 4..k * 4 + 4].try_into().expect("4 bytes")) as usize;
-                let x = f64::from_le_bytes(xy[k * 16..k * 16 + 8].try_into().expect("8 bytes"));
-                let y = f64::from_le_bytes(xy[k * 16 + 8..k * 16 + 16].try_into().expect("8 bytes"));
-                let this = start..end;
-                start = end;
-                if !(x >= wx0 && x <= wx1 && y >= wy0 && y <= wy1) {
-                    continue;
-                }
-                let Some(encoded) = blob.get(this) else {
-                    malformed = true;
-                    return;
-                };
-                // Only what the filter and the clustering read is decoded;
-                // the rest is copied as it is.
-                if !props::decode_some(encoded, |key| wanted.get(key as usize).copied().unwrap_or(false), &mut attrs) {
-                    malformed = true;
-                    return;
-                }
-                if !matcher.accepts(&attrs) {
-                    continue;
-                }
-                let id = (ids[k * 9] == 1)
-                    .then(|| i64::from_le_bytes(ids[k * 9 + 1..k * 9 + 9].try_into().expect("8 bytes")));
-                points.push_encoded(id, x, y, &attrs, Some(encoded));
+            // A NULL attribute matches nothing.
+            if !tests.iter().all(|(column, pass)| {
+                let c = column.code(k);
+                c != NULL_CODE && pass[usize::from(c)]
+            }) {
+                continue;
             }
+            resolved.clear();
+            resolved.extend(slots.iter().map(|(column, by_code, null)| match column.code(k) {
+                NULL_CODE => *null,
+                c => by_code[usize::from(c)],
+            }));
+            points.push_resolved(x, y, &resolved);
+            origins.points.push((chunk, k as u16));
         }
     });
     if malformed {
         return Err(derived::malformed(Kind::Pyramid, &plan.name, "points"));
     }
-    Ok(())
+    Ok(origins)
+}
+
+/// The ids and encoded attributes of some points [`read`] added.
+pub struct Details {
+    pub ids: Vec<Option<i64>>,
+    props: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl Details {
+    /// The encoded attributes of the `i`th point asked for.
+    pub fn props(&self, i: usize) -> &[u8] {
+        &self.props[self.ranges[i].clone()]
+    }
+}
+
+/// Fetches the ids and attributes of points `which` (indexes of the points
+/// `read` added, as `origins` records them), in that order. Must be called
+/// while connected to SPI, in the snapshot of the `read`.
+pub fn details(plan: &LayerPlan, pyramid: &PyramidPlan, origins: &Origins, which: &[usize]) -> SqlResult<Details> {
+    // Per chunk wanted: (place in chunk, position in `which`).
+    let mut wanted: FxHashMap<(u32, u16), Vec<(u16, usize)>> = FxHashMap::default();
+    for (pos, &i) in which.iter().enumerate() {
+        let (chunk, k) = origins.points[i];
+        wanted.entry(origins.chunks[chunk as usize]).or_default().push((k, pos));
+    }
+    let mut found: Vec<Option<(Option<i64>, std::ops::Range<usize>)>> = vec![None; which.len()];
+    let mut props = Vec::new();
+    if !wanted.is_empty() {
+        let query = pyramid.details_plan()?;
+        let tids: Vec<pg_sys::ItemPointerData> = wanted
+            .keys()
+            .map(|&(block, offset)| {
+                let mut tid = pg_sys::ItemPointerData::default();
+                pgrx::itemptr::item_pointer_set_all(&mut tid, block, offset);
+                tid
+            })
+            .collect();
+        let attribute_count = plan.attributes.len();
+        let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(attribute_count);
+        let mut malformed = false;
+        for_each_row(&query, &[tids.into_datum()], true, 4, |values, nulls| {
+            if malformed || nulls.iter().any(|&n| n) {
+                malformed = true;
+                return;
+            }
+            // SAFETY: the columns are tid, int4 and two bytea.
+            let (ctid, count, ids, columns) = unsafe {
+                (
+                    item_pointer_get_both(*values[0].cast_mut_ptr::<pg_sys::ItemPointerData>()),
+                    values[1].value() as i32 as usize,
+                    varlena_bytes(values[2]),
+                    varlena_bytes(values[3]),
+                )
+            };
+            let Some(places) = wanted.get(&ctid) else { return };
+            let columns = Columns::parse(columns, attribute_count, count);
+            let columns: Option<Vec<Column<'_>>> =
+                columns.and_then(|c| (0..attribute_count).map(|a| c.column(a)).collect());
+            let (Some(columns), true) = (columns, ids.len() == count * 9) else {
+                malformed = true;
+                return;
+            };
+            for &(k, pos) in places {
+                let k = usize::from(k);
+                if k >= count {
+                    malformed = true;
+                    return;
+                }
+                attrs.clear();
+                for (a, column) in columns.iter().enumerate() {
+                    let c = column.code(k);
+                    if c != NULL_CODE {
+                        attrs.push((a as u32, column.values[usize::from(c)]));
+                    }
+                }
+                let id = (ids[k * 9] == 1)
+                    .then(|| i64::from_le_bytes(ids[k * 9 + 1..k * 9 + 9].try_into().expect("8 bytes")));
+                let at = props.len();
+                props::encode(&attrs, &mut props);
+                found[pos] = Some((id, at..props.len()));
+            }
+        });
+        if malformed {
+            return Err(derived::malformed(Kind::Pyramid, &plan.name, "points"));
+        }
+    }
+    // Every chunk read is still there (this snapshot, a table no one writes).
+    let Some(found) = found.into_iter().collect::<Option<Vec<_>>>() else {
+        return Err(derived::malformed(Kind::Pyramid, &plan.name, "points"));
+    };
+    let (ids, ranges) = found.into_iter().unzip();
+    Ok(Details { ids, props, ranges })
 }

@@ -151,19 +151,31 @@ fn on_the_fly(
     let crs = plan.crs.unwrap_or(gridkit_mvt::SourceCrs::WebMercator);
     let mut points = PointSet::new(c, crs);
     let margin = plan.space().margin().max(c.options.radius / RADIUS_EXTENT);
-    match (&c.pyramid, filter) {
+    let packed = match (&c.pyramid, filter) {
         // The build's own points, packed: the same data as unfiltered tiles.
-        (Some(p), Some(f)) => super::store::read(plan, p, tile, margin, f, &mut points)?,
-        _ => read_rows(plan, tile, filter, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?,
-    }
+        (Some(p), Some(f)) => Some((p, super::store::read(plan, p, tile, margin, f, &mut points)?)),
+        _ => {
+            read_rows(plan, tile, filter, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?;
+            None
+        }
+    };
     let partitions = points.take_partitions();
     let codes = partitions.as_ref().map(|p| p.build_codes());
     let pyramid = Pyramid::build(&points.xy, codes.as_deref(), params(c, tile.z, tile.z))
         .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
     let summaries = points.summarize(&pyramid, partitions);
+    let level = pyramid.level(tile.z);
+    // Packed points come without ids and attributes: fetch those of the
+    // points left alone.
+    let lone: Vec<usize> = level.iter().filter(|&&n| !pyramid.is_cluster(n)).map(|&n| n as usize).collect();
+    let details = match &packed {
+        Some((p, origins)) => Some(super::store::details(plan, p, origins, &lone)?),
+        None => None,
+    };
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
-    for &node in pyramid.level(tile.z) {
+    let mut next_lone = 0;
+    for &node in level {
         let n = &pyramid.nodes[node as usize];
         let (x, y) = world_to_mercator(n.x, n.y);
         if pyramid.is_cluster(node) {
@@ -173,8 +185,15 @@ fn on_the_fly(
             encoder.add_point(None, x, y, f64::from(n.count), &attrs);
         } else {
             let i = node as usize;
-            props::decode(points.props(i), &mut attrs);
-            encoder.add_point(points.ids[i], x, y, 1.0, &attrs);
+            let (id, bytes) = match &details {
+                Some(d) => (d.ids[next_lone], d.props(next_lone)),
+                None => (points.ids[i], points.props(i)),
+            };
+            next_lone += 1;
+            if !props::decode(bytes, &mut attrs) {
+                return Err(derived::malformed(Kind::Pyramid, &plan.name, "attributes"));
+            }
+            encoder.add_point(id, x, y, 1.0, &attrs);
         }
     }
     Ok(())

@@ -88,21 +88,19 @@ pub struct PyramidPlan {
     level_plans: RefCell<FxHashMap<(u8, bool), Rc<Plan>>>,
     /// The query of the packed points around a box, prepared on first use.
     points_plan: RefCell<Option<Rc<Plan>>>,
+    /// The query of packed points' ids and attributes, prepared on first use.
+    details_plan: RefCell<Option<Rc<Plan>>>,
 }
 
 impl PyramidPlan {
-    /// The query for the clusters and points of one zoom. Columns:
-    /// cluster_id, source_id, point_count, expansion_zoom, x, y (Web
-    /// Mercator), props. Parameters: the box (float8 × 4) and, when
-    /// `partitioned`, the partition values (text[]).
     /// The chunks of packed points (`cluster::store`) whose cells meet a box
-    /// (float8 × 4, Web Mercator). Columns: n, xy, ids, props, props_end.
+    /// (float8 × 4, Web Mercator). Columns: ctid, n, xy, columns.
     pub fn points_plan(&self, postgis: &str) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.points_plan.borrow().as_ref() {
             return Ok(p.clone());
         }
         let sql = format!(
-            "SELECT n, xy, ids, props, props_end FROM {} \
+            "SELECT ctid, n, xy, columns FROM {} \
               WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
             self.points_store
         );
@@ -111,6 +109,22 @@ impl PyramidPlan {
         Ok(plan)
     }
 
+    /// The chunks of packed points at some row addresses (tid[]). Columns:
+    /// ctid, n, ids, columns.
+    pub fn details_plan(&self) -> SqlResult<Rc<Plan>> {
+        if let Some(p) = self.details_plan.borrow().as_ref() {
+            return Ok(p.clone());
+        }
+        let sql = format!("SELECT ctid, n, ids, columns FROM {} WHERE ctid = ANY($1)", self.points_store);
+        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::TIDARRAYOID], Planning::Generic, true)?);
+        *self.details_plan.borrow_mut() = Some(plan.clone());
+        Ok(plan)
+    }
+
+    /// The query for the clusters and points of one zoom. Columns:
+    /// cluster_id, source_id, point_count, expansion_zoom, x, y (Web
+    /// Mercator), props. Parameters: the box (float8 × 4) and, when
+    /// `partitioned`, the partition values (text[]).
     pub fn level_plan(&self, zoom: u8, partitioned: bool, postgis: &str) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.level_plans.borrow().get(&(zoom, partitioned)) {
             return Ok(p.clone());
@@ -608,6 +622,7 @@ impl ClusterPlan {
                 points_store: row.get::<String>(4)?.unwrap_or_default(),
                 level_plans: RefCell::new(FxHashMap::default()),
                 points_plan: RefCell::new(None),
+                details_plan: RefCell::new(None),
             });
         }
         Ok(self)

@@ -45,26 +45,59 @@ pub struct Pyramid {
 }
 
 /// A group of items of the level below, becoming one item of this level.
+/// Its members are a linked list through [`Links`], so absorbing another
+/// group costs no allocation (a level can have a million of them).
+#[derive(Clone, Copy)]
 struct Group {
-    /// Indices into the level's item list.
-    members: Vec<u32>,
+    head: u32,
+    tail: u32,
+    len: u32,
     wx: f64,
     wy: f64,
     count: u64,
 }
 
+/// `next[k]`: the member after item `k` in its group, or [`END`].
+struct Links {
+    next: Vec<u32>,
+}
+
+const END: u32 = u32::MAX;
+
 impl Group {
+    fn single(k: u32, n: &Node) -> Group {
+        Group {
+            head: k,
+            tail: k,
+            len: 1,
+            wx: n.x * f64::from(n.count),
+            wy: n.y * f64::from(n.count),
+            count: u64::from(n.count),
+        }
+    }
     fn x(&self) -> f64 {
         self.wx / self.count as f64
     }
     fn y(&self) -> f64 {
         self.wy / self.count as f64
     }
-    fn absorb(&mut self, other: Group) {
-        self.members.extend(other.members);
+    fn absorb(&mut self, other: &Group, links: &mut Links) {
+        links.next[self.tail as usize] = other.head;
+        self.tail = other.tail;
+        self.len += other.len;
         self.wx += other.wx;
         self.wy += other.wy;
         self.count += other.count;
+    }
+    fn members<'a>(&self, links: &'a Links) -> impl Iterator<Item = u32> + 'a {
+        let mut k = self.head;
+        std::iter::from_fn(move || {
+            (k != END).then(|| {
+                let this = k;
+                k = links.next[k as usize];
+                this
+            })
+        })
     }
 }
 
@@ -151,15 +184,8 @@ impl Pyramid {
         let min_points = u64::from(self.params.min_points);
         let nodes = &self.nodes;
         let grid = Grid::new(items.iter().map(|&n| [nodes[n as usize].x, nodes[n as usize].y]), r);
-        let single = |k: u32| {
-            let n = &nodes[items[k as usize] as usize];
-            Group {
-                members: vec![k],
-                wx: n.x * f64::from(n.count),
-                wy: n.y * f64::from(n.count),
-                count: u64::from(n.count),
-            }
-        };
+        let node = |k: u32| &nodes[items[k as usize] as usize];
+        let mut links = Links { next: vec![END; items.len()] };
 
         // The greedy pass, as supercluster does it: each item not yet taken
         // takes every untaken item within the radius of it.
@@ -171,25 +197,24 @@ impl Pyramid {
                 continue;
             }
             taken[k as usize] = true;
-            let p = &nodes[items[k as usize] as usize];
+            let p = node(k);
             neighbours.clear();
+            // In the grid's order (cell, then item): deterministic.
             grid.within([p.x, p.y], r2, |j| !taken[j as usize], &mut neighbours);
-            neighbours.sort_unstable();
-            let count = u64::from(p.count)
-                + neighbours.iter().map(|&j| u64::from(nodes[items[j as usize] as usize].count)).sum::<u64>();
+            let count = u64::from(p.count) + neighbours.iter().map(|&j| u64::from(node(j).count)).sum::<u64>();
             if neighbours.is_empty() || count < min_points {
                 // Too few: each stays as it is, and the neighbours are not
                 // offered to later items either (supercluster does the same).
-                groups.push(single(k));
+                groups.push(Group::single(k, p));
                 for &j in &neighbours {
                     taken[j as usize] = true;
-                    groups.push(single(j));
+                    groups.push(Group::single(j, node(j)));
                 }
             } else {
-                let mut g = single(k);
+                let mut g = Group::single(k, p);
                 for &j in &neighbours {
                     taken[j as usize] = true;
-                    g.absorb(single(j));
+                    g.absorb(&Group::single(j, node(j)), &mut links);
                 }
                 groups.push(g);
             }
@@ -202,44 +227,45 @@ impl Pyramid {
             let grid = Grid::new(groups.iter().map(|grp| [grp.x(), grp.y()]), r);
             let mut alive = vec![true; groups.len()];
             let mut merged = false;
-            let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
-            for g in 0..slots.len() {
+            for g in 0..groups.len() {
                 if !alive[g] {
                     continue;
                 }
-                let (x, y, mut count) = {
-                    let grp = slots[g].as_ref().expect("alive group");
-                    (grp.x(), grp.y(), grp.count)
-                };
+                let (x, y, mut count) = (groups[g].x(), groups[g].y(), groups[g].count);
                 neighbours.clear();
                 grid.within([x, y], r2, |j| j as usize != g && alive[j as usize], &mut neighbours);
-                neighbours.sort_unstable();
                 for &j in &neighbours {
-                    let other = slots[j as usize].as_ref().expect("alive group").count;
-                    if count + other >= min_points {
-                        let absorbed = slots[j as usize].take().expect("alive group");
-                        slots[g].as_mut().expect("alive group").absorb(absorbed);
+                    let other = groups[j as usize];
+                    if count + other.count >= min_points {
+                        groups[g].absorb(&other, &mut links);
                         alive[j as usize] = false;
-                        count += other;
+                        count += other.count;
                         merged = true;
                     }
                 }
             }
-            groups = slots.into_iter().flatten().collect();
             if !merged {
                 break;
             }
+            let mut k = 0;
+            groups.retain(|_| {
+                k += 1;
+                alive[k - 1]
+            });
         }
 
         let mut next = Vec::with_capacity(groups.len());
+        let mut members: Vec<u32> = Vec::new();
         for g in groups {
-            if g.members.len() == 1 {
-                next.push(items[g.members[0] as usize]);
+            if g.len == 1 {
+                next.push(items[g.head as usize]);
                 continue;
             }
             let id = self.nodes.len() as u32;
-            let mut members: Vec<u32> = g.members.iter().map(|&k| items[k as usize]).collect();
-            members.sort_unstable();
+            // Children in the order the group took them: deterministic, and
+            // sorting them would cost more than the rest of the level.
+            members.clear();
+            members.extend(g.members(&links).map(|k| items[k as usize]));
             for &m in &members {
                 self.nodes[m as usize].parent = id;
             }
@@ -253,7 +279,7 @@ impl Pyramid {
                 leaf_lo: 0,
                 partition,
             });
-            self.children.extend(members);
+            self.children.extend_from_slice(&members);
             self.child_ranges.push(self.children.len() as u32);
             next.push(id);
         }

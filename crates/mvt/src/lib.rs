@@ -8,6 +8,7 @@
 //! concatenation of single-layer tiles.
 
 pub mod clip;
+pub mod columns;
 pub mod layer;
 pub mod props;
 pub mod proto;

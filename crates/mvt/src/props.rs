@@ -98,6 +98,29 @@ pub fn decode_some<'a>(mut bytes: &'a [u8], wanted: impl Fn(u32) -> bool, out: &
     true
 }
 
+/// Calls `f` with the key and the bytes of each `(key, tag, value)` triple
+/// of `bytes` as [`encode`] wrote them, without decoding the values.
+/// Returns `false` if the bytes are malformed.
+pub fn for_each_triple<'a>(mut bytes: &'a [u8], mut f: impl FnMut(u32, &'a [u8])) -> bool {
+    while !bytes.is_empty() {
+        let Some(head) = bytes.get(..3) else { return false };
+        let len = match head[2] {
+            STRING => match bytes.get(3..7) {
+                Some(l) => 7 + u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize,
+                None => return false,
+            },
+            FLOAT => 7,
+            DOUBLE | INT => 11,
+            BOOL => 4,
+            _ => return false,
+        };
+        let Some(triple) = bytes.get(..len) else { return false };
+        f(u32::from(u16::from_le_bytes([head[0], head[1]])), triple);
+        bytes = &bytes[len..];
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +146,19 @@ mod tests {
             assert!(!ok || out.len() < attrs.len() || cut == buf.len());
         }
         assert!(!decode(&[0, 0, 9], &mut out));
+        // Triples split where decoding would, each re-decoding alone.
+        let mut triples = Vec::new();
+        assert!(for_each_triple(&buf, |k, t| triples.push((k, t))));
+        assert_eq!(triples.len(), attrs.len());
+        for ((k, t), want) in triples.iter().zip(&attrs) {
+            assert!(decode(t, &mut out));
+            assert_eq!((*k, out[0]), (want.0, *want));
+        }
+        for cut in 0..buf.len() {
+            let mut seen = 0;
+            let ok = for_each_triple(&buf[..cut], |_, _| seen += 1);
+            assert!(!ok || seen < attrs.len());
+        }
         assert!(decode_some(&buf, |k| k == 2 || k == 8, &mut out));
         assert_eq!(out, vec![(2, AttrValue::Double(-2.25)), (8, AttrValue::String(""))]);
     }

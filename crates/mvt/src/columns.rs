@@ -1,0 +1,259 @@
+//! The attributes of a block of features, column by column: per attribute,
+//! the block's distinct values (a dictionary, in the [`props`](crate::props)
+//! encoding) and one 16-bit code per feature.
+//!
+//! A filtered cluster tile tests one or two attributes of 100K points and
+//! aggregates one or two more. Row by row that means decoding every
+//! feature's attributes (and checking every string for UTF-8); by column it
+//! means decoding a handful of distinct values per block, deciding once per
+//! value, and then reading one code per feature.
+//!
+//! Layout, for each attribute `0..attribute_count` in order:
+//! `u32` byte length of the dictionary, the dictionary (`(attribute, value)`
+//! triples), then `count` little-endian `u16` codes: the index of the
+//! feature's value in the dictionary, or [`NULL_CODE`].
+
+use rustc_hash::FxHashMap;
+
+use crate::{props, AttrValue};
+
+/// The code of a NULL (absent) attribute.
+pub const NULL_CODE: u16 = u16::MAX;
+/// Most features a block can hold: codes must stay below [`NULL_CODE`].
+pub const MAX_FEATURES: usize = NULL_CODE as usize;
+
+/// Builds the columns of one block, a feature at a time.
+pub struct ColumnsWriter {
+    columns: Vec<ColumnWriter>,
+    count: usize,
+    scratch: Vec<u8>,
+    /// One feature's codes, reused.
+    row: Vec<u16>,
+}
+
+#[derive(Default)]
+struct ColumnWriter {
+    /// Encoded value -> code, so a value seen before costs no allocation.
+    codes_of: FxHashMap<Box<[u8]>, u16>,
+    dictionary: Vec<u8>,
+    codes: Vec<u8>,
+}
+
+impl ColumnsWriter {
+    pub fn new(attribute_count: usize) -> ColumnsWriter {
+        ColumnsWriter {
+            columns: (0..attribute_count).map(|_| ColumnWriter::default()).collect(),
+            count: 0,
+            scratch: Vec::new(),
+            row: Vec::new(),
+        }
+    }
+
+    /// Adds one feature: `attrs` its non-NULL attributes (keys below the
+    /// attribute count; others are ignored). Panics past [`MAX_FEATURES`].
+    pub fn push(&mut self, attrs: &[(u32, AttrValue<'_>)]) {
+        assert!(self.count < MAX_FEATURES, "a block holds at most {MAX_FEATURES} features");
+        for (a, column) in self.columns.iter_mut().enumerate() {
+            let code = match attrs.iter().find(|(k, _)| *k as usize == a) {
+                None => NULL_CODE,
+                Some(attr) => {
+                    self.scratch.clear();
+                    props::encode(std::slice::from_ref(attr), &mut self.scratch);
+                    column.code(&self.scratch)
+                }
+            };
+            column.codes.extend_from_slice(&code.to_le_bytes());
+        }
+        self.count += 1;
+    }
+
+    /// Adds one feature whose attributes are in the `props` encoding,
+    /// without decoding them. Returns `false` (adding nothing) if `encoded`
+    /// is malformed. Panics past [`MAX_FEATURES`].
+    pub fn push_encoded(&mut self, encoded: &[u8]) -> bool {
+        assert!(self.count < MAX_FEATURES, "a block holds at most {MAX_FEATURES} features");
+        let row = &mut self.row;
+        row.clear();
+        row.resize(self.columns.len(), NULL_CODE);
+        let columns = &mut self.columns;
+        let ok = props::for_each_triple(encoded, |key, triple| {
+            if let Some(column) = columns.get_mut(key as usize) {
+                row[key as usize] = column.code(triple);
+            }
+        });
+        if !ok {
+            return false;
+        }
+        for (column, &code) in self.columns.iter_mut().zip(row.iter()) {
+            column.codes.extend_from_slice(&code.to_le_bytes());
+        }
+        self.count += 1;
+        true
+    }
+
+    /// Features pushed so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends the block's columns to `out` and starts a new block.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        for column in &mut self.columns {
+            out.extend_from_slice(&(column.dictionary.len() as u32).to_le_bytes());
+            out.extend_from_slice(&column.dictionary);
+            out.extend_from_slice(&column.codes);
+            *column = ColumnWriter::default();
+        }
+        self.count = 0;
+    }
+}
+
+impl ColumnWriter {
+    /// The code of a value (its encoded triple), numbering it if it is new.
+    fn code(&mut self, triple: &[u8]) -> u16 {
+        if let Some(&c) = self.codes_of.get(triple) {
+            return c;
+        }
+        let c = self.codes_of.len() as u16;
+        self.codes_of.insert(triple.into(), c);
+        self.dictionary.extend_from_slice(triple);
+        c
+    }
+}
+
+/// The columns of one block, as written by [`ColumnsWriter`]; dictionaries
+/// are decoded on demand.
+pub struct Columns<'a> {
+    /// Per attribute: its dictionary bytes and its codes.
+    columns: Vec<(&'a [u8], &'a [u8])>,
+    count: usize,
+}
+
+/// One attribute of a block: its distinct values and each feature's code.
+pub struct Column<'a> {
+    pub values: Vec<AttrValue<'a>>,
+    codes: &'a [u8],
+}
+
+impl<'a> Columns<'a> {
+    /// Splits `bytes` into the columns of `attribute_count` attributes over
+    /// `count` features; `None` if the lengths do not add up.
+    pub fn parse(mut bytes: &'a [u8], attribute_count: usize, count: usize) -> Option<Columns<'a>> {
+        let mut columns = Vec::with_capacity(attribute_count);
+        for _ in 0..attribute_count {
+            let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+            let dictionary = bytes.get(4..4 + len)?;
+            let codes = bytes.get(4 + len..4 + len + 2 * count)?;
+            columns.push((dictionary, codes));
+            bytes = &bytes[4 + len + 2 * count..];
+        }
+        bytes.is_empty().then_some(Columns { columns, count })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The column of `attribute`, its dictionary decoded; `None` if the
+    /// dictionary is malformed or holds another attribute.
+    pub fn column(&self, attribute: usize) -> Option<Column<'a>> {
+        let (dictionary, codes) = *self.columns.get(attribute)?;
+        let mut decoded = Vec::new();
+        if !props::decode(dictionary, &mut decoded) || decoded.iter().any(|(k, _)| *k as usize != attribute) {
+            return None;
+        }
+        let values = decoded.into_iter().map(|(_, v)| v).collect();
+        Some(Column { values, codes })
+    }
+}
+
+impl Column<'_> {
+    /// The code of feature `i`: an index into `values`, or [`NULL_CODE`].
+    /// A code past the dictionary (malformed data) reads as NULL.
+    pub fn code(&self, i: usize) -> u16 {
+        let c = u16::from_le_bytes([self.codes[2 * i], self.codes[2 * i + 1]]);
+        if usize::from(c) < self.values.len() {
+            c
+        } else {
+            NULL_CODE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let rows: Vec<Vec<(u32, AttrValue<'_>)>> = vec![
+            vec![(0, AttrValue::String("operating")), (1, AttrValue::Double(12.5)), (3, AttrValue::Bool(true))],
+            vec![(0, AttrValue::String("planned")), (2, AttrValue::Int(7))],
+            vec![(0, AttrValue::String("operating")), (1, AttrValue::Double(12.5)), (2, AttrValue::Int(-7))],
+            vec![],
+        ];
+        let mut w = ColumnsWriter::new(4);
+        for r in &rows {
+            w.push(r);
+        }
+        assert_eq!(w.len(), 4);
+        let mut bytes = Vec::new();
+        w.finish(&mut bytes);
+        assert!(w.is_empty());
+        // Pushed encoded, the same bytes.
+        for r in &rows {
+            let mut encoded = Vec::new();
+            props::encode(r, &mut encoded);
+            assert!(w.push_encoded(&encoded));
+        }
+        assert!(!w.push_encoded(&[0, 0, 9]), "malformed");
+        assert_eq!(w.len(), 4);
+        let mut again = Vec::new();
+        w.finish(&mut again);
+        assert_eq!(again, bytes);
+        let cols = Columns::parse(&bytes, 4, rows.len()).expect("well formed");
+        for a in 0..4 {
+            let col = cols.column(a).expect("column");
+            for (i, r) in rows.iter().enumerate() {
+                let want = r.iter().find(|(k, _)| *k as usize == a).map(|(_, v)| *v);
+                let code = col.code(i);
+                let got = (code != NULL_CODE).then(|| col.values[usize::from(code)]);
+                assert_eq!(got, want, "attribute {a}, feature {i}");
+            }
+        }
+        // Equal values share a code: two distinct statuses, two distinct ids.
+        assert_eq!(cols.column(0).unwrap().values.len(), 2);
+        assert_eq!(cols.column(1).unwrap().values.len(), 1);
+        assert_eq!(cols.column(2).unwrap().values.len(), 2);
+    }
+
+    #[test]
+    fn malformed_blocks_are_refused() {
+        let mut w = ColumnsWriter::new(2);
+        w.push(&[(0, AttrValue::String("a")), (1, AttrValue::Int(1))]);
+        let mut bytes = Vec::new();
+        w.finish(&mut bytes);
+        assert!(Columns::parse(&bytes, 2, 1).is_some());
+        for cut in 0..bytes.len() {
+            assert!(Columns::parse(&bytes[..cut], 2, 1).is_none(), "cut at {cut}");
+        }
+        assert!(Columns::parse(&bytes, 2, 2).is_none(), "wrong count");
+        assert!(Columns::parse(&bytes, 3, 1).is_none(), "wrong attribute count");
+        // Attribute 0's dictionary read as attribute 1's is refused.
+        let cols = Columns::parse(&bytes, 2, 1).unwrap();
+        assert!(cols.column(0).is_some() && cols.column(1).is_some() && cols.column(2).is_none());
+        // A code past the dictionary reads as NULL.
+        let mut bad = bytes.clone();
+        let at = 4 + u32::from_le_bytes(bad[..4].try_into().unwrap()) as usize;
+        bad[at] = 9;
+        assert_eq!(Columns::parse(&bad, 2, 1).unwrap().column(0).unwrap().code(0), NULL_CODE);
+    }
+}
