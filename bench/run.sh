@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|cluster|lines|timeseries|rollups|indices|http|all]
+#   bench/run.sh [tiles|instructions|cluster|lines|timeseries|rollups|indices|http|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -15,6 +15,8 @@
 #          refresh against INSERT ... GROUP BY and REFRESH MATERIALIZED VIEW;
 #          latest values against DISTINCT ON; history against GROUP BY
 # indices: safety_compute over 1.44M minute rows against the same formulas in SQL
+# instructions: instructions per small tile (callgrind, single-user backend),
+#          grid_tile against ST_AsMVT SQL, at scale 1
 # http:    gridkit-server (cached and uncached tiles, wrk) against a bare
 #          grid_tile loop in pgbench, at $BENCH_CLUSTER_SCALE
 set -euo pipefail
@@ -49,6 +51,15 @@ if [ "$what" = tiles ] || [ "$what" = all ]; then
         dsns+=("$scale=$(demo_db "$scale")")
     done
     "$VENV/bin/python" bench/tiles.py "${dsns[@]}"
+fi
+
+if [ "$what" = instructions ] || [ "$what" = all ]; then
+    command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
+    "$VENV/bin/python" bench/instructions.py register "$(demo_db 1)"
+    # A single-user backend needs the cluster stopped.
+    scripts/cluster.sh stop bench
+    "$VENV/bin/python" bench/instructions.py count "$dir/data" bench_s1
+    scripts/cluster.sh start bench "$PORT"
 fi
 
 if [ "$what" = cluster ] || [ "$what" = all ]; then

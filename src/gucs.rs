@@ -15,7 +15,19 @@ pub static ROLLUP_NATIVE: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// served from those copies (src/generalize/tile.rs).
 pub static STORED_TILES: GucSetting<bool> = GucSetting::<bool>::new(true);
 
+/// Whether raw tiles at deep zooms read the source through its GiST index
+/// directly, without a second executor (src/index_read.rs).
+pub static INDEX_READ: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"gridkit.index_read",
+        c"Raw tiles from zoom 6 on read simple sources through their GiST index without a tile query.",
+        c"Off, every tile runs its tile query; both give the same tiles.",
+        &INDEX_READ,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_bool_guc(
         c"gridkit.stored_tiles",
         c"Serves the low-zoom tiles of generalized layers from the copies generalize_refresh stored.",

@@ -15,6 +15,7 @@ mod exact_sum;
 mod filter;
 mod generalize;
 mod gucs;
+mod index_read;
 mod layers;
 mod postgis;
 mod rollup;

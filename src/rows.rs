@@ -1,4 +1,4 @@
-//! Reading query results: single values, and a cursor's rows in batches as
+//! Reading query results: single values, and a query's rows in batches as
 //! raw datums.
 //!
 //! Rows come straight from the executor's slots, with no per-column type
@@ -74,14 +74,14 @@ impl Drop for Plan {
     }
 }
 
-/// Runs `plan` with `args` (`None` for NULL) through a cursor and calls
-/// `f(values, nulls)` for every row. A `read_only` cursor reads the
-/// statement's snapshot; otherwise it takes a fresh one. Must be called while
-/// connected to SPI.
+/// Runs `plan` with `args` (`None` for NULL) and calls `f(values, nulls)`
+/// for every row. A `read_only` run reads the statement's snapshot;
+/// otherwise it takes a fresh one. Must be called while connected to SPI.
 ///
 /// Rows are handed over straight from the executor's slot (a `DestReceiver`
 /// of ours), not copied into an SPI tuple table first: for a million rows
-/// the copies cost more than reading them. Whatever `f` allocates (detoasted
+/// the copies cost more than reading them. No portal either: for a tile of
+/// a few features, creating and dropping one costs as much as our own work. Whatever `f` allocates (detoasted
 /// values) goes into a context reset every `BATCH_ROWS` rows.
 pub fn for_each_row(
     plan: &Plan,
@@ -104,9 +104,6 @@ pub fn for_each_row_while(
     natts: usize,
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]) -> bool,
 ) {
-    let mut params: Vec<pg_sys::Datum> = args.iter().map(|a| a.unwrap_or(pg_sys::Datum::from(0usize))).collect();
-    let param_nulls: Vec<std::ffi::c_char> =
-        args.iter().map(|a| if a.is_some() { b' ' } else { b'n' } as std::ffi::c_char).collect();
     let batch_context = PgMemoryContexts::new("gridkit row batch");
     let f: &mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool = &mut f;
     let mut receiver = RowReceiver {
@@ -127,22 +124,31 @@ pub fn for_each_row_while(
     };
     // SAFETY: SPI is connected and the plan was prepared for these argument
     // types; datum arguments stay alive in the caller. The receiver outlives
-    // the fetch, which is the only place it is called from.
+    // the execution, which is the only place it is called from.
     unsafe {
-        let portal = pg_sys::SPI_cursor_open(
-            std::ptr::null(),
-            plan.as_ptr(),
-            params.as_mut_ptr(),
-            param_nulls.as_ptr(),
+        let params = pg_sys::makeParamList(args.len() as i32);
+        let slots = (*params).params.as_mut_slice(args.len());
+        for (i, (slot, arg)) in slots.iter_mut().zip(args).enumerate() {
+            *slot = pg_sys::ParamExternData {
+                value: arg.unwrap_or(pg_sys::Datum::from(0usize)),
+                isnull: arg.is_none(),
+                pflags: pg_sys::PARAM_FLAG_CONST as u16,
+                ptype: pg_sys::SPI_getargtypeid(plan.as_ptr(), i as i32),
+            };
+        }
+        let options = pg_sys::SPIExecuteOptions {
+            params,
             read_only,
-        );
-        pg_sys::PortalRunFetch(
-            portal,
-            pg_sys::FetchDirection::FETCH_FORWARD,
-            std::ffi::c_long::MAX,
-            &mut receiver.base,
-        );
-        pg_sys::SPI_cursor_close(portal);
+            allow_nonatomic: false,
+            must_return_tuples: false,
+            tcount: 0,
+            dest: &mut receiver.base,
+            owner: std::ptr::null_mut(),
+        };
+        let status = pg_sys::SPI_execute_plan_extended(plan.as_ptr(), &options);
+        pg_sys::pfree(params.cast());
+        // Errors raise; a negative status is a misuse of SPI.
+        assert!(status >= 0, "SPI_execute_plan_extended failed ({status})");
     }
     drop(batch_context);
 }

@@ -1,10 +1,11 @@
 //! `grid_tile`: one Mapbox Vector Tile from one or more registered layers.
 //!
 //! Per layer: one SPI query (the layer's kept plan) with a bounding-box filter
-//! the GiST index can answer, read through a cursor in batches; every row is
-//! decoded, projected, clipped and encoded in Rust; the layer is bounded by its
-//! budget; the layers' bytes are concatenated into one tile. Clustered layers
-//! at or below their cluster zoom read their pyramid instead (`cluster::tile`),
+//! the GiST index can answer, read in batches (simple sources at deep zooms
+//! read the index directly: `index_read`); every row is decoded, projected,
+//! clipped and encoded in Rust; the layer is bounded by its budget; the
+//! layers' bytes are concatenated into one tile. Clustered layers at or
+//! below their cluster zoom read their pyramid instead (`cluster::tile`),
 //! generalized layers their bands or the tiles their build stored
 //! (`generalize::tile`).
 
@@ -18,6 +19,7 @@ use crate::cluster;
 use crate::error::*;
 use crate::filter::ResolvedFilter;
 use crate::generalize;
+use crate::index_read;
 use crate::layers::cache;
 use crate::layers::plan::{AttrKind, LayerPlan};
 use crate::rows::{for_each_row, varlena_bytes};
@@ -202,6 +204,11 @@ pub fn read_rows(
     margin: f64,
     mut f: impl FnMut(Option<i64>, Option<&[u8]>, &[(u32, AttrValue<'_>)]),
 ) -> SqlResult<()> {
+    if filter.is_none() && plan.options.zoom.rule_at(tile.z).is_none() && index_read::suits(tile) {
+        if let Some(direct) = plan.index_read.as_ref().filter(|r| r.allowed()) {
+            return direct.read(plan.args_with_margin(tile, margin), f);
+        }
+    }
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
     let mut args: Vec<Option<pg_sys::Datum>> =
         plan.args_with_margin(tile, margin).iter().map(|a| a.into_datum()).collect();

@@ -17,6 +17,7 @@ use pgrx::spi::SpiClient;
 
 use super::registry::{declared_srid, resolve_columns, LayerRow, Source};
 use crate::error::*;
+use crate::index_read::{IndexRead, SourceColumn};
 use crate::postgis::Postgis;
 use crate::rows::{Plan, Planning};
 
@@ -171,6 +172,8 @@ pub struct LayerPlan {
     filter_sql: String,
     /// The id column, quoted, over alias `t`.
     pub id_column: String,
+    /// Reading raw rows through the GiST index, when the source allows.
+    pub index_read: Option<IndexRead>,
     /// The tile query, [custom, generic], per rule and filter, prepared on
     /// first use (the plain one at load, so a broken source is reported
     /// there). Columns: id bigint, wkb bytea, then one per attribute.
@@ -354,6 +357,23 @@ impl LayerPlan {
                 format!("{}($1, $2, $3, $4, 3857)", postgis.f("st_makeenvelope")),
             ),
         };
+        let index_read = IndexRead::load(
+            client,
+            source.relid,
+            source.relkind,
+            &postgis.schema,
+            postgis.geometry,
+            srid,
+            [
+                SourceColumn { name: &columns.id.name, base_type: columns.id.base_type },
+                SourceColumn { name: &columns.geom.name, base_type: columns.geom.base_type },
+            ],
+            &columns
+                .attributes
+                .iter()
+                .map(|c| SourceColumn { name: &c.name, base_type: c.base_type })
+                .collect::<Vec<_>>(),
+        )?;
         let select_list = select.join(", ");
         let filter_sql = format!("{filtered} OPERATOR({}.&&) {envelope}", postgis.schema);
         let plan = LayerPlan {
@@ -372,6 +392,7 @@ impl LayerPlan {
             select_list,
             filter_sql,
             id_column: format!("t.{}", quote_ident(&columns.id.name)),
+            index_read,
             plans: RefCell::new(FxHashMap::default()),
         };
         plan.plans((None, false)).map_err(|e| broken(name, &source.qualified_name, e))?;

@@ -177,6 +177,7 @@ pub struct LayerBuilder {
     extent: u32,
     budget: Budget,
     keys: Vec<String>,
+    /// Key -> index, once there are more than [`LINEAR_KEYS`] keys.
     key_index: FxHashMap<String, u32>,
     values: ValueTable,
     /// The kept features. A plain list until `max_features` is reached, a
@@ -186,6 +187,9 @@ pub struct LayerBuilder {
     seq: u64,
     offered: usize,
 }
+
+/// Keys looked up by linear search, below a map.
+const LINEAR_KEYS: usize = 16;
 
 impl LayerBuilder {
     pub fn new(name: &str, extent: u32, budget: Budget) -> Self {
@@ -205,12 +209,26 @@ impl LayerBuilder {
 
     /// The index of attribute key `name`, added on first use.
     pub fn key(&mut self, name: &str) -> u32 {
-        if let Some(&k) = self.key_index.get(name) {
+        // A layer has a handful of keys, registered once per tile: a linear
+        // search costs less than hashing, and the map is built only for
+        // layers with many keys.
+        let found = if self.keys.len() <= LINEAR_KEYS {
+            self.keys.iter().position(|k| k == name).map(|k| k as u32)
+        } else {
+            self.key_index.get(name).copied()
+        };
+        if let Some(k) = found {
             return k;
         }
         let k = self.keys.len() as u32;
         self.keys.push(name.to_owned());
-        self.key_index.insert(name.to_owned(), k);
+        if self.keys.len() > LINEAR_KEYS {
+            if self.key_index.is_empty() {
+                self.key_index = self.keys.iter().enumerate().map(|(i, k)| (k.clone(), i as u32)).collect();
+            } else {
+                self.key_index.insert(name.to_owned(), k);
+            }
+        }
         k
     }
 
@@ -258,6 +276,9 @@ impl LayerBuilder {
 
     /// Applies the byte budget and encodes the layer.
     pub fn finish(self) -> FinishedLayer {
+        if self.offered == 0 {
+            return FinishedLayer::default();
+        }
         let mut kept = match self.heap {
             Some(heap) => heap.into_vec(),
             None => self.kept,
@@ -490,6 +511,21 @@ mod tests {
         let mut t = proto::Tile::decode(bytes).unwrap();
         assert_eq!(t.layers.len(), 1);
         t.layers.pop().unwrap()
+    }
+
+    #[test]
+    fn keys_are_numbered_once_past_the_linear_search() {
+        let mut b = LayerBuilder::new("l", 4096, ROOMY);
+        let names: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(b.key(n), i as u32);
+        }
+        for (i, n) in names.iter().enumerate().rev() {
+            assert_eq!(b.key(n), i as u32, "{n} again");
+        }
+        assert_eq!(b.key("new"), 40);
+        // No feature: no bytes.
+        assert!(b.finish().bytes.is_empty());
     }
 
     const ROOMY: Budget = Budget { max_features: 1000, max_bytes: 1 << 20 };
