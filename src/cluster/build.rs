@@ -51,21 +51,26 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let leaves = format!("gridkit.pyramid_{build}_leaves");
         let store = format!("gridkit.pyramid_{build}_points");
         let postgis = &plan.postgis_schema;
-        // Clustering is pure Rust: it runs on a second core while this one
-        // writes the packed points (SPI stays on the backend's own thread).
+        // Clustering and aggregates are pure Rust: they run on a second core
+        // while this one writes the packed points (SPI stays on the
+        // backend's own thread).
         let params = params(c, 0, c.options.max_zoom);
-        let (pyramid, written) = std::thread::scope(|scope| {
-            let clustering = scope.spawn(|| Pyramid::build(&points.xy, codes.as_deref(), params));
+        let inputs = points.take_inputs();
+        let (clustered, written) = std::thread::scope(|scope| {
+            let clustering = scope.spawn(|| {
+                Pyramid::build(&points.xy, codes.as_deref(), params).map(|pyramid| {
+                    let summaries = inputs.summarize(&pyramid, partitions);
+                    (pyramid, summaries)
+                })
+            });
             let written = super::store::write(client, &store, postgis, &points, plan.attributes.len());
             (clustering.join(), written)
         });
         written?;
-        let pyramid = pyramid
+        let (pyramid, summaries) = clustered
             .map_err(|_| SqlError::new(ERRCODE_INTERNAL_ERROR, "clustering failed"))?
             .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
-        phases.mark("cluster and write points");
-        let summaries = points.summarize(&pyramid, partitions);
-        phases.mark("aggregate");
+        phases.mark("cluster, aggregate and write points");
 
         client.update(
             &format!(

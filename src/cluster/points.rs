@@ -329,7 +329,25 @@ impl PointSet {
 
     /// Computes the aggregates of every node of `pyramid` (built over these points).
     pub fn summarize(&mut self, pyramid: &Pyramid, partitions: Option<Partitions>) -> Summaries {
-        let aggregates = std::mem::take(&mut self.aggregates)
+        self.take_inputs().summarize(pyramid, partitions)
+    }
+
+    /// The aggregates' inputs, taken out (so they can be summarized on
+    /// another thread while these points are read).
+    pub fn take_inputs(&mut self) -> Inputs {
+        Inputs(std::mem::take(&mut self.aggregates))
+    }
+}
+
+/// The inputs of a layer's aggregates, one value per point.
+pub struct Inputs(Vec<(usize, AggFn, AggInput)>);
+
+impl Inputs {
+    /// Computes the aggregates of every node of `pyramid` (built over the
+    /// points these inputs came from).
+    pub fn summarize(self, pyramid: &Pyramid, partitions: Option<Partitions>) -> Summaries {
+        let aggregates = self
+            .0
             .into_iter()
             .map(|(i, f, input)| {
                 let summary = match input {
