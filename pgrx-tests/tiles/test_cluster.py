@@ -3,6 +3,7 @@ SQL over the source tables and over gridkit.cluster_leaves."""
 
 import json
 import math
+import os
 import threading
 import time
 from collections import Counter
@@ -228,6 +229,30 @@ def test_numeric_filters_match_sql(conn):
         counted = sum(f["properties"].get("point_count", 1)
                       for t in tiles_covering(*US, 2) for f in features(conn, "pnodes", *t, filt) if inside(f))
         assert counted == expected, filt
+
+
+def test_filtered_tiles_outlive_a_points_store_of_another_layout(conn):
+    """A build by an earlier version packed its points differently: filtered
+    tiles then cluster the source's rows (the same points) until the next
+    refresh, rather than fail."""
+    scratch_layer(conn, "pn_layout", "public.pn_layout")
+    try:
+        conn.execute("SELECT gridkit.cluster_refresh('pn_layout')")
+        filt = '{"tier": ["critical", "elevated"]}'
+        count = lambda c: sum(f["properties"].get("point_count", 1) for f in features(c, "pn_layout", 0, 0, 0, filt))
+        expected = conn.execute(
+            "SELECT count(*) FROM public.pn_layout WHERE tier IN ('critical', 'elevated')").fetchone()[0]
+        assert count(conn) == expected
+        store = conn.execute("SELECT points_store::text FROM gridkit.pyramid WHERE layer = 'pn_layout'").fetchone()[0]
+        conn.execute(f"ALTER TABLE {store} DROP COLUMN columns")
+        # A backend that loads the layer afresh (as after an upgrade).
+        with psycopg.connect(os.environ["GRIDKIT_DSN"], autocommit=True) as fresh:
+            assert count(fresh) == expected
+            conn.execute("SELECT gridkit.cluster_refresh('pn_layout')")
+            assert count(fresh) == expected
+    finally:
+        conn.execute("SELECT gridkit.layer_drop('pn_layout')")
+        conn.execute("DROP TABLE public.pn_layout")
 
 
 def test_filtered_tiles_show_the_same_build_as_unfiltered_ones(conn):

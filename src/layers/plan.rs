@@ -83,8 +83,10 @@ pub struct PyramidPlan {
     /// Schema-qualified, quoted.
     pub storage: String,
     pub leaves: String,
-    /// The build's points, packed for filtered tiles (`cluster::store`).
-    points_store: String,
+    /// The build's points, packed for filtered tiles (`cluster::store`);
+    /// `None` for a store of another layout (a build by an earlier
+    /// version), which filtered tiles skip for the source until refreshed.
+    points_store: Option<String>,
     /// Prepared on first use: (zoom, filtered by partition) -> plan.
     level_plans: RefCell<FxHashMap<(u8, bool), Rc<Plan>>>,
     /// The query of the packed points around a box, prepared on first use.
@@ -94,6 +96,17 @@ pub struct PyramidPlan {
 }
 
 impl PyramidPlan {
+    /// Whether the build's packed points can serve filtered tiles.
+    pub fn has_points(&self) -> bool {
+        self.points_store.is_some()
+    }
+
+    fn points_store(&self) -> SqlResult<&str> {
+        self.points_store
+            .as_deref()
+            .ok_or_else(|| SqlError::new(ERRCODE_INTERNAL_ERROR, "the pyramid has no packed points"))
+    }
+
     /// The chunks of packed points (`cluster::store`) whose cells meet a box
     /// (float8 × 4, Web Mercator). Columns: ctid, n, xy, columns.
     pub fn points_plan(&self, postgis: &str) -> SqlResult<Rc<Plan>> {
@@ -103,7 +116,7 @@ impl PyramidPlan {
         let sql = format!(
             "SELECT ctid, n, xy, columns FROM {} \
               WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
-            self.points_store
+            self.points_store()?
         );
         let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?);
         *self.points_plan.borrow_mut() = Some(plan.clone());
@@ -116,7 +129,7 @@ impl PyramidPlan {
         if let Some(p) = self.details_plan.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let sql = format!("SELECT ctid, n, ids, columns FROM {} WHERE ctid = ANY($1)", self.points_store);
+        let sql = format!("SELECT ctid, n, ids, columns FROM {} WHERE ctid = ANY($1)", self.points_store()?);
         let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::TIDARRAYOID], Planning::Generic, true)?);
         *self.details_plan.borrow_mut() = Some(plan.clone());
         Ok(plan)
@@ -624,7 +637,10 @@ impl ClusterPlan {
                         pg_catalog.quote_ident(ln.nspname) || '.' || pg_catalog.quote_ident(l.relname),
                         (SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname)
                            FROM pg_catalog.pg_class pc JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
-                          WHERE pc.oid = p.points_store)
+                          WHERE pc.oid = p.points_store
+                            AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                                         WHERE a.attrelid = pc.oid AND a.attname = 'columns'
+                                           AND NOT a.attisdropped))
                    FROM gridkit.pyramid p
                    JOIN pg_catalog.pg_class s ON s.oid = p.storage
                    JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
@@ -640,7 +656,7 @@ impl ClusterPlan {
                 build: row.get::<i64>(1)?.unwrap_or(0),
                 storage: row.get::<String>(2)?.unwrap_or_default(),
                 leaves: row.get::<String>(3)?.unwrap_or_default(),
-                points_store: row.get::<String>(4)?.unwrap_or_default(),
+                points_store: row.get::<String>(4)?,
                 level_plans: RefCell::new(FxHashMap::default()),
                 points_plan: RefCell::new(None),
                 details_plan: RefCell::new(None),
