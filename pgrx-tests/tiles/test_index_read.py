@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from conftest import tile_of, tiles_covering
+from mvtcheck import decode
 
 US = (-125, 24, -66, 50)
 METROS = [(-87.63, 41.88), (-75.16, 39.95), (-96.8, 32.78), (-118.24, 34.05)]
@@ -92,3 +93,36 @@ def test_index_read_keeps_row_level_security_and_privileges(conn):
         conn.execute("RESET ROLE")
         conn.execute("SELECT gridkit.layer_drop('ir_secret')")
         conn.execute("DROP TABLE public.ir_secret; DROP ROLE gk_ir_reader")
+
+
+def test_index_read_takes_nulls_empties_and_every_read_type(conn):
+    conn.execute("""DROP TABLE IF EXISTS public.ir_types;
+                    CREATE TABLE public.ir_types (id smallint PRIMARY KEY, label varchar(20), note text,
+                                                  small int2, big int8, ratio real, score float8, flag bool,
+                                                  geom geometry(Geometry, 3857));
+                    INSERT INTO public.ir_types VALUES
+                        (1, 'a', 'ünïcödé ✓', 1, 9007199254740993, 0.5, -2.25, true,
+                         ST_Transform('SRID=4326;POINT(-87.63 41.88)'::geometry, 3857)),
+                        (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                         ST_Transform('SRID=4326;POINT(-87.62 41.87)'::geometry, 3857)),
+                        (3, 'no geometry', '', -1, -1, -1, -1, false, NULL),
+                        (4, 'empty', '', 0, 0, 0, 0, false, 'SRID=3857;POINT EMPTY'::geometry),
+                        (5, 'line', 'x', 2, 2, 2, 2, true,
+                         ST_Transform('SRID=4326;LINESTRING(-87.7 41.8, -87.5 41.95)'::geometry, 3857));
+                    CREATE INDEX ON public.ir_types USING gist (geom);""")
+    conn.execute("SELECT gridkit.layer_register('ir_types', 'public.ir_types', "
+                 "attributes => '{label,note,small,big,ratio,score,flag}')")
+    try:
+        for z in (8, 10, 12, 14):
+            t = tile_of(-87.63, 41.88, z)
+            a = tile(conn, "ir_types", *t, True)
+            assert a and a == tile(conn, "ir_types", *t, False), t
+        z10 = tile(conn, "ir_types", *tile_of(-87.63, 41.88, 10), True)
+        features = {f["id"]: f["properties"] for f in decode(z10)["ir_types"]["features"]}
+        assert features[1] == {"label": "a", "note": "ünïcödé ✓", "small": 1, "big": 9007199254740993,
+                               "ratio": 0.5, "score": -2.25, "flag": True}
+        assert features[2] == {}
+        assert 3 not in features and 4 not in features and 5 in features
+    finally:
+        conn.execute("SELECT gridkit.layer_drop('ir_types')")
+        conn.execute("DROP TABLE public.ir_types")
