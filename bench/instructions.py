@@ -71,10 +71,10 @@ def count(datadir, db):
     # PostGIS as a prepared statement runs by default (re-planned while
     # custom plans look cheaper), and with generic plans forced (its best).
     variants = {
-        "ours": ("", "PREPARE q(int, int, int) AS SELECT grid_tile('{layer}', $1, $2, $3)"),
-        "ours_query": ("SET gridkit.index_read = off", None),
-        "base": ("", "PREPARE q(int, int, int, float8, float8, float8, float8) AS {base}"),
-        "base_generic": ("SET plan_cache_mode = force_generic_plan", None),
+        "ours": "",
+        "ours_query": "SET gridkit.index_read = off",
+        "base": "",
+        "base_generic": "SET plan_cache_mode = force_generic_plan",
     }
     print("| layer | zoom | tiles | gridkit | gridkit, tile query | PostGIS | PostGIS, generic plan "
           "| ratio | ratio to generic |")
@@ -83,9 +83,10 @@ def count(datadir, db):
         for z in ZOOMS:
             tiles = sorted({tile_of(lon, lat, z) for lon, lat in METROS[:5]})
             per_tile = {}
-            for who, (setting, prepare) in variants.items():
+            for who, setting in variants.items():
                 ours = who.startswith("ours")
-                prepare = (variants["ours" if ours else "base"][1]).format(layer=layer, base=baselines[layer])
+                prepare = (f"PREPARE q(int, int, int) AS SELECT grid_tile('{layer}', $1, $2, $3)" if ours
+                           else f"PREPARE q(int, int, int, float8, float8, float8, float8) AS {baselines[layer]}")
 
                 def execute(t):
                     args = list(t) if ours else list(t) + list(lonlat_box(*t))

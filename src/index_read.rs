@@ -23,6 +23,8 @@ use pgrx::PgMemoryContexts;
 use gridkit_mvt::{AttrValue, TileCoord};
 
 use crate::error::*;
+use crate::layers::registry::{Column, LayerColumns, Source};
+use crate::postgis::Postgis;
 use crate::rows::{varlena_bytes, BATCH_ROWS};
 
 /// How one column's datum is read.
@@ -85,27 +87,18 @@ pub struct IndexRead {
     attributes: Vec<(i16, ColumnType)>,
 }
 
-/// One column of the source, as the plan resolved it.
-pub struct SourceColumn<'a> {
-    pub name: &'a str,
-    pub base_type: Oid,
-}
-
 impl IndexRead {
     /// `None` unless the source can be read this way (see the module doc).
     /// Must be called while connected to SPI.
-    #[allow(clippy::too_many_arguments)]
     pub fn load(
         client: &SpiClient<'_>,
-        relid: Oid,
-        relkind: u8,
-        postgis_schema: &str,
-        geometry_type: Oid,
+        source: &Source,
+        postgis: &Postgis,
         srid: i32,
-        [id, geom]: [SourceColumn<'_>; 2],
-        attributes: &[SourceColumn<'_>],
+        columns: &LayerColumns,
     ) -> SqlResult<Option<IndexRead>> {
-        if !matches!(relkind, b'r' | b'm') || !(srid == 4326 || srid == 3857 || srid == 900913) {
+        let relid = source.relid;
+        if !matches!(source.relkind, b'r' | b'm') || !(srid == 4326 || srid == 3857 || srid == 900913) {
             return Ok(None);
         }
         // SAFETY: plain lookups.
@@ -116,14 +109,14 @@ impl IndexRead {
             let n = unsafe { pg_sys::get_attnum(relid, c.as_ptr()) };
             (n > 0).then_some(n)
         };
-        let typed = |c: &SourceColumn<'_>| Some((attnum(c.name)?, ColumnType::of(c.base_type, utf8)?));
+        let typed = |c: &Column| Some((attnum(&c.name)?, ColumnType::of(c.base_type, utf8)?));
         let Some(id_col) =
-            typed(&id).filter(|(_, t)| matches!(t, ColumnType::Int2 | ColumnType::Int4 | ColumnType::Int8))
+            typed(&columns.id).filter(|(_, t)| matches!(t, ColumnType::Int2 | ColumnType::Int4 | ColumnType::Int8))
         else {
             return Ok(None);
         };
-        let Some(geom_attnum) = attnum(geom.name) else { return Ok(None) };
-        let Some(attributes) = attributes.iter().map(typed).collect::<Option<Vec<_>>>() else {
+        let Some(geom_attnum) = attnum(&columns.geom.name) else { return Ok(None) };
+        let Some(attributes) = columns.attributes.iter().map(typed).collect::<Option<Vec<_>>>() else {
             return Ok(None);
         };
         // A valid, plain (no predicate, no expression) single-column GiST
@@ -146,7 +139,7 @@ impl IndexRead {
               ORDER BY i.indexrelid
               LIMIT 1",
             Some(1),
-            &[relid.into(), geom_attnum.into(), postgis_schema.into(), geometry_type.into()],
+            &[relid.into(), geom_attnum.into(), postgis.schema.as_str().into(), postgis.geometry.into()],
         )?;
         if row.is_empty() {
             return Ok(None);
@@ -162,7 +155,7 @@ impl IndexRead {
             index,
             strategy: strategy as u16,
             operator_proc,
-            geometry_type,
+            geometry_type: postgis.geometry,
             srid,
             make_envelope,
             as_binary,

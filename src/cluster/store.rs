@@ -228,6 +228,24 @@ pub struct Origins {
     points: Vec<(u32, u16)>,
 }
 
+/// A row of the points store as both reading queries select it: the row's
+/// address, the chunk's point count and two bytea columns; `None` if any is
+/// NULL (the store's columns are NOT NULL: a malformed store).
+///
+/// # Safety
+/// `values` must hold a tid, an int4 and two bytea, in that order.
+unsafe fn chunk_row<'a>(values: &[pg_sys::Datum], nulls: &[bool]) -> Option<((u32, u16), usize, &'a [u8], &'a [u8])> {
+    if nulls.iter().any(|&n| n) {
+        return None;
+    }
+    Some((
+        item_pointer_get_both(*values[0].cast_mut_ptr::<pg_sys::ItemPointerData>()),
+        values[1].value() as i32 as usize,
+        varlena_bytes(values[2]),
+        varlena_bytes(values[3]),
+    ))
+}
+
 /// Adds to `points` the stored points of `pyramid` within `tile` plus
 /// `margin` (a fraction of the tile's width) that match `filter`, without
 /// their ids and attributes (see [`details`]). Must be called while
@@ -255,18 +273,11 @@ pub fn read(
     let mut resolved: Vec<Input> = Vec::with_capacity(inputs.len());
     let mut malformed = false;
     for_each_row(&query, &args, true, 4, |values, nulls| {
-        if malformed || nulls.iter().any(|&n| n) {
+        // SAFETY: `points_plan` selects ctid, n, xy, columns.
+        let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
+        let Some((ctid, count, xy, columns)) = row else {
             malformed = true;
             return;
-        }
-        // SAFETY: the columns are tid, int4 and two bytea.
-        let (ctid, count, xy, columns) = unsafe {
-            (
-                item_pointer_get_both(*values[0].cast_mut_ptr::<pg_sys::ItemPointerData>()),
-                values[1].value() as i32 as usize,
-                varlena_bytes(values[2]),
-                varlena_bytes(values[3]),
-            )
         };
         let Some(columns) = Columns::parse(columns, attribute_count, count).filter(|_| xy.len() == count * 16) else {
             malformed = true;
@@ -363,18 +374,11 @@ pub fn details(plan: &LayerPlan, pyramid: &PyramidPlan, origins: &Origins, which
         let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(attribute_count);
         let mut malformed = false;
         for_each_row(&query, &[tids.into_datum()], true, 4, |values, nulls| {
-            if malformed || nulls.iter().any(|&n| n) {
+            // SAFETY: `details_plan` selects ctid, n, ids, columns.
+            let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
+            let Some((ctid, count, ids, columns)) = row else {
                 malformed = true;
                 return;
-            }
-            // SAFETY: the columns are tid, int4 and two bytea.
-            let (ctid, count, ids, columns) = unsafe {
-                (
-                    item_pointer_get_both(*values[0].cast_mut_ptr::<pg_sys::ItemPointerData>()),
-                    values[1].value() as i32 as usize,
-                    varlena_bytes(values[2]),
-                    varlena_bytes(values[3]),
-                )
             };
             let Some(places) = wanted.get(&ctid) else { return };
             let columns = Columns::parse(columns, attribute_count, count);

@@ -167,9 +167,11 @@ fn on_the_fly(
     let level = pyramid.level(tile.z);
     // Packed points come without ids and attributes: fetch those of the
     // points left alone.
-    let lone: Vec<usize> = level.iter().filter(|&&n| !pyramid.is_cluster(n)).map(|&n| n as usize).collect();
     let details = match &packed {
-        Some((p, origins)) => Some(super::store::details(plan, p, origins, &lone)?),
+        Some((p, origins)) => {
+            let lone: Vec<usize> = level.iter().filter(|&&n| !pyramid.is_cluster(n)).map(|&n| n as usize).collect();
+            Some(super::store::details(plan, p, origins, &lone)?)
+        }
         None => None,
     };
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();

@@ -17,7 +17,7 @@ use pgrx::spi::SpiClient;
 
 use super::registry::{declared_srid, resolve_columns, LayerRow, Source};
 use crate::error::*;
-use crate::index_read::{IndexRead, SourceColumn};
+use crate::index_read::IndexRead;
 use crate::postgis::Postgis;
 use crate::rows::{Plan, Planning};
 
@@ -370,23 +370,7 @@ impl LayerPlan {
                 format!("{}($1, $2, $3, $4, 3857)", postgis.f("st_makeenvelope")),
             ),
         };
-        let index_read = IndexRead::load(
-            client,
-            source.relid,
-            source.relkind,
-            &postgis.schema,
-            postgis.geometry,
-            srid,
-            [
-                SourceColumn { name: &columns.id.name, base_type: columns.id.base_type },
-                SourceColumn { name: &columns.geom.name, base_type: columns.geom.base_type },
-            ],
-            &columns
-                .attributes
-                .iter()
-                .map(|c| SourceColumn { name: &c.name, base_type: c.base_type })
-                .collect::<Vec<_>>(),
-        )?;
+        let index_read = IndexRead::load(client, &source, &postgis, srid, &columns)?;
         let select_list = select.join(", ");
         let filter_sql = format!("{filtered} OPERATOR({}.&&) {envelope}", postgis.schema);
         let plan = LayerPlan {

@@ -51,7 +51,6 @@ pub struct Pyramid {
 struct Group {
     head: u32,
     tail: u32,
-    len: u32,
     wx: f64,
     wy: f64,
     count: u64,
@@ -69,7 +68,6 @@ impl Group {
         Group {
             head: k,
             tail: k,
-            len: 1,
             wx: n.x * f64::from(n.count),
             wy: n.y * f64::from(n.count),
             count: u64::from(n.count),
@@ -84,7 +82,6 @@ impl Group {
     fn absorb(&mut self, other: &Group, links: &mut Links) {
         links.next[self.tail as usize] = other.head;
         self.tail = other.tail;
-        self.len += other.len;
         self.wx += other.wx;
         self.wy += other.wy;
         self.count += other.count;
@@ -257,7 +254,8 @@ impl Pyramid {
         let mut next = Vec::with_capacity(groups.len());
         let mut members: Vec<u32> = Vec::new();
         for g in groups {
-            if g.len == 1 {
+            // One member: the item passes up unchanged.
+            if g.head == g.tail {
                 next.push(items[g.head as usize]);
                 continue;
             }

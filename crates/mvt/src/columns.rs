@@ -26,7 +26,6 @@ pub const MAX_FEATURES: usize = NULL_CODE as usize;
 pub struct ColumnsWriter {
     columns: Vec<ColumnWriter>,
     count: usize,
-    scratch: Vec<u8>,
     /// One feature's codes, reused.
     row: Vec<u16>,
 }
@@ -44,27 +43,8 @@ impl ColumnsWriter {
         ColumnsWriter {
             columns: (0..attribute_count).map(|_| ColumnWriter::default()).collect(),
             count: 0,
-            scratch: Vec::new(),
             row: Vec::new(),
         }
-    }
-
-    /// Adds one feature: `attrs` its non-NULL attributes (keys below the
-    /// attribute count; others are ignored). Panics past [`MAX_FEATURES`].
-    pub fn push(&mut self, attrs: &[(u32, AttrValue<'_>)]) {
-        assert!(self.count < MAX_FEATURES, "a block holds at most {MAX_FEATURES} features");
-        for (a, column) in self.columns.iter_mut().enumerate() {
-            let code = match attrs.iter().find(|(k, _)| *k as usize == a) {
-                None => NULL_CODE,
-                Some(attr) => {
-                    self.scratch.clear();
-                    props::encode(std::slice::from_ref(attr), &mut self.scratch);
-                    column.code(&self.scratch)
-                }
-            };
-            column.codes.extend_from_slice(&code.to_le_bytes());
-        }
-        self.count += 1;
     }
 
     /// Adds one feature whose attributes are in the `props` encoding,
@@ -192,6 +172,13 @@ impl Column<'_> {
 mod tests {
     use super::*;
 
+    /// Adds a feature given by its attributes.
+    fn push(w: &mut ColumnsWriter, attrs: &[(u32, AttrValue<'_>)]) -> bool {
+        let mut encoded = Vec::new();
+        props::encode(attrs, &mut encoded);
+        w.push_encoded(&encoded)
+    }
+
     #[test]
     fn round_trip() {
         let rows: Vec<Vec<(u32, AttrValue<'_>)>> = vec![
@@ -202,17 +189,15 @@ mod tests {
         ];
         let mut w = ColumnsWriter::new(4);
         for r in &rows {
-            w.push(r);
+            assert!(push(&mut w, r));
         }
         assert_eq!(w.len(), 4);
         let mut bytes = Vec::new();
         w.finish(&mut bytes);
         assert!(w.is_empty());
-        // Pushed encoded, the same bytes.
+        // A new block after `finish`: the same bytes again.
         for r in &rows {
-            let mut encoded = Vec::new();
-            props::encode(r, &mut encoded);
-            assert!(w.push_encoded(&encoded));
+            assert!(push(&mut w, r));
         }
         assert!(!w.push_encoded(&[0, 0, 9]), "malformed");
         assert_eq!(w.len(), 4);
@@ -238,7 +223,7 @@ mod tests {
     #[test]
     fn malformed_blocks_are_refused() {
         let mut w = ColumnsWriter::new(2);
-        w.push(&[(0, AttrValue::String("a")), (1, AttrValue::Int(1))]);
+        assert!(push(&mut w, &[(0, AttrValue::String("a")), (1, AttrValue::Int(1))]));
         let mut bytes = Vec::new();
         w.finish(&mut bytes);
         assert!(Columns::parse(&bytes, 2, 1).is_some());
