@@ -28,6 +28,39 @@ pub struct BinaryRow<'a> {
 }
 
 impl BinaryRow<'_> {
+    /// A NULL field.
+    pub fn null(&mut self) {
+        self.out.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    pub fn int2(&mut self, v: i16) {
+        self.out.extend_from_slice(&2i32.to_be_bytes());
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+
+    pub fn int8(&mut self, v: i64) {
+        self.out.extend_from_slice(&8i32.to_be_bytes());
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+
+    /// A `bytea`, or a `text` in the database's encoding: the bytes as they are.
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+        self.out.extend_from_slice(v);
+    }
+
+    /// A PostGIS `geometry` point: its EWKB (little-endian, with the SRID),
+    /// which `geometry_recv` takes.
+    pub fn ewkb_point(&mut self, x: f64, y: f64, srid: i32) {
+        const WITH_SRID: u32 = 0x2000_0000;
+        self.out.extend_from_slice(&25i32.to_be_bytes());
+        self.out.push(1);
+        self.out.extend_from_slice(&(1 | WITH_SRID).to_le_bytes());
+        self.out.extend_from_slice(&srid.to_le_bytes());
+        self.out.extend_from_slice(&x.to_le_bytes());
+        self.out.extend_from_slice(&y.to_le_bytes());
+    }
+
     pub fn int4(&mut self, v: i32) {
         self.out.extend_from_slice(&4i32.to_be_bytes());
         self.out.extend_from_slice(&v.to_be_bytes());
@@ -114,6 +147,33 @@ impl Drop for FeedGuard {
     }
 }
 
+/// Binary COPY converts text fields from the client's encoding; the rows
+/// we write are in the database's. For the COPY's duration the client
+/// encoding is the database's (no conversion), and is put back however
+/// the COPY ends.
+struct ClientEncodingGuard {
+    previous: i32,
+}
+
+impl ClientEncodingGuard {
+    fn database() -> ClientEncodingGuard {
+        // SAFETY: setting the client encoding to the server's always
+        // succeeds (no conversion is looked up); the previous one was in use.
+        unsafe {
+            let previous = pg_sys::pg_get_client_encoding();
+            pg_sys::SetClientEncoding(pg_sys::GetDatabaseEncoding());
+            ClientEncodingGuard { previous }
+        }
+    }
+}
+
+impl Drop for ClientEncodingGuard {
+    fn drop(&mut self) {
+        // SAFETY: the encoding was in use before, so its conversion is prepared.
+        unsafe { pg_sys::SetClientEncoding(self.previous) };
+    }
+}
+
 /// Whether `copy_rows` can write to a relation of this kind without
 /// row-level security (COPY FROM refuses tables with RLS enabled for the
 /// caller).
@@ -156,6 +216,7 @@ pub fn copy_rows(
         })
     });
     let _guard = FeedGuard;
+    let _encoding = ClientEncodingGuard::database();
     // SAFETY: the sequence DoCopy runs for COPY ... FROM (PostgreSQL 15):
     // lock, range table entry with the INSERT permission on the columns,
     // permission check, then BeginCopyFrom / CopyFrom / EndCopyFrom. Every

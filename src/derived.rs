@@ -58,13 +58,15 @@ pub fn next_build(client: &SpiClient<'_>) -> SqlResult<i64> {
     Ok(first_value::<i64>(client, "SELECT pg_catalog.nextval('gridkit.build')", &[])?.unwrap_or_default())
 }
 
-/// Reads every row of the layer's tile query (without the box) plus
+/// Reads every row of the layer's tile query (without the box; its columns
+/// `select_list`, `plan.select_list` or `plan.stored_select_list`) plus
 /// `extra_columns` (SQL over alias `t`), and the layer's data version, in one
 /// snapshot. `f(version, row values, nulls)` is called per row, with the
 /// values starting at the id; for an empty source, `f` is never called and
 /// the version is returned alone.
 pub fn read_source(
     plan: &LayerPlan,
+    select_list: &str,
     extra_columns: &str,
     natts: usize,
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
@@ -73,8 +75,8 @@ pub fn read_source(
         // MATERIALIZED: a plain subquery would be pulled up and the version
         // computed once per row.
         "WITH v(version) AS MATERIALIZED (SELECT gridkit.layer_data_version($1))
-         SELECT v.version, s.* FROM v LEFT JOIN LATERAL (SELECT true AS present, {}{extra_columns} FROM {} AS t) AS s ON true",
-        plan.select_list, plan.source
+         SELECT v.version, s.* FROM v LEFT JOIN LATERAL (SELECT true AS present, {select_list}{extra_columns} FROM {} AS t) AS s ON true",
+        plan.source
     );
     let read = Plan::prepare(&sql, &[pg_sys::TEXTOID], Planning::Custom, false)?;
     let mut version = 0i64;
@@ -169,7 +171,23 @@ pub fn drop_retired(client: &mut SpiClient<'_>) -> SqlResult<()> {
                 continue; // a reader holds it; a later build drops it
             }
             if let Some(name) = name {
-                client.update(&format!("ALTER EXTENSION gridkit DROP TABLE {name}; DROP TABLE {name}"), None, &[])?;
+                // A partitioned table's partitions are members too; DROP
+                // takes them along once they are released.
+                let release: Option<String> = first_value(
+                    client,
+                    "SELECT pg_catalog.string_agg(pg_catalog.format('ALTER EXTENSION gridkit DROP TABLE %s;', \
+                                                                    inhrelid::pg_catalog.regclass), ' ')
+                       FROM pg_catalog.pg_inherits WHERE inhparent = $1",
+                    &[oid.into()],
+                )?;
+                client.update(
+                    &format!(
+                        "{} ALTER EXTENSION gridkit DROP TABLE {name}; DROP TABLE {name}",
+                        release.unwrap_or_default()
+                    ),
+                    None,
+                    &[],
+                )?;
             }
         }
         client.update("DELETE FROM gridkit.retired_relation WHERE relation = $1", None, &[oid.into()])?;

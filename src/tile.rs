@@ -11,7 +11,7 @@
 
 use std::rc::Rc;
 
-use gridkit_mvt::{AttrValue, FinishedLayer, LayerEncoder, SourceCrs, TileCoord};
+use gridkit_mvt::{props, AttrValue, FinishedLayer, LayerEncoder, SourceCrs, TileCoord};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -258,6 +258,47 @@ pub unsafe fn decode_attributes<'a>(
         };
         out.push((i as u32, v));
     }
+}
+
+/// The non-NULL attributes of one row in the `props` encoding, appended to
+/// `out`; text as the database stores it, checked for UTF-8 by whoever
+/// decodes it (see [`repair_text`]).
+///
+/// # Safety
+/// As [`decode_attributes`].
+pub unsafe fn encode_attributes(kinds: &[AttrKind], values: &[pg_sys::Datum], nulls: &[bool], out: &mut Vec<u8>) {
+    for (i, kind) in kinds.iter().enumerate() {
+        if nulls[i] {
+            continue;
+        }
+        let d = values[i];
+        let key = i as u32;
+        match kind {
+            AttrKind::Text => props::encode_string_bytes(key, varlena_bytes(d), out),
+            AttrKind::Int => props::encode(&[(key, AttrValue::Int(d.value() as i64))], out),
+            AttrKind::Float => props::encode(&[(key, AttrValue::Float(f32::from_bits(d.value() as u32)))], out),
+            AttrKind::Double => props::encode(&[(key, AttrValue::Double(f64::from_bits(d.value() as u64)))], out),
+            AttrKind::Bool => props::encode(&[(key, AttrValue::Bool(d.value() != 0))], out),
+        }
+    }
+}
+
+/// Attributes from [`encode_attributes`] whose text is not all UTF-8,
+/// re-encoded with each text cut to its valid prefix, as
+/// [`decode_attributes`] would have read it. `None` if `encoded` is not
+/// in the `props` encoding at all.
+pub fn repair_text(encoded: &[u8]) -> Option<Vec<u8>> {
+    let mut repaired = Vec::with_capacity(encoded.len());
+    let mut one = Vec::new();
+    let well_formed = props::for_each_triple(encoded, |key, triple| {
+        if props::decode(triple, &mut one) {
+            repaired.extend_from_slice(triple);
+        } else if let Some(text) = triple.get(7..) {
+            // A string triple: key (2), tag (1), length (4), bytes.
+            props::encode(&[(key, AttrValue::String(valid_utf8_prefix(text)))], &mut repaired);
+        }
+    });
+    well_formed.then_some(repaired)
 }
 
 /// Text in a tile must be UTF-8. The query converts text to UTF-8 when the

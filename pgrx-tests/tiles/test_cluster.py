@@ -333,6 +333,30 @@ def test_refresh_after_changes_equals_a_fresh_build(conn):
     assert conn.execute("SELECT points FROM gridkit.pyramid WHERE layer = 'scratch_a'").fetchone()[0] == n
 
 
+def test_partition_values_are_stored_whatever_the_client_encoding(conn):
+    # The build writes pyramid rows with binary COPY, whose text fields
+    # PostgreSQL converts from the client's encoding: a refresh from a
+    # LATIN1 session must still store the values as the database has them.
+    conn.execute("DROP TABLE IF EXISTS public.scratch_enc CASCADE")
+    conn.execute("""CREATE TABLE public.scratch_enc AS
+                    SELECT id, CASE WHEN id % 3 = 0 THEN 'Zürich' ELSE 'Genève' END AS city, geom
+                      FROM demo.pnodes WHERE iso_id = 'PJM'""")
+    conn.execute("""SELECT gridkit.layer_register('scratch_enc', 'public.scratch_enc', attributes => '{city}',
+                        options => '{"cluster": {"max_zoom": 8, "partition_by": "city"}}')""")
+    with psycopg.connect(os.environ["GRIDKIT_DSN"], autocommit=True) as latin1:
+        latin1.execute("SET client_encoding = 'LATIN1'")
+        latin1.execute("SELECT gridkit.cluster_refresh('scratch_enc')")
+        assert latin1.execute("SHOW client_encoding").fetchone()[0] == "LATIN1"
+    storage = conn.execute("SELECT storage::text FROM gridkit.pyramid WHERE layer = 'scratch_enc'").fetchone()[0]
+    assert {r[0] for r in conn.execute(f"SELECT DISTINCT part FROM {storage}")} == {"Zürich", "Genève"}
+    zurich = conn.execute("SELECT count(*) FROM public.scratch_enc WHERE city = 'Zürich'").fetchone()[0]
+    fs = features(conn, "scratch_enc", 0, 0, 0, '{"city": "Zürich"}')
+    assert {f["properties"]["city"] for f in fs} == {"Zürich"}
+    assert sum(f["properties"].get("point_count", 1) for f in fs) == zurich
+    conn.execute("SELECT gridkit.layer_drop('scratch_enc')")
+    conn.execute("DROP TABLE public.scratch_enc")
+
+
 def test_changes_are_counted_per_committed_transaction(conn):
     scratch_layer(conn, "scratch_c", "public.scratch_c")
     v0 = status(conn, "scratch_c")[0]

@@ -15,20 +15,22 @@
 use std::time::Instant;
 
 use gridkit_cluster::{world_to_mercator, ClusterId, Pyramid};
-use gridkit_mvt::{AttrValue, SourceCrs};
+use gridkit_mvt::{gserialized, props, AttrValue, SourceCrs};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
-use super::points::PointSet;
+use super::points::{gather, EncodedAttributes, PointSet};
 use super::tile::params;
+use crate::copy_in::copy_rows;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
-use crate::rows::varlena_bytes;
-use crate::tile::decode_attributes;
+use crate::rows::{first_value, varlena_bytes};
+use crate::tile::{encode_attributes, repair_text};
 
-/// Rows per INSERT while writing a pyramid.
-const WRITE_CHUNK: usize = 20_000;
+/// The columns of a pyramid table, in the order its rows are written.
+const PYRAMID_COLUMNS: [&str; 10] =
+    ["level", "cluster_id", "source_id", "point_count", "expansion_zoom", "x", "y", "part", "props", "geom"];
 /// Ids per row of a leaves table.
 pub const LEAF_CHUNK: u32 = 1024;
 
@@ -44,6 +46,9 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let mut phases = derived::Phases::start(format!("cluster_refresh('{layer}')"));
         let (mut points, version) = read_points(&plan)?;
         phases.mark("read");
+        let (keys, order) = points.spatial_order();
+        points.reorder_positions(&order);
+        phases.mark("sort");
         let partitions = points.take_partitions();
         let codes = partitions.as_ref().map(|p| p.build_codes());
         let build = derived::next_build(client)?;
@@ -52,18 +57,21 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let store = format!("gridkit.pyramid_{build}_points");
         let postgis = &plan.postgis_schema;
         // Clustering and aggregates are pure Rust: they run on a second core
-        // while this one writes the packed points (SPI stays on the
-        // backend's own thread).
+        // while this one puts ids and attributes in the same order and
+        // writes the packed points (SPI stays on the backend's own thread).
         let params = params(c, 0, c.options.max_zoom);
         let inputs = points.take_inputs();
         let (clustered, written) = std::thread::scope(|scope| {
+            let xy = &points.xy;
             let clustering = scope.spawn(|| {
-                Pyramid::build(&points.xy, codes.as_deref(), params).map(|pyramid| {
+                Pyramid::build(xy, codes.as_deref(), params).map(|pyramid| {
                     let summaries = inputs.summarize(&pyramid, partitions);
                     (pyramid, summaries)
                 })
             });
-            let written = super::store::write(client, &store, postgis, &points, plan.attributes.len());
+            points.ids = gather(&points.ids, &order);
+            points.attributes.reorder(&order);
+            let written = super::store::write(client, &store, postgis, &points, &keys, plan.attributes.len());
             (clustering.join(), written)
         });
         written?;
@@ -72,6 +80,15 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
         phases.mark("cluster, aggregate and write points");
 
+        // One partition per zoom: each zoom's index is built from its own
+        // rows (partial indexes on one table would each scan all of them),
+        // and a tile's query, whose zoom is a literal, reads one partition.
+        let partitions: Vec<String> = (0..=c.options.max_zoom).map(|z| format!("{storage}_z{z}")).collect();
+        let partition_ddl: String = partitions
+            .iter()
+            .enumerate()
+            .map(|(z, p)| format!("CREATE TABLE {p} PARTITION OF {storage} FOR VALUES IN ({z});\n"))
+            .collect();
         client.update(
             &format!(
                 "CREATE TABLE {storage} (
@@ -85,10 +102,16 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     part           text,
                     props          bytea NOT NULL,
                     geom           {postgis}.geometry(Point, 3857) NOT NULL
-                 );
+                 ) PARTITION BY LIST (level);
+                 {partition_ddl}
                  CREATE TABLE {leaves} (chunk int4 PRIMARY KEY, ids int8[] NOT NULL);
                  -- 8 kB of ids compress poorly; pglz would cost more than the build.
-                 ALTER TABLE {leaves} ALTER COLUMN ids SET STORAGE EXTERNAL;"
+                 ALTER TABLE {leaves} ALTER COLUMN ids SET STORAGE EXTERNAL;
+                 -- The planner needs the levels' sizes and the partitions' values, no
+                 -- fine histograms: a 3,000-row sample instead of 30,000.
+                 ALTER TABLE {storage} ALTER COLUMN level SET STATISTICS 10,
+                                       ALTER COLUMN cluster_id SET STATISTICS 10,
+                                       ALTER COLUMN part SET STATISTICS 10;"
             ),
             None,
             &[],
@@ -96,48 +119,46 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
 
         // One row per node per zoom it shows at.
         let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
-        let mut rows = Rows::default();
+        let rows: Vec<(u8, u32)> =
+            (0..=c.options.max_zoom).flat_map(|z| pyramid.level(z).iter().map(move |&node| (z, node))).collect();
+        let relid = first_value::<pg_sys::Oid>(client, "SELECT $1::regclass::oid", &[storage.as_str().into()])?
+            .expect("the table created above");
         let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
         let mut encoded = Vec::new();
-        for z in 0..=c.options.max_zoom {
-            for &node in pyramid.level(z) {
-                let n = &pyramid.nodes[node as usize];
-                let (x, y) = world_to_mercator(n.x, n.y);
-                let first_leaf = pyramid.leaf_order[n.leaf_lo as usize] as usize;
+        copy_rows(relid, &PYRAMID_COLUMNS, rows.len(), &mut |i, row| {
+            let (z, node) = rows[i];
+            let n = &pyramid.nodes[node as usize];
+            let first_leaf = pyramid.leaf_order[n.leaf_lo as usize] as usize;
+            row.int2(i16::from(z));
+            let props = if pyramid.is_cluster(node) {
+                row.int8(ClusterId::new(build, n.leaf_lo, n.zoom).to_i64());
+                row.null();
+                row.int4(n.count as i32);
+                row.int2(i16::from(n.zoom) + 1);
+                summaries.cluster_attrs(node as usize, first_leaf, &kinds, &mut attrs);
                 encoded.clear();
-                if pyramid.is_cluster(node) {
-                    summaries.cluster_attrs(node as usize, first_leaf, &kinds, &mut attrs);
-                    gridkit_mvt::props::encode(&attrs, &mut encoded);
-                    rows.push(Row {
-                        level: i16::from(z),
-                        cluster_id: Some(ClusterId::new(build, n.leaf_lo, n.zoom).to_i64()),
-                        source_id: None,
-                        count: n.count as i32,
-                        expansion_zoom: Some(i16::from(n.zoom) + 1),
-                        x,
-                        y,
-                        part: summaries.partition_text(first_leaf),
-                        props: encoded.clone(),
-                    });
-                } else {
-                    rows.push(Row {
-                        level: i16::from(z),
-                        cluster_id: None,
-                        source_id: points.ids[node as usize],
-                        count: 1,
-                        expansion_zoom: None,
-                        x,
-                        y,
-                        part: summaries.partition_text(first_leaf),
-                        props: points.props(node as usize).to_vec(),
-                    });
+                gridkit_mvt::props::encode(&attrs, &mut encoded);
+                &encoded[..]
+            } else {
+                row.null();
+                match points.ids[node as usize] {
+                    Some(id) => row.int8(id),
+                    None => row.null(),
                 }
-                if rows.len() >= WRITE_CHUNK {
-                    rows.write(client, &storage, postgis)?;
-                }
+                row.int4(1);
+                row.null();
+                points.props(node as usize)
+            };
+            let (x, y) = world_to_mercator(n.x, n.y);
+            row.float8(x);
+            row.float8(y);
+            match summaries.partition_text(first_leaf) {
+                Some(part) => row.bytes(part.as_bytes()),
+                None => row.null(),
             }
-        }
-        rows.write(client, &storage, postgis)?;
+            row.bytes(props);
+            row.ewkb_point(x, y, 3857);
+        })?;
         phases.mark("write clusters");
         let leaf_ids: Vec<Option<i64>> = pyramid.leaf_order.iter().map(|&i| points.ids[i as usize]).collect();
         // Slices of one array, in chunk order: no sort, no aggregate.
@@ -152,22 +173,24 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             &[leaf_ids.into()],
         )?;
         phases.mark("write leaves");
-        let mut ddl = String::new();
-        for z in 0..=c.options.max_zoom {
-            ddl.push_str(&format!(
-                "CREATE INDEX pyramid_{build}_z{z} ON {storage} USING gist (geom) WHERE level = {z};\n"
-            ));
-        }
-        ddl.push_str(&format!(
-            "CREATE INDEX pyramid_{build}_cluster ON {storage} (cluster_id) WHERE cluster_id IS NOT NULL;
-             ANALYZE {storage} (level, cluster_id, part);"
-        ));
-        client.update(&ddl, None, &[])?;
+        client.update(
+            &format!(
+                "CREATE INDEX pyramid_{build}_geom ON {storage} USING gist (geom);
+                 CREATE INDEX pyramid_{build}_cluster ON {storage} (cluster_id) WHERE cluster_id IS NOT NULL;
+                 ANALYZE {storage} (level, cluster_id, part);"
+            ),
+            None,
+            &[],
+        )?;
         derived::adopt_tables(
             client,
             &[&storage, &leaves, &store],
             &format!("gridkit: cluster pyramid of layer {layer} (build {build})"),
         )?;
+        // Members too (pg_dump leaves them out with their table); read
+        // through the partitioned table only.
+        let members: String = partitions.iter().map(|p| format!("ALTER EXTENSION gridkit ADD TABLE {p};")).collect();
+        client.update(&members, None, &[])?;
 
         phases.mark("index");
         swap(client, layer, build, [&storage, &leaves, &store], version, started, &points, &pyramid)?;
@@ -183,97 +206,65 @@ pub fn not_clustered(layer: &str) -> SqlError {
         .hint("Register it with options => '{\"cluster\": {...}}'.")
 }
 
+/// Rows per batch handed from the reading thread to the one making points.
+const READ_BATCH: usize = 8192;
+
 /// Reads every point of the layer's source and the layer's data version, in
 /// one snapshot.
+///
+/// The backend's thread only copies each row out of the executor (SPI
+/// stays on it); a second thread checks the text, projects the points and
+/// resolves the aggregates' inputs meanwhile, a batch of rows at a time.
 fn read_points(plan: &LayerPlan) -> SqlResult<(PointSet, i64)> {
     let c = plan.cluster.as_ref().expect("clustered layer");
     let crs = plan.crs.unwrap_or(SourceCrs::WebMercator);
-    let mut points = PointSet::new(c, crs);
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
-    let mut attrs = Vec::with_capacity(kinds.len());
-    let version = derived::read_source(plan, "", 2 + kinds.len(), |values, nulls| {
-        // SAFETY: columns are int8 (id), bytea, then the attributes by kind.
-        unsafe {
-            let id = (!nulls[0]).then(|| values[0].value() as i64);
-            let wkb = (!nulls[1]).then(|| varlena_bytes(values[1]));
-            decode_attributes(&kinds, &values[2..], &nulls[2..], &mut attrs);
-            points.push(id, wkb, &attrs);
-        }
-    })?;
-    Ok((points, version))
+    let (send, receive) = std::sync::mpsc::sync_channel::<RowBatch>(8);
+    let mut points = PointSet::new(c, crs);
+    std::thread::scope(|scope| {
+        let making = scope.spawn(move || {
+            for batch in receive {
+                let mut attrs = Vec::new();
+                for i in 0..batch.ids.len() {
+                    let encoded = batch.attributes.get(i);
+                    if props::decode(encoded, &mut attrs) {
+                        points.push_coordinates(batch.ids[i], batch.xy[i], &attrs, Some(encoded));
+                    } else if let Some(repaired) = repair_text(encoded) {
+                        let mut repaired_attrs = Vec::new();
+                        props::decode(&repaired, &mut repaired_attrs);
+                        points.push_coordinates(batch.ids[i], batch.xy[i], &repaired_attrs, Some(&repaired));
+                    }
+                }
+            }
+            points
+        });
+        let mut batch = RowBatch::default();
+        let read = derived::read_source(plan, &plan.stored_select_list, "", 2 + kinds.len(), |values, nulls| {
+            // SAFETY: columns are int8 (id), geometry, then the attributes by kind.
+            unsafe {
+                batch.ids.push((!nulls[0]).then(|| values[0].value() as i64));
+                batch.xy.push(if nulls[1] { None } else { gserialized::point(varlena_bytes(values[1])) });
+                batch.attributes.push(|out| encode_attributes(&kinds, &values[2..], &nulls[2..], out));
+            }
+            if batch.ids.len() == READ_BATCH {
+                // The receiver lives until this sender is dropped.
+                let _ = send.send(std::mem::take(&mut batch));
+            }
+        });
+        let _ = send.send(batch);
+        drop(send);
+        let points = making.join().map_err(|_| SqlError::new(ERRCODE_INTERNAL_ERROR, "reading points failed"))?;
+        Ok((points, read?))
+    })
 }
 
-struct Row {
-    level: i16,
-    cluster_id: Option<i64>,
-    source_id: Option<i64>,
-    count: i32,
-    expansion_zoom: Option<i16>,
-    x: f64,
-    y: f64,
-    part: Option<String>,
-    props: Vec<u8>,
-}
-
-/// Pyramid rows gathered column by column, written in chunks.
+/// Source rows as read, for the thread that makes them points.
 #[derive(Default)]
-struct Rows {
-    level: Vec<i16>,
-    cluster_id: Vec<Option<i64>>,
-    source_id: Vec<Option<i64>>,
-    count: Vec<i32>,
-    expansion_zoom: Vec<Option<i16>>,
-    x: Vec<f64>,
-    y: Vec<f64>,
-    part: Vec<Option<String>>,
-    props: Vec<Vec<u8>>,
-}
-
-impl Rows {
-    fn len(&self) -> usize {
-        self.level.len()
-    }
-
-    fn push(&mut self, r: Row) {
-        self.level.push(r.level);
-        self.cluster_id.push(r.cluster_id);
-        self.source_id.push(r.source_id);
-        self.count.push(r.count);
-        self.expansion_zoom.push(r.expansion_zoom);
-        self.x.push(r.x);
-        self.y.push(r.y);
-        self.part.push(r.part);
-        self.props.push(r.props);
-    }
-
-    fn write(&mut self, client: &mut SpiClient<'_>, storage: &str, postgis: &str) -> SqlResult<()> {
-        if self.len() == 0 {
-            return Ok(());
-        }
-        let rows = std::mem::take(self);
-        client.update(
-            &format!(
-                "INSERT INTO {storage} (level, cluster_id, source_id, point_count, expansion_zoom, x, y, part, props, geom)
-                 SELECT l, c, s, n, e, x, y, p, b, {postgis}.st_setsrid({postgis}.st_makepoint(x, y), 3857)
-                   FROM unnest($1::int2[], $2::int8[], $3::int8[], $4::int4[], $5::int2[],
-                                          $6::float8[], $7::float8[], $8::text[], $9::bytea[])
-                        AS u(l, c, s, n, e, x, y, p, b)"
-            ),
-            None,
-            &[
-                rows.level.into(),
-                rows.cluster_id.into(),
-                rows.source_id.into(),
-                rows.count.into(),
-                rows.expansion_zoom.into(),
-                rows.x.into(),
-                rows.y.into(),
-                rows.part.into(),
-                rows.props.into(),
-            ],
-        )?;
-        Ok(())
-    }
+struct RowBatch {
+    ids: Vec<Option<i64>>,
+    /// The point in the source's coordinates, if the row has one.
+    xy: Vec<Option<[f64; 2]>>,
+    attributes: EncodedAttributes,
 }
 
 /// Points `gridkit.pyramid` at the new build and retires the previous one.

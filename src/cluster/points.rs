@@ -3,7 +3,7 @@
 //! the inputs of the layer's aggregates.
 
 use gridkit_cluster::aggregate::{aggregate, AggFn, Aggregated, Column};
-use gridkit_cluster::{mercator_to_world, Pyramid};
+use gridkit_cluster::{mercator_to_world, quadtree, Pyramid};
 use gridkit_mvt::tile::{lat_to_mercator_y, lon_to_mercator_x};
 use gridkit_mvt::{props, AttrValue, SourceCrs};
 use rustc_hash::FxHashMap;
@@ -156,8 +156,9 @@ pub struct PointSet {
     pub ids: Vec<Option<i64>>,
     /// World coordinates (see `gridkit_cluster::mercator_to_world`).
     pub xy: Vec<[f64; 2]>,
-    props: Vec<u8>,
-    props_end: Vec<usize>,
+    /// Each point's attributes in the `props` encoding, for points that
+    /// stand alone.
+    pub attributes: EncodedAttributes,
     aggregates: Vec<(usize, AggFn, AggInput)>,
     partition: Option<(usize, Interner)>,
     /// Rows without a usable point (NULL, empty, or not a point).
@@ -207,8 +208,7 @@ impl PointSet {
             crs,
             ids: Vec::new(),
             xy: Vec::new(),
-            props: Vec::new(),
-            props_end: Vec::new(),
+            attributes: EncodedAttributes::default(),
             aggregates,
             partition: cluster.partition.map(|i| (i, Interner::default())),
             skipped: 0,
@@ -222,7 +222,20 @@ impl PointSet {
     /// Adds one row: `wkb` its geometry, `attrs` (attribute index, value)
     /// for its non-NULL attributes, in attribute order.
     pub fn push(&mut self, id: Option<i64>, wkb: Option<&[u8]>, attrs: &[(u32, AttrValue<'_>)]) {
-        let Some([x, y]) = wkb.and_then(wkb_point) else {
+        self.push_coordinates(id, wkb.and_then(wkb_point), attrs, None);
+    }
+
+    /// Adds one row whose point is `xy` in the source's coordinates (`None`
+    /// if it has no usable point); `encoded` holds `attrs` in the `props`
+    /// encoding already, or is `None` to encode them here.
+    pub fn push_coordinates(
+        &mut self,
+        id: Option<i64>,
+        xy: Option<[f64; 2]>,
+        attrs: &[(u32, AttrValue<'_>)],
+        encoded: Option<&[u8]>,
+    ) {
+        let Some([x, y]) = xy else {
             self.skipped += 1;
             return;
         };
@@ -235,7 +248,10 @@ impl PointSet {
             self.skipped += 1;
             return;
         }
-        props::encode(attrs, &mut self.props);
+        match encoded {
+            Some(bytes) => self.attributes.bytes.extend_from_slice(bytes),
+            None => props::encode(attrs, &mut self.attributes.bytes),
+        }
         self.push_encoded(id, wx.clamp(0.0, 1.0), wy, attrs, None);
     }
 
@@ -279,11 +295,11 @@ impl PointSet {
         encoded: Option<&[u8]>,
     ) {
         if let Some(bytes) = encoded {
-            self.props.extend_from_slice(bytes);
+            self.attributes.bytes.extend_from_slice(bytes);
         }
         self.ids.push(id);
         self.xy.push([wx, wy]);
-        self.props_end.push(self.props.len());
+        self.attributes.close();
         for slot in 0..self.aggregates.len() + usize::from(self.partition.is_some()) {
             let attribute = self.input_attribute(slot);
             let v = attrs.iter().find(|(k, _)| *k as usize == attribute).map(|(_, v)| v);
@@ -298,7 +314,7 @@ impl PointSet {
     pub fn push_resolved(&mut self, wx: f64, wy: f64, inputs: &[Input]) {
         self.ids.push(None);
         self.xy.push([wx, wy]);
-        self.props_end.push(self.props.len());
+        self.attributes.close();
         for (slot, &input) in inputs.iter().enumerate() {
             self.push_input(slot, input);
         }
@@ -313,10 +329,40 @@ impl PointSet {
         }
     }
 
+    /// The points' quadtree order: their Morton keys ascending (ties in
+    /// read order), and `order[k]`, the point that comes k-th.
+    ///
+    /// Points read in heap order lie scattered in memory; in quadtree order
+    /// neighbours are near, so clustering, aggregates and the packed
+    /// points' write walk memory in order instead of missing the cache at
+    /// every point. [`PointSet::reorder_positions`] and
+    /// [`EncodedAttributes::reorder`] put them in that order.
+    pub fn spatial_order(&self) -> (Vec<u64>, Vec<u32>) {
+        let keys: Vec<u64> = self.xy.iter().map(|p| quadtree::morton(p[0], p[1])).collect();
+        let order = quadtree::sort_order(&keys);
+        (gather(&keys, &order), order)
+    }
+
+    /// Reorders what clustering reads (positions, aggregate inputs and
+    /// partitions) by `order`; ids and attributes follow with
+    /// [`PointSet::reorder_ids`] and [`EncodedAttributes::reorder`], which
+    /// may run while the points are clustered.
+    pub fn reorder_positions(&mut self, order: &[u32]) {
+        self.xy = gather(&self.xy, order);
+        for (_, _, input) in &mut self.aggregates {
+            match input {
+                AggInput::Numbers(numbers) => *numbers = gather(numbers, order),
+                AggInput::Values(interner) => interner.codes = gather(&interner.codes, order),
+            }
+        }
+        if let Some((_, interner)) = &mut self.partition {
+            interner.codes = gather(&interner.codes, order);
+        }
+    }
+
     /// The encoded attributes of point `i`.
     pub fn props(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.props_end[i - 1] };
-        &self.props[start..self.props_end[i]]
+        self.attributes.get(i)
     }
 
     /// The points' partitions, if the layer is partitioned. Consumes the interner.
@@ -337,6 +383,48 @@ impl PointSet {
     pub fn take_inputs(&mut self) -> Inputs {
         Inputs(std::mem::take(&mut self.aggregates))
     }
+}
+
+/// Points' attributes in the `props` encoding, one after another.
+#[derive(Default)]
+pub struct EncodedAttributes {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl EncodedAttributes {
+    /// Ends the current point's attributes (those appended to `bytes` since
+    /// the previous point's).
+    fn close(&mut self) {
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Adds one point's attributes, which `encode` appends to the bytes.
+    pub fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        encode(&mut self.bytes);
+        self.close();
+    }
+
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    /// Puts the points in `order` (indices into them).
+    pub fn reorder(&mut self, order: &[u32]) {
+        let mut bytes = Vec::with_capacity(self.bytes.len());
+        let mut ends = Vec::with_capacity(self.ends.len());
+        for &i in order {
+            bytes.extend_from_slice(self.get(i as usize));
+            ends.push(bytes.len());
+        }
+        *self = EncodedAttributes { bytes, ends };
+    }
+}
+
+/// `values` in `order` (indices into it).
+pub fn gather<T: Copy>(values: &[T], order: &[u32]) -> Vec<T> {
+    order.iter().map(|&i| values[i as usize]).collect()
 }
 
 /// The inputs of a layer's aggregates, one value per point.

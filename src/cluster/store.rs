@@ -38,13 +38,15 @@ pub const CHUNK_POINTS: usize = 4096;
 const WRITE_CHUNKS: usize = 256;
 
 /// Creates `table` and fills it with `points`' chunks. Must be called while
-/// connected to SPI.
+/// connected to SPI. `points` are in quadtree order
+/// ([`PointSet::sort_spatially`]), `keys` their Morton keys;
 /// `attribute_count` is the layer's number of attributes.
 pub fn write(
     client: &mut SpiClient<'_>,
     table: &str,
     postgis: &str,
     points: &PointSet,
+    keys: &[u64],
     attribute_count: usize,
 ) -> SqlResult<()> {
     client.update(
@@ -66,15 +68,11 @@ pub fn write(
         &[],
     )?;
     let mut rows = ChunkRows::new(attribute_count);
-    // Quadtree order: one sort by Morton key, then each cell is a run.
-    let keys: Vec<u64> = points.xy.iter().map(|p| quadtree::morton(p[0], p[1])).collect();
-    let mut order: Vec<u32> = (0..points.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| (keys[i as usize], i));
-    let sorted: Vec<u64> = order.iter().map(|&i| keys[i as usize]).collect();
+    // Each quadtree cell is a run of the sorted points.
     let mut cells = Vec::new();
-    quadtree::cells(&sorted, CHUNK_POINTS, &mut cells);
+    quadtree::cells(keys, CHUNK_POINTS, &mut cells);
     for (cell, range) in cells {
-        rows.push(points, cell, &order[range]);
+        rows.push(points, cell, range);
         if rows.len() >= WRITE_CHUNKS {
             rows.write(client, table, postgis)?;
         }
@@ -112,26 +110,26 @@ impl ChunkRows {
         self.n.len()
     }
 
-    fn push(&mut self, points: &PointSet, cell: [f64; 4], members: &[u32]) {
+    fn push(&mut self, points: &PointSet, cell: [f64; 4], members: std::ops::Range<usize>) {
         let (ax, ay) = world_to_mercator(cell[0], cell[3]);
         let (bx, by) = world_to_mercator(cell[2], cell[1]);
         self.boxes.push([ax, ay, bx, by]);
         self.n.push(members.len() as i32);
         let mut xy = Vec::with_capacity(members.len() * 16);
         let mut ids = Vec::with_capacity(members.len() * 9);
-        for &i in members {
-            let p = points.xy[i as usize];
+        for i in members {
+            let p = points.xy[i];
             xy.extend(p[0].to_le_bytes());
             xy.extend(p[1].to_le_bytes());
             // A presence byte, then the id: a NULL id stays NULL.
-            match points.ids[i as usize] {
+            match points.ids[i] {
                 Some(id) => {
                     ids.push(1);
                     ids.extend(id.to_le_bytes());
                 }
                 None => ids.extend([0u8; 9]),
             }
-            let encoded = self.writer.push_encoded(points.props(i as usize));
+            let encoded = self.writer.push_encoded(points.props(i));
             debug_assert!(encoded, "encoded by this build a moment ago");
         }
         let mut columns = Vec::new();

@@ -282,7 +282,7 @@ fn read_features(plan: &LayerPlan) -> SqlResult<(Features, i64)> {
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(kinds.len());
     let mut geometry = SourceGeometry::default();
     let natts = 3 + kinds.len();
-    let version = derived::read_source(plan, &mask_sql, natts, |values, nulls| {
+    let version = derived::read_source(plan, &plan.select_list, &mask_sql, natts, |values, nulls| {
         // SAFETY: columns are int8 (id), bytea, the attributes by kind, int8.
         unsafe {
             let Some(wkb) = (!nulls[1]).then(|| varlena_bytes(values[1])) else {

@@ -182,6 +182,10 @@ pub struct LayerPlan {
     pub rank: Option<(usize, bool)>,
     /// The tile query's columns over alias `t`: id, WKB, attributes.
     pub select_list: String,
+    /// The same with the geometry as stored (in Web Mercator or the
+    /// source's 4326/3857), for readers of points that parse it themselves
+    /// (`gridkit_mvt::gserialized`).
+    pub stored_select_list: String,
     filter_sql: String,
     /// The id column, quoted, over alias `t`.
     pub id_column: String,
@@ -372,6 +376,11 @@ impl LayerPlan {
         };
         let index_read = IndexRead::load(client, &source, &postgis, srid, &columns)?;
         let select_list = select.join(", ");
+        select[1] = match crs {
+            Some(_) => geom.clone(),
+            None => format!("{}({geom}, 3857)", postgis.f("st_transform")),
+        };
+        let stored_select_list = select.join(", ");
         let filter_sql = format!("{filtered} OPERATOR({}.&&) {envelope}", postgis.schema);
         let plan = LayerPlan {
             name: name.to_string(),
@@ -387,6 +396,7 @@ impl LayerPlan {
             rule_sql,
             rank,
             select_list,
+            stored_select_list,
             filter_sql,
             id_column: format!("t.{}", quote_ident(&columns.id.name)),
             index_read,

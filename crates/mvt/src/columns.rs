@@ -13,7 +13,10 @@
 //! triples), then `count` little-endian `u16` codes: the index of the
 //! feature's value in the dictionary, or [`NULL_CODE`].
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry, HashTable};
+use rustc_hash::FxBuildHasher;
 
 use crate::{props, AttrValue};
 
@@ -32,8 +35,11 @@ pub struct ColumnsWriter {
 
 #[derive(Default)]
 struct ColumnWriter {
-    /// Encoded value -> code, so a value seen before costs no allocation.
-    codes_of: FxHashMap<Box<[u8]>, u16>,
+    /// Codes by value, hashed by the value's bytes and compared in
+    /// `dictionary`: no allocation per distinct value.
+    codes_of: HashTable<u16>,
+    /// Where each code's value starts in `dictionary`.
+    starts: Vec<u32>,
     dictionary: Vec<u8>,
     codes: Vec<u8>,
 }
@@ -86,7 +92,7 @@ impl ColumnsWriter {
             out.extend_from_slice(&(column.dictionary.len() as u32).to_le_bytes());
             out.extend_from_slice(&column.dictionary);
             out.extend_from_slice(&column.codes);
-            *column = ColumnWriter::default();
+            column.clear();
         }
         self.count = 0;
     }
@@ -95,13 +101,30 @@ impl ColumnsWriter {
 impl ColumnWriter {
     /// The code of a value (its encoded triple), numbering it if it is new.
     fn code(&mut self, triple: &[u8]) -> u16 {
-        if let Some(&c) = self.codes_of.get(triple) {
-            return c;
+        let (dictionary, starts) = (&self.dictionary, &self.starts);
+        let value = |c: u16| {
+            let end = starts.get(c as usize + 1).map_or(dictionary.len(), |&e| e as usize);
+            &dictionary[starts[c as usize] as usize..end]
+        };
+        let hash = FxBuildHasher.hash_one(triple);
+        match self.codes_of.entry(hash, |&c| value(c) == triple, |&c| FxBuildHasher.hash_one(value(c))) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let c = self.starts.len() as u16;
+                e.insert(c);
+                self.starts.push(self.dictionary.len() as u32);
+                self.dictionary.extend_from_slice(triple);
+                c
+            }
         }
-        let c = self.codes_of.len() as u16;
-        self.codes_of.insert(triple.into(), c);
-        self.dictionary.extend_from_slice(triple);
-        c
+    }
+
+    /// Forgets the block's values, keeping the memory for the next block.
+    fn clear(&mut self) {
+        self.codes_of.clear();
+        self.starts.clear();
+        self.dictionary.clear();
+        self.codes.clear();
     }
 }
 
@@ -218,6 +241,26 @@ mod tests {
         assert_eq!(cols.column(0).unwrap().values.len(), 2);
         assert_eq!(cols.column(1).unwrap().values.len(), 1);
         assert_eq!(cols.column(2).unwrap().values.len(), 2);
+    }
+
+    #[test]
+    fn many_distinct_values_keep_their_codes() {
+        // Enough distinct values that the table of codes grows several times.
+        let names: Vec<String> = (0..5000).map(|i| format!("site {i}")).collect();
+        let mut w = ColumnsWriter::new(1);
+        for round in 0..2 {
+            for (i, name) in names.iter().enumerate() {
+                assert!(push(&mut w, &[(0, AttrValue::String(name))]), "round {round}, {i}");
+            }
+        }
+        let mut bytes = Vec::new();
+        w.finish(&mut bytes);
+        let cols = Columns::parse(&bytes, 1, 2 * names.len()).expect("well formed");
+        let col = cols.column(0).expect("column");
+        assert_eq!(col.values.len(), names.len());
+        for (i, name) in names.iter().chain(&names).enumerate() {
+            assert_eq!(col.values[usize::from(col.code(i))], AttrValue::String(name), "feature {i}");
+        }
     }
 
     #[test]

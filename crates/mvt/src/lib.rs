@@ -9,6 +9,7 @@
 
 pub mod clip;
 pub mod columns;
+pub mod gserialized;
 pub mod layer;
 pub mod props;
 pub mod proto;

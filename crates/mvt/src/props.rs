@@ -10,6 +10,16 @@ const DOUBLE: u8 = 2;
 const INT: u8 = 3;
 const BOOL: u8 = 4;
 
+/// Appends a string attribute given as bytes, not checked for UTF-8 here:
+/// [`decode`] refuses the encoding if they are not (for a reader that
+/// hands rows to another thread, which checks them there).
+pub fn encode_string_bytes(key: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(key as u16).to_le_bytes());
+    out.push(STRING);
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
 /// Appends `attrs` to `out`.
 pub fn encode(attrs: &[(u32, AttrValue<'_>)], out: &mut Vec<u8>) {
     for (key, value) in attrs {
@@ -124,6 +134,21 @@ pub fn for_each_triple<'a>(mut bytes: &'a [u8], mut f: impl FnMut(u32, &'a [u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unchecked_strings_are_checked_when_decoded() {
+        let mut buf = Vec::new();
+        encode(&[(0, AttrValue::Int(3))], &mut buf);
+        encode_string_bytes(1, "Genève".as_bytes(), &mut buf);
+        let mut out = Vec::new();
+        assert!(decode(&buf, &mut out));
+        assert_eq!(out, vec![(0, AttrValue::Int(3)), (1, AttrValue::String("Genève"))]);
+        let mut latin1 = buf.clone();
+        encode_string_bytes(2, b"Gen\xe8ve", &mut latin1);
+        let mut out = Vec::new();
+        assert!(!decode(&latin1, &mut out), "Latin-1 bytes are not UTF-8");
+        assert!(for_each_triple(&latin1, |_, _| {}), "yet the triples are well formed");
+    }
 
     #[test]
     fn round_trip() {
