@@ -357,6 +357,45 @@ def test_partition_values_are_stored_whatever_the_client_encoding(conn):
     conn.execute("DROP TABLE public.scratch_enc")
 
 
+def test_points_are_read_whatever_their_stored_form(conn):
+    # A build parses points from PostGIS's stored form: with Z and M, in Web
+    # Mercator, transformed from UTM on the way, and rows without a point.
+    base = "SELECT id, tier, geom FROM demo.pnodes WHERE iso_id = 'PJM'"
+    forms = {
+        "ref": "geom",
+        "zm": "ST_SetSRID(ST_MakePoint(ST_X(geom), ST_Y(geom), 10, 20), 4326)",
+        "merc": "ST_Transform(geom, 3857)",
+        "utm": "ST_Transform(geom, 32618)",
+    }
+    for name, expr in forms.items():
+        table = f"public.scratch_form_{name}"
+        conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        conn.execute(f"CREATE TABLE {table} AS SELECT id, tier, {expr} AS geom FROM ({base}) b")
+    conn.execute("""INSERT INTO public.scratch_form_zm VALUES
+                    (-1, 'low', NULL), (-2, 'low', 'SRID=4326;POINT ZM EMPTY'),
+                    (-3, 'low', 'SRID=4326;MULTIPOINT((1 2))')""")
+    rows = {}
+    for name in forms:
+        conn.execute(f"""SELECT gridkit.layer_register('scratch_form_{name}', 'public.scratch_form_{name}',
+                             attributes => '{{tier}}', options => '{{"cluster": {{"max_zoom": 8}}}}')""")
+        rows[name] = pyramid_rows(conn, f"scratch_form_{name}")
+    n = conn.execute(f"SELECT count(*) FROM ({base}) b").fetchone()[0]
+    for name, skipped in [("ref", 0), ("zm", 3), ("merc", 0), ("utm", 0)]:
+        assert conn.execute("SELECT points, skipped FROM gridkit.pyramid WHERE layer = %s",
+                            (f"scratch_form_{name}",)).fetchone() == (n, skipped), name
+    assert rows["zm"] == rows["ref"]
+    # Projected by PostGIS rather than by us: the same clusters, positions
+    # equal to a millimetre.
+    for name in ["merc", "utm"]:
+        assert len(rows[name]) == len(rows["ref"]), name
+        for a, b in zip(sorted(rows[name], key=lambda r: (r[0], r[3], r[5])), sorted(rows["ref"], key=lambda r: (r[0], r[3], r[5]))):
+            assert (a[0], a[2], a[3], a[4], a[7], a[8]) == (b[0], b[2], b[3], b[4], b[7], b[8]), name
+            assert abs(a[5] - b[5]) < 0.001 and abs(a[6] - b[6]) < 0.001, name
+    for name in forms:
+        conn.execute(f"SELECT gridkit.layer_drop('scratch_form_{name}')")
+        conn.execute(f"DROP TABLE public.scratch_form_{name}")
+
+
 def test_changes_are_counted_per_committed_transaction(conn):
     scratch_layer(conn, "scratch_c", "public.scratch_c")
     v0 = status(conn, "scratch_c")[0]
