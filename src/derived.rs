@@ -58,8 +58,8 @@ pub fn next_build(client: &SpiClient<'_>) -> SqlResult<i64> {
     Ok(first_value::<i64>(client, "SELECT pg_catalog.nextval('gridkit.build')", &[])?.unwrap_or_default())
 }
 
-/// Reads every row of the layer's tile query (without the box; its columns
-/// `select_list`, `plan.select_list` or `plan.stored_select_list`) plus
+/// Reads every row of the layer's source, columns `select_list` (the tile
+/// query's, `plan.select_list`, or `plan.stored_select_list`) plus
 /// `extra_columns` (SQL over alias `t`), and the layer's data version, in one
 /// snapshot. `f(version, row values, nulls)` is called per row, with the
 /// values starting at the id; for an empty source, `f` is never called and

@@ -20,7 +20,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::PgMemoryContexts;
 
-use gridkit_mvt::{AttrValue, TileCoord};
+use gridkit_mvt::{props, AttrValue, TileCoord};
 
 use crate::error::*;
 use crate::layers::registry::{Column, LayerColumns, Source};
@@ -65,7 +65,7 @@ impl ColumnType {
             ColumnType::Float8 => AttrValue::Double(f64::from_bits(d.value() as u64)),
             ColumnType::Bool => AttrValue::Bool(d.value() != 0),
             // PostgreSQL validates stored text in a UTF-8 database.
-            ColumnType::Text => AttrValue::String(std::str::from_utf8(varlena_bytes(d)).unwrap_or("")),
+            ColumnType::Text => AttrValue::String(props::valid_utf8_prefix(varlena_bytes(d))),
         }
     }
 }

@@ -254,7 +254,7 @@ pub unsafe fn decode_attributes<'a>(
             AttrKind::Float => AttrValue::Float(f32::from_bits(d.value() as u32)),
             AttrKind::Double => AttrValue::Double(f64::from_bits(d.value() as u64)),
             AttrKind::Bool => AttrValue::Bool(d.value() != 0),
-            AttrKind::Text => AttrValue::String(valid_utf8_prefix(varlena_bytes(d))),
+            AttrKind::Text => AttrValue::String(props::valid_utf8_prefix(varlena_bytes(d))),
         };
         out.push((i as u32, v));
     }
@@ -262,7 +262,7 @@ pub unsafe fn decode_attributes<'a>(
 
 /// The non-NULL attributes of one row in the `props` encoding, appended to
 /// `out`; text as the database stores it, checked for UTF-8 by whoever
-/// decodes it (see [`repair_text`]).
+/// decodes it (see `props::repair_text`).
 ///
 /// # Safety
 /// As [`decode_attributes`].
@@ -280,33 +280,5 @@ pub unsafe fn encode_attributes(kinds: &[AttrKind], values: &[pg_sys::Datum], nu
             AttrKind::Double => props::encode(&[(key, AttrValue::Double(f64::from_bits(d.value() as u64)))], out),
             AttrKind::Bool => props::encode(&[(key, AttrValue::Bool(d.value() != 0))], out),
         }
-    }
-}
-
-/// Attributes from [`encode_attributes`] whose text is not all UTF-8,
-/// re-encoded with each text cut to its valid prefix, as
-/// [`decode_attributes`] would have read it. `None` if `encoded` is not
-/// in the `props` encoding at all.
-pub fn repair_text(encoded: &[u8]) -> Option<Vec<u8>> {
-    let mut repaired = Vec::with_capacity(encoded.len());
-    let mut one = Vec::new();
-    let well_formed = props::for_each_triple(encoded, |key, triple| {
-        if props::decode(triple, &mut one) {
-            repaired.extend_from_slice(triple);
-        } else if let Some(text) = triple.get(7..) {
-            // A string triple: key (2), tag (1), length (4), bytes.
-            props::encode(&[(key, AttrValue::String(valid_utf8_prefix(text)))], &mut repaired);
-        }
-    });
-    well_formed.then_some(repaired)
-}
-
-/// Text in a tile must be UTF-8. The query converts text to UTF-8 when the
-/// database uses another encoding, and PostgreSQL validates stored text, so
-/// this only guards against the impossible: it keeps the valid prefix.
-fn valid_utf8_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
     }
 }

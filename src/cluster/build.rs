@@ -26,7 +26,7 @@ use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
 use crate::rows::{first_value, varlena_bytes};
-use crate::tile::{encode_attributes, repair_text};
+use crate::tile::encode_attributes;
 
 /// The columns of a pyramid table, in the order its rows are written.
 const PYRAMID_COLUMNS: [&str; 10] =
@@ -48,7 +48,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         phases.mark("read");
         let (keys, order) = points.spatial_order();
         points.reorder_positions(&order);
-        phases.mark("sort");
+        phases.mark("quadtree order");
         let partitions = points.take_partitions();
         let codes = partitions.as_ref().map(|p| p.build_codes());
         let build = derived::next_build(client)?;
@@ -83,8 +83,8 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         // One partition per zoom: each zoom's index is built from its own
         // rows (partial indexes on one table would each scan all of them),
         // and a tile's query, whose zoom is a literal, reads one partition.
-        let partitions: Vec<String> = (0..=c.options.max_zoom).map(|z| format!("{storage}_z{z}")).collect();
-        let partition_ddl: String = partitions
+        let zoom_tables: Vec<String> = (0..=c.options.max_zoom).map(|z| format!("{storage}_z{z}")).collect();
+        let partition_ddl: String = zoom_tables
             .iter()
             .enumerate()
             .map(|(z, p)| format!("CREATE TABLE {p} PARTITION OF {storage} FOR VALUES IN ({z});\n"))
@@ -130,14 +130,14 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             let n = &pyramid.nodes[node as usize];
             let first_leaf = pyramid.leaf_order[n.leaf_lo as usize] as usize;
             row.int2(i16::from(z));
-            let props = if pyramid.is_cluster(node) {
+            let attributes = if pyramid.is_cluster(node) {
                 row.int8(ClusterId::new(build, n.leaf_lo, n.zoom).to_i64());
                 row.null();
                 row.int4(n.count as i32);
                 row.int2(i16::from(n.zoom) + 1);
                 summaries.cluster_attrs(node as usize, first_leaf, &kinds, &mut attrs);
                 encoded.clear();
-                gridkit_mvt::props::encode(&attrs, &mut encoded);
+                props::encode(&attrs, &mut encoded);
                 &encoded[..]
             } else {
                 row.null();
@@ -156,7 +156,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                 Some(part) => row.bytes(part.as_bytes()),
                 None => row.null(),
             }
-            row.bytes(props);
+            row.bytes(attributes);
             row.ewkb_point(x, y, 3857);
         })?;
         phases.mark("write clusters");
@@ -189,7 +189,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         )?;
         // Members too (pg_dump leaves them out with their table); read
         // through the partitioned table only.
-        let members: String = partitions.iter().map(|p| format!("ALTER EXTENSION gridkit ADD TABLE {p};")).collect();
+        let members: String = zoom_tables.iter().map(|t| format!("ALTER EXTENSION gridkit ADD TABLE {t};")).collect();
         client.update(&members, None, &[])?;
 
         phases.mark("index");
@@ -229,7 +229,7 @@ fn read_points(plan: &LayerPlan) -> SqlResult<(PointSet, i64)> {
                     let encoded = batch.attributes.get(i);
                     if props::decode(encoded, &mut attrs) {
                         points.push_coordinates(batch.ids[i], batch.xy[i], &attrs, Some(encoded));
-                    } else if let Some(repaired) = repair_text(encoded) {
+                    } else if let Some(repaired) = props::repair_text(encoded) {
                         let mut repaired_attrs = Vec::new();
                         props::decode(&repaired, &mut repaired_attrs);
                         points.push_coordinates(batch.ids[i], batch.xy[i], &repaired_attrs, Some(&repaired));

@@ -344,9 +344,9 @@ impl PointSet {
     }
 
     /// Reorders what clustering reads (positions, aggregate inputs and
-    /// partitions) by `order`; ids and attributes follow with
-    /// [`PointSet::reorder_ids`] and [`EncodedAttributes::reorder`], which
-    /// may run while the points are clustered.
+    /// partitions) by `order`; `ids` ([`gather`]) and `attributes`
+    /// ([`EncodedAttributes::reorder`]) follow on their own, which may run
+    /// while the points are clustered.
     pub fn reorder_positions(&mut self, order: &[u32]) {
         self.xy = gather(&self.xy, order);
         for (_, _, input) in &mut self.aggregates {

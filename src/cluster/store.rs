@@ -39,7 +39,7 @@ const WRITE_CHUNKS: usize = 256;
 
 /// Creates `table` and fills it with `points`' chunks. Must be called while
 /// connected to SPI. `points` are in quadtree order
-/// ([`PointSet::sort_spatially`]), `keys` their Morton keys;
+/// ([`PointSet::spatial_order`]), `keys` their Morton keys;
 /// `attribute_count` is the layer's number of attributes.
 pub fn write(
     client: &mut SpiClient<'_>,

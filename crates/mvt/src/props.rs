@@ -131,6 +131,33 @@ pub fn for_each_triple<'a>(mut bytes: &'a [u8], mut f: impl FnMut(u32, &'a [u8])
     true
 }
 
+/// Text in a tile must be UTF-8. Readers convert text to UTF-8 when the
+/// database uses another encoding, and PostgreSQL validates stored text, so
+/// this only guards against the impossible: it keeps the valid prefix.
+pub fn valid_utf8_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+    }
+}
+
+/// Attributes from [`encode_string_bytes`] whose text is not all UTF-8
+/// ([`decode`] refuses them), re-encoded with each text cut to its
+/// [`valid_utf8_prefix`]. `None` if `encoded` is malformed otherwise.
+pub fn repair_text(encoded: &[u8]) -> Option<Vec<u8>> {
+    let mut repaired = Vec::with_capacity(encoded.len());
+    let mut one = Vec::new();
+    let well_formed = for_each_triple(encoded, |key, triple| {
+        if decode(triple, &mut one) {
+            repaired.extend_from_slice(triple);
+        } else if let Some(text) = triple.get(7..) {
+            // A string triple: key (2), tag (1), length (4), bytes.
+            encode(&[(key, AttrValue::String(valid_utf8_prefix(text)))], &mut repaired);
+        }
+    });
+    well_formed.then_some(repaired)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +175,10 @@ mod tests {
         let mut out = Vec::new();
         assert!(!decode(&latin1, &mut out), "Latin-1 bytes are not UTF-8");
         assert!(for_each_triple(&latin1, |_, _| {}), "yet the triples are well formed");
+        let repaired = repair_text(&latin1).expect("well formed");
+        assert!(decode(&repaired, &mut out));
+        assert_eq!(out, vec![(0, AttrValue::Int(3)), (1, AttrValue::String("Genève")), (2, AttrValue::String("Gen"))]);
+        assert_eq!(repair_text(&latin1[..latin1.len() - 1]), None, "cut short");
     }
 
     #[test]
