@@ -61,6 +61,28 @@ impl BinaryRow<'_> {
         self.out.extend_from_slice(&y.to_le_bytes());
     }
 
+    /// A PostGIS `geometry` from its WKB (either byte order), with `srid`
+    /// set: EWKB, which `geometry_recv` takes.
+    pub fn ewkb(&mut self, wkb: &[u8], srid: i32) {
+        const WITH_SRID: u32 = 0x2000_0000;
+        let Some((head, body)) = wkb.split_first_chunk::<5>() else {
+            return self.bytes(wkb); // not WKB: geometry_recv says so
+        };
+        let little = head[0] == 1;
+        let kind = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+        let kind = if little { kind } else { kind.swap_bytes() } | WITH_SRID;
+        self.out.extend_from_slice(&(wkb.len() as i32 + 4).to_be_bytes());
+        self.out.push(head[0]);
+        if little {
+            self.out.extend_from_slice(&kind.to_le_bytes());
+            self.out.extend_from_slice(&srid.to_le_bytes());
+        } else {
+            self.out.extend_from_slice(&kind.to_be_bytes());
+            self.out.extend_from_slice(&srid.to_be_bytes());
+        }
+        self.out.extend_from_slice(body);
+    }
+
     pub fn int4(&mut self, v: i32) {
         self.out.extend_from_slice(&4i32.to_be_bytes());
         self.out.extend_from_slice(&v.to_be_bytes());

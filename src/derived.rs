@@ -102,6 +102,13 @@ pub fn malformed(kind: Kind, layer: &str, what: &str) -> SqlError {
         .hint(format!("Rebuild it with SELECT gridkit.{refresh}('{layer}');"))
 }
 
+/// The oid of the table `name` that this build created (a qualified,
+/// quoted name), for writing into it with COPY.
+pub fn created_table(client: &SpiClient<'_>, name: &str) -> SqlResult<pg_sys::Oid> {
+    first_value::<pg_sys::Oid>(client, "SELECT $1::pg_catalog.regclass::oid", &[name.into()])?
+        .ok_or_else(|| SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("{name} was not created")))
+}
+
 /// Makes a build's tables readable by everyone and members of the
 /// extension. (Callers analyze what the planner needs: statistics on a
 /// table of large arrays cost more than the build.)

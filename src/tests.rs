@@ -101,6 +101,37 @@ mod tests {
     }
 
     #[pg_test]
+    fn copy_writes_geometries_from_wkb_of_either_byte_order() {
+        run("CREATE TABLE shapes (id int4, geom geometry(Geometry, 3857))");
+        let wkb = |order: &str| -> Vec<u8> {
+            Spi::get_one(&format!("SELECT ST_AsBinary('LINESTRING(1 2, 3 4.5, -6 7)'::geometry, '{order}')"))
+                .unwrap()
+                .unwrap()
+        };
+        let (little, big) = (wkb("NDR"), wkb("XDR"));
+        assert_ne!(little, big);
+        let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'shapes'::regclass::oid").unwrap().unwrap();
+        let written = crate::copy_in::copy_rows(relid, &["id", "geom"], 3, &mut |i, row| {
+            row.int4(i as i32);
+            match i {
+                0 => row.ewkb(&little, 3857),
+                1 => row.ewkb(&big, 3857),
+                _ => row.ewkb_point(1.5, -2.5, 3857),
+            }
+        })
+        .unwrap();
+        assert_eq!(written, 3);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM shapes WHERE ST_SRID(geom) = 3857 AND id < 2
+                    AND ST_AsText(geom) = 'LINESTRING(1 2,3 4.5,-6 7)'"
+            ),
+            2
+        );
+        assert_eq!(count("SELECT count(*) FROM shapes WHERE id = 2 AND ST_AsText(geom) = 'POINT(1.5 -2.5)'"), 1);
+    }
+
+    #[pg_test]
     fn demo_data_is_deterministic() {
         Spi::run("SELECT * FROM gridkit.demo_generate(0.2, 11)").unwrap();
         let first = Spi::get_one::<String>(

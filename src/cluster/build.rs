@@ -25,7 +25,7 @@ use crate::copy_in::copy_rows;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
-use crate::rows::{first_value, varlena_bytes};
+use crate::rows::varlena_bytes;
 use crate::tile::encode_attributes;
 
 /// The columns of a pyramid table, in the order its rows are written.
@@ -121,8 +121,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
         let rows: Vec<(u8, u32)> =
             (0..=c.options.max_zoom).flat_map(|z| pyramid.level(z).iter().map(move |&node| (z, node))).collect();
-        let relid = first_value::<pg_sys::Oid>(client, "SELECT $1::regclass::oid", &[storage.as_str().into()])?
-            .expect("the table created above");
+        let relid = derived::created_table(client, &storage)?;
         let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
         let mut encoded = Vec::new();
         copy_rows(relid, &PYRAMID_COLUMNS, rows.len(), &mut |i, row| {

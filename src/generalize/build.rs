@@ -19,6 +19,7 @@ use gridkit_options::SimplifyOptions;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
+use crate::copy_in::copy_rows;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, GeneralizationPlan, LayerPlan};
@@ -133,11 +134,12 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     id    int8,
                     props bytea NOT NULL,
                     geom  {postgis}.geometry(Geometry, 3857) NOT NULL
-                 )"
+                 ) PARTITION BY LIST (level)"
             ),
             None,
             &[],
         )?;
+        let relid = derived::created_table(client, &storage)?;
         let mut rows = Rows::default();
         let (mut total_rows, mut total_vertices) = (0i64, 0i64);
         // The tile budget in force now (the layer's, or the settings'), with
@@ -163,7 +165,8 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     min_size(z),
                     |i| visible(z, i),
                     |i, shape| {
-                        let mut bytes = Vec::new();
+                        // Two doubles a vertex and a header per part, at most.
+                        let mut bytes = Vec::with_capacity(16 * shape.vertices() + 64);
                         wkb::write(shape, &mut bytes);
                         candidates.push(candidate(shape, z, i, &features, plan.options.extent));
                         band.push((i, bytes, shape.vertices()));
@@ -177,26 +180,41 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     break;
                 }
                 let keep = thin::select(&candidates, TileBudget { zoom: z, ..budget });
-                for ((i, bytes, vertices), _) in band.iter().zip(&keep).filter(|(_, &kept)| kept) {
-                    rows.push(z, features.ids[*i], &features.props[*i], bytes);
+                // One partition per band: each band's index is built from its
+                // own rows (partial indexes on one table would each scan all
+                // of them), and a tile's query, whose zoom is a literal,
+                // reads one partition.
+                let band_table = format!("{storage}_z{z}");
+                client.update(
+                    &format!(
+                        "CREATE TABLE {band_table} PARTITION OF {storage} FOR VALUES IN ({z});
+                         ALTER EXTENSION gridkit ADD TABLE {band_table};"
+                    ),
+                    None,
+                    &[],
+                )?;
+                for ((i, bytes, vertices), _) in band.into_iter().zip(&keep).filter(|(_, &kept)| kept) {
+                    rows.push(z, i, bytes);
                     total_rows += 1;
-                    total_vertices += *vertices as i64;
+                    total_vertices += vertices as i64;
                 }
-                rows.write_if_full(client, &storage, postgis)?;
+                if rows.bytes >= WRITE_BYTES {
+                    rows.write(relid, &features)?;
+                }
             }
             max_zoom = z;
         }
-        rows.write(client, &storage, postgis)?;
+        rows.write(relid, &features)?;
         phases.mark("simplify and write");
 
-        let mut ddl = String::new();
-        for z in 0..=max_zoom {
-            ddl.push_str(&format!(
-                "CREATE INDEX generalized_{build}_z{z} ON {storage} USING gist (geom) WHERE level = {z};\n"
-            ));
-        }
-        ddl.push_str(&format!("ANALYZE {storage} (level, id);"));
-        client.update(&ddl, None, &[])?;
+        client.update(
+            &format!(
+                "CREATE INDEX generalized_{build}_geom ON {storage} USING gist (geom);
+                 ANALYZE {storage} (level, id);"
+            ),
+            None,
+            &[],
+        )?;
         phases.mark("index");
 
         let tiles = format!("gridkit.generalized_{build}_tiles");
@@ -439,46 +457,36 @@ impl TileRows {
     }
 }
 
-/// Band rows gathered column by column, written in chunks.
+/// Band rows waiting to be written: (zoom, feature, WKB).
 #[derive(Default)]
 struct Rows {
-    level: Vec<i16>,
-    id: Vec<Option<i64>>,
-    props: Vec<Vec<u8>>,
-    wkb: Vec<Vec<u8>>,
+    rows: Vec<(u8, usize, Vec<u8>)>,
+    /// WKB bytes held.
     bytes: usize,
 }
 
 impl Rows {
-    fn push(&mut self, level: u8, id: Option<i64>, props: &[u8], wkb: &[u8]) {
-        self.level.push(i16::from(level));
-        self.id.push(id);
-        self.props.push(props.to_vec());
-        self.wkb.push(wkb.to_vec());
-        self.bytes += wkb.len() + props.len();
+    fn push(&mut self, zoom: u8, feature: usize, wkb: Vec<u8>) {
+        self.bytes += wkb.len();
+        self.rows.push((zoom, feature, wkb));
     }
 
-    fn write_if_full(&mut self, client: &mut SpiClient<'_>, storage: &str, postgis: &str) -> SqlResult<()> {
-        if self.bytes >= WRITE_BYTES {
-            self.write(client, storage, postgis)?;
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, client: &mut SpiClient<'_>, storage: &str, postgis: &str) -> SqlResult<()> {
-        if self.level.is_empty() {
+    /// Writes the rows held into the bands table `relid` by COPY.
+    fn write(&mut self, relid: pg_sys::Oid, features: &Features) -> SqlResult<()> {
+        if self.rows.is_empty() {
             return Ok(());
         }
         let rows = std::mem::take(self);
-        client.update(
-            &format!(
-                "INSERT INTO {storage} (level, id, props, geom)
-                 SELECT l, i, p, {postgis}.st_geomfromwkb(g, 3857)
-                   FROM unnest($1::int2[], $2::int8[], $3::bytea[], $4::bytea[]) AS u(l, i, p, g)"
-            ),
-            None,
-            &[rows.level.into(), rows.id.into(), rows.props.into(), rows.wkb.into()],
-        )?;
+        copy_rows(relid, &["level", "id", "props", "geom"], rows.rows.len(), &mut |k, row| {
+            let (zoom, i, wkb) = &rows.rows[k];
+            row.int2(i16::from(*zoom));
+            match features.ids[*i] {
+                Some(id) => row.int8(id),
+                None => row.null(),
+            }
+            row.bytes(&features.props[*i]);
+            row.ewkb(wkb, 3857);
+        })?;
         Ok(())
     }
 }

@@ -143,7 +143,8 @@ impl PyramidPlan {
         if let Some(p) = self.level_plans.borrow().get(&(zoom, partitioned)) {
             return Ok(p.clone());
         }
-        // The literal zoom matches the partial index of that zoom.
+        // The literal zoom prunes the plan to that zoom's partition (or, in a
+        // build made before partitions, matches that zoom's partial index).
         let sql = format!(
             "SELECT cluster_id, source_id, point_count, expansion_zoom, x, y, props FROM {} \
               WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857){}",
@@ -263,7 +264,8 @@ impl GeneralizationPlan {
         if let Some(p) = self.level_plans.borrow().get(&zoom) {
             return Ok(p.clone());
         }
-        // The literal zoom matches the partial index of that zoom.
+        // The literal zoom prunes the plan to that zoom's partition (or, in a
+        // build made before partitions, matches that zoom's partial index).
         let sql = format!(
             "SELECT id, {postgis}.st_asbinary(geom), props FROM {} \
               WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
