@@ -396,6 +396,26 @@ def test_points_are_read_whatever_their_stored_form(conn):
         conn.execute(f"DROP TABLE public.scratch_form_{name}")
 
 
+def test_an_error_while_reading_the_source_is_raised(conn):
+    # The build reads on two threads; an error half-way through the source
+    # must come back as the SQL error, not hang the backend or lose it.
+    conn.execute("DROP TABLE IF EXISTS public.scratch_failing_rows CASCADE")
+    # Several batches of rows go to the second thread before the last row fails.
+    conn.execute("""CREATE TABLE public.scratch_failing_rows AS
+                    SELECT i::int8 AS id, ST_SetSRID(ST_MakePoint(-100 + (i % 1000) * 0.01, 40 + (i / 1000) * 0.01), 4326) AS geom
+                      FROM generate_series(1, 30000) i ORDER BY i""")
+    conn.execute("""CREATE VIEW public.scratch_failing AS
+                    SELECT id, 1.0 / (id - 30000) AS ratio, geom FROM public.scratch_failing_rows""")
+    with psycopg.connect(os.environ["GRIDKIT_DSN"], autocommit=True) as other:
+        other.execute("SET statement_timeout = '60s'")
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            other.execute("""SELECT gridkit.layer_register('scratch_failing', 'public.scratch_failing',
+                                 attributes => '{ratio}', options => '{"cluster": {"max_zoom": 8}}')""")
+        assert other.execute("SELECT 1").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM gridkit.layer WHERE name = 'scratch_failing'").fetchone() == (0,)
+    conn.execute("DROP TABLE public.scratch_failing_rows CASCADE")
+
+
 def test_changes_are_counted_per_committed_transaction(conn):
     scratch_layer(conn, "scratch_c", "public.scratch_c")
     v0 = status(conn, "scratch_c")[0]

@@ -218,9 +218,11 @@ fn read_points(plan: &LayerPlan) -> SqlResult<(PointSet, i64)> {
     let c = plan.cluster.as_ref().expect("clustered layer");
     let crs = plan.crs.unwrap_or(SourceCrs::WebMercator);
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
-    let (send, receive) = std::sync::mpsc::sync_channel::<RowBatch>(8);
     let mut points = PointSet::new(c, crs);
     std::thread::scope(|scope| {
+        // The sender is this closure's: an error while reading drops it, so
+        // the other thread's loop ends and the scope can join it.
+        let (send, receive) = std::sync::mpsc::sync_channel::<RowBatch>(8);
         let making = scope.spawn(move || {
             for batch in receive {
                 let mut attrs = Vec::new();
