@@ -255,6 +255,23 @@ impl PointSet {
         self.push_encoded(id, wx.clamp(0.0, 1.0), wy, attrs, None);
     }
 
+    /// Makes room for `additional` more points (pushed with
+    /// [`PointSet::push_resolved`]) without growing again.
+    pub fn reserve(&mut self, additional: usize) {
+        self.ids.reserve_exact(additional);
+        self.xy.reserve_exact(additional);
+        self.attributes.ends.reserve_exact(additional);
+        for (_, _, input) in &mut self.aggregates {
+            match input {
+                AggInput::Numbers(numbers) => numbers.reserve_exact(additional),
+                AggInput::Values(interner) => interner.codes.reserve_exact(additional),
+            }
+        }
+        if let Some((_, interner)) = &mut self.partition {
+            interner.codes.reserve_exact(additional);
+        }
+    }
+
     /// The attribute each input slot reads: the aggregates in order, then
     /// the partition.
     pub fn input_attributes(&self) -> impl Iterator<Item = usize> + '_ {

@@ -108,13 +108,14 @@ impl PyramidPlan {
     }
 
     /// The chunks of packed points (`cluster::store`) whose cells meet a box
-    /// (float8 × 4, Web Mercator). Columns: ctid, n, xy, columns.
+    /// (float8 × 4, Web Mercator). Columns: ctid, n, xy, columns, and the
+    /// chunks' total count (int8, on every row).
     pub fn points_plan(&self, postgis: &str) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.points_plan.borrow().as_ref() {
             return Ok(p.clone());
         }
         let sql = format!(
-            "SELECT ctid, n, xy, columns FROM {} \
+            "SELECT ctid, n, xy, columns, pg_catalog.sum(n) OVER () FROM {} \
               WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
             self.points_store()?
         );
