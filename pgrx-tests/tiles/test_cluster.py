@@ -4,11 +4,14 @@ SQL over the source tables and over gridkit.cluster_leaves."""
 import json
 import math
 import os
+import re
+import subprocess
 import threading
 import time
 from collections import Counter
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 import pytest
 
 from conftest import tile_of, tiles_covering
@@ -414,6 +417,35 @@ def test_an_error_while_reading_the_source_is_raised(conn):
         assert other.execute("SELECT 1").fetchone() == (1,)
     assert conn.execute("SELECT count(*) FROM gridkit.layer WHERE name = 'scratch_failing'").fetchone() == (0,)
     conn.execute("DROP TABLE public.scratch_failing_rows CASCADE")
+
+
+def test_dump_and_restore_leave_builds_out_and_a_refresh_rebuilds_them(conn):
+    # Pyramids and bands (tables, their partitions, leaves and packed points)
+    # are extension members: pg_dump leaves them out, the registry comes
+    # back, and a refresh in the restored database builds them anew.
+    bin_dir = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+    dump = "/tmp/gridkit_test_dump.custom"
+    subprocess.run([f"{bin_dir}/pg_dump", "-Fc", "-f", dump, "-d", os.environ["GRIDKIT_DSN"]], check=True)
+    listing = subprocess.run([f"{bin_dir}/pg_restore", "-l", dump], check=True, capture_output=True, text=True).stdout
+    assert "gridkit pyramid" not in listing and not re.search(r"\b(pyramid|generalized)_\d+", listing)
+    conn.execute("DROP DATABASE IF EXISTS gridkit_restored")
+    conn.execute("CREATE DATABASE gridkit_restored")
+    try:
+        restored_dsn = make_conninfo(os.environ["GRIDKIT_DSN"], dbname="gridkit_restored")
+        subprocess.run([f"{bin_dir}/pg_restore", "--exit-on-error", "-d", restored_dsn, dump], check=True)
+        with psycopg.connect(restored_dsn, autocommit=True) as restored:
+            row = restored.execute("SELECT clustered, built_version FROM gridkit.layer_status() WHERE layer = 'pnodes'").fetchone()
+            assert row == (True, None)
+            assert restored.execute("SELECT gridkit.cluster_refresh('pnodes')").fetchone()[0] == \
+                conn.execute("SELECT gridkit.cluster_refresh('pnodes')").fetchone()[0]
+            for z, x, y in [(0, 0, 0), (3, 2, 3)]:
+                def counts(c):
+                    data = bytes(c.execute("SELECT grid_tile('pnodes', %s, %s, %s)", (z, x, y)).fetchone()[0])
+                    return sorted(f["properties"].get("point_count", 1) for f in decode(data)["pnodes"]["features"])
+                assert counts(restored) == counts(conn), (z, x, y)
+    finally:
+        conn.execute("DROP DATABASE IF EXISTS gridkit_restored")
+        os.remove(dump)
 
 
 def test_changes_are_counted_per_committed_transaction(conn):
