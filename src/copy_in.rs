@@ -49,16 +49,14 @@ impl BinaryRow<'_> {
         self.out.extend_from_slice(v);
     }
 
-    /// A PostGIS `geometry` point: its EWKB (little-endian, with the SRID),
-    /// which `geometry_recv` takes.
+    /// A PostGIS `geometry` point, as [`BinaryRow::ewkb`] writes it.
     pub fn ewkb_point(&mut self, x: f64, y: f64, srid: i32) {
-        const WITH_SRID: u32 = 0x2000_0000;
-        self.out.extend_from_slice(&25i32.to_be_bytes());
-        self.out.push(1);
-        self.out.extend_from_slice(&(1 | WITH_SRID).to_le_bytes());
-        self.out.extend_from_slice(&srid.to_le_bytes());
-        self.out.extend_from_slice(&x.to_le_bytes());
-        self.out.extend_from_slice(&y.to_le_bytes());
+        let mut wkb = [0u8; 21];
+        wkb[0] = 1;
+        wkb[1..5].copy_from_slice(&1u32.to_le_bytes());
+        wkb[5..13].copy_from_slice(&x.to_le_bytes());
+        wkb[13..].copy_from_slice(&y.to_le_bytes());
+        self.ewkb(&wkb, srid);
     }
 
     /// A PostGIS `geometry` from its WKB (either byte order), with `srid`

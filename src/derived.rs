@@ -109,6 +109,25 @@ pub fn created_table(client: &SpiClient<'_>, name: &str) -> SqlResult<pg_sys::Oi
         .ok_or_else(|| SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("{name} was not created")))
 }
 
+/// Creates the partition for zoom `z` of a build's table `storage`
+/// (partitioned by `level`), a member of the extension as its table is.
+///
+/// One partition per zoom: each zoom's index is built from its own rows
+/// (partial indexes on one table would each scan all of them), and a
+/// tile's query, whose zoom is a literal, reads one partition. Readers go
+/// through `storage` only, so the partition gets no grant of its own.
+pub fn create_zoom_partition(client: &mut SpiClient<'_>, storage: &str, z: u8) -> SqlResult<()> {
+    client.update(
+        &format!(
+            "CREATE TABLE {storage}_z{z} PARTITION OF {storage} FOR VALUES IN ({z});
+             ALTER EXTENSION gridkit ADD TABLE {storage}_z{z};"
+        ),
+        None,
+        &[],
+    )?;
+    Ok(())
+}
+
 /// Makes a build's tables readable by everyone and members of the
 /// extension. (Callers analyze what the planner needs: statistics on a
 /// table of large arrays cost more than the build.)

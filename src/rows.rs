@@ -81,8 +81,9 @@ impl Drop for Plan {
 /// Rows are handed over straight from the executor's slot (a `DestReceiver`
 /// of ours), not copied into an SPI tuple table first: for a million rows
 /// the copies cost more than reading them. No portal either: for a tile of
-/// a few features, creating and dropping one costs as much as our own work. Whatever `f` allocates (detoasted
-/// values) goes into a context reset every `BATCH_ROWS` rows.
+/// a few features, creating and dropping one costs as much as our own
+/// work. Whatever `f` allocates (detoasted values) goes into a context
+/// reset every `BATCH_ROWS` rows.
 pub fn for_each_row(
     plan: &Plan,
     args: &[Option<pg_sys::Datum>],

@@ -248,15 +248,21 @@ pub unsafe fn decode_attributes<'a>(
         if nulls[i] {
             continue; // NULL attributes are left out of the feature.
         }
-        let d = values[i];
-        let v = match kind {
-            AttrKind::Int => AttrValue::Int(d.value() as i64),
-            AttrKind::Float => AttrValue::Float(f32::from_bits(d.value() as u32)),
-            AttrKind::Double => AttrValue::Double(f64::from_bits(d.value() as u64)),
-            AttrKind::Bool => AttrValue::Bool(d.value() != 0),
-            AttrKind::Text => AttrValue::String(props::valid_utf8_prefix(varlena_bytes(d))),
-        };
-        out.push((i as u32, v));
+        out.push((i as u32, attribute_value(*kind, values[i])));
+    }
+}
+
+/// One non-null attribute datum of `kind` as a tile value.
+///
+/// # Safety
+/// As [`decode_attributes`].
+unsafe fn attribute_value<'a>(kind: AttrKind, d: pg_sys::Datum) -> AttrValue<'a> {
+    match kind {
+        AttrKind::Int => AttrValue::Int(d.value() as i64),
+        AttrKind::Float => AttrValue::Float(f32::from_bits(d.value() as u32)),
+        AttrKind::Double => AttrValue::Double(f64::from_bits(d.value() as u64)),
+        AttrKind::Bool => AttrValue::Bool(d.value() != 0),
+        AttrKind::Text => AttrValue::String(props::valid_utf8_prefix(varlena_bytes(d))),
     }
 }
 
@@ -271,14 +277,10 @@ pub unsafe fn encode_attributes(kinds: &[AttrKind], values: &[pg_sys::Datum], nu
         if nulls[i] {
             continue;
         }
-        let d = values[i];
         let key = i as u32;
         match kind {
-            AttrKind::Text => props::encode_string_bytes(key, varlena_bytes(d), out),
-            AttrKind::Int => props::encode(&[(key, AttrValue::Int(d.value() as i64))], out),
-            AttrKind::Float => props::encode(&[(key, AttrValue::Float(f32::from_bits(d.value() as u32)))], out),
-            AttrKind::Double => props::encode(&[(key, AttrValue::Double(f64::from_bits(d.value() as u64)))], out),
-            AttrKind::Bool => props::encode(&[(key, AttrValue::Bool(d.value() != 0))], out),
+            AttrKind::Text => props::encode_string_bytes(key, varlena_bytes(values[i]), out),
+            _ => props::encode(&[(key, attribute_value(*kind, values[i]))], out),
         }
     }
 }

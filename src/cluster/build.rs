@@ -80,15 +80,6 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
         phases.mark("cluster, aggregate and write points");
 
-        // One partition per zoom: each zoom's index is built from its own
-        // rows (partial indexes on one table would each scan all of them),
-        // and a tile's query, whose zoom is a literal, reads one partition.
-        let zoom_tables: Vec<String> = (0..=c.options.max_zoom).map(|z| format!("{storage}_z{z}")).collect();
-        let partition_ddl: String = zoom_tables
-            .iter()
-            .enumerate()
-            .map(|(z, p)| format!("CREATE TABLE {p} PARTITION OF {storage} FOR VALUES IN ({z});\n"))
-            .collect();
         client.update(
             &format!(
                 "CREATE TABLE {storage} (
@@ -103,11 +94,19 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     props          bytea NOT NULL,
                     geom           {postgis}.geometry(Point, 3857) NOT NULL
                  ) PARTITION BY LIST (level);
-                 {partition_ddl}
                  CREATE TABLE {leaves} (chunk int4 PRIMARY KEY, ids int8[] NOT NULL);
                  -- 8 kB of ids compress poorly; pglz would cost more than the build.
-                 ALTER TABLE {leaves} ALTER COLUMN ids SET STORAGE EXTERNAL;
-                 -- The planner needs the levels' sizes and the partitions' values, no
+                 ALTER TABLE {leaves} ALTER COLUMN ids SET STORAGE EXTERNAL;"
+            ),
+            None,
+            &[],
+        )?;
+        for z in 0..=c.options.max_zoom {
+            derived::create_zoom_partition(client, &storage, z)?;
+        }
+        client.update(
+            &format!(
+                "-- The planner needs the levels' sizes and the partitions' values, no
                  -- fine histograms: a 3,000-row sample instead of 30,000.
                  ALTER TABLE {storage} ALTER COLUMN level SET STATISTICS 10,
                                        ALTER COLUMN cluster_id SET STATISTICS 10,
@@ -186,10 +185,6 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             &[&storage, &leaves, &store],
             &format!("gridkit: cluster pyramid of layer {layer} (build {build})"),
         )?;
-        // Members too (pg_dump leaves them out with their table); read
-        // through the partitioned table only.
-        let members: String = zoom_tables.iter().map(|t| format!("ALTER EXTENSION gridkit ADD TABLE {t};")).collect();
-        client.update(&members, None, &[])?;
 
         phases.mark("index");
         swap(client, layer, build, [&storage, &leaves, &store], version, started, &points, &pyramid)?;

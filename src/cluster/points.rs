@@ -252,7 +252,15 @@ impl PointSet {
             Some(bytes) => self.attributes.bytes.extend_from_slice(bytes),
             None => props::encode(attrs, &mut self.attributes.bytes),
         }
-        self.push_encoded(id, wx.clamp(0.0, 1.0), wy, attrs, None);
+        self.attributes.close();
+        self.ids.push(id);
+        self.xy.push([wx.clamp(0.0, 1.0), wy]);
+        for slot in 0..self.slots() {
+            let attribute = self.input_attribute(slot);
+            let v = attrs.iter().find(|(k, _)| *k as usize == attribute).map(|(_, v)| v);
+            let input = self.resolve(slot, v);
+            self.push_input(slot, input);
+        }
     }
 
     /// Makes room for `additional` more points (pushed with
@@ -278,8 +286,16 @@ impl PointSet {
         self.aggregates.iter().map(|(i, _, _)| *i).chain(self.partition.as_ref().map(|(i, _)| *i))
     }
 
+    /// The number of input slots.
+    fn slots(&self) -> usize {
+        self.aggregates.len() + usize::from(self.partition.is_some())
+    }
+
     fn input_attribute(&self, slot: usize) -> usize {
-        self.input_attributes().nth(slot).expect("an input slot")
+        match self.aggregates.get(slot) {
+            Some((i, _, _)) => *i,
+            None => self.partition.as_ref().expect("an input slot").0,
+        }
     }
 
     /// `v` (the value of slot `slot`'s attribute) as that slot takes it.
@@ -298,31 +314,6 @@ impl PointSet {
         }
         let (_, interner) = self.partition.as_mut().expect("an input slot");
         Input::Code(interner.intern(v))
-    }
-
-    /// Adds one point in world units whose attributes are encoded already
-    /// (`encoded`, or appended to `props` by the caller when `None`);
-    /// `attrs` needs to hold only the attributes clustering reads.
-    pub fn push_encoded(
-        &mut self,
-        id: Option<i64>,
-        wx: f64,
-        wy: f64,
-        attrs: &[(u32, AttrValue<'_>)],
-        encoded: Option<&[u8]>,
-    ) {
-        if let Some(bytes) = encoded {
-            self.attributes.bytes.extend_from_slice(bytes);
-        }
-        self.ids.push(id);
-        self.xy.push([wx, wy]);
-        self.attributes.close();
-        for slot in 0..self.aggregates.len() + usize::from(self.partition.is_some()) {
-            let attribute = self.input_attribute(slot);
-            let v = attrs.iter().find(|(k, _)| *k as usize == attribute).map(|(_, v)| v);
-            let input = self.resolve(slot, v);
-            self.push_input(slot, input);
-        }
     }
 
     /// Adds one point in world units with its inputs resolved, one per slot

@@ -67,12 +67,14 @@ pub fn write(
         None,
         &[],
     )?;
-    let mut rows = ChunkRows::new(attribute_count);
+    // One writer for all chunks: its tables keep their room.
+    let mut writer = ColumnsWriter::new(attribute_count);
+    let mut rows = ChunkRows::default();
     // Each quadtree cell is a run of the sorted points.
     let mut cells = Vec::new();
     quadtree::cells(keys, CHUNK_POINTS, &mut cells);
     for (cell, range) in cells {
-        rows.push(points, cell, range);
+        rows.push(points, cell, range, &mut writer);
         if rows.len() >= WRITE_CHUNKS {
             rows.write(client, table, postgis)?;
         }
@@ -82,6 +84,8 @@ pub fn write(
     Ok(())
 }
 
+/// Packed chunks waiting to be written, column by column.
+#[derive(Default)]
 struct ChunkRows {
     /// Cell corners in Web Mercator: xmin, ymin, xmax, ymax.
     boxes: Vec<[f64; 4]>,
@@ -89,28 +93,14 @@ struct ChunkRows {
     xy: Vec<Vec<u8>>,
     ids: Vec<Vec<u8>>,
     columns: Vec<Vec<u8>>,
-    writer: ColumnsWriter,
-    attribute_count: usize,
 }
 
 impl ChunkRows {
-    fn new(attribute_count: usize) -> ChunkRows {
-        ChunkRows {
-            boxes: Vec::new(),
-            n: Vec::new(),
-            xy: Vec::new(),
-            ids: Vec::new(),
-            columns: Vec::new(),
-            writer: ColumnsWriter::new(attribute_count),
-            attribute_count,
-        }
-    }
-
     fn len(&self) -> usize {
         self.n.len()
     }
 
-    fn push(&mut self, points: &PointSet, cell: [f64; 4], members: std::ops::Range<usize>) {
+    fn push(&mut self, points: &PointSet, cell: [f64; 4], members: std::ops::Range<usize>, writer: &mut ColumnsWriter) {
         let (ax, ay) = world_to_mercator(cell[0], cell[3]);
         let (bx, by) = world_to_mercator(cell[2], cell[1]);
         self.boxes.push([ax, ay, bx, by]);
@@ -129,11 +119,11 @@ impl ChunkRows {
                 }
                 None => ids.extend([0u8; 9]),
             }
-            let encoded = self.writer.push_encoded(points.props(i));
+            let encoded = writer.push_encoded(points.props(i));
             debug_assert!(encoded, "encoded by this build a moment ago");
         }
         let mut columns = Vec::new();
-        self.writer.finish(&mut columns);
+        writer.finish(&mut columns);
         self.xy.push(xy);
         self.ids.push(ids);
         self.columns.push(columns);
@@ -143,7 +133,7 @@ impl ChunkRows {
         if self.n.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::replace(self, ChunkRows::new(self.attribute_count));
+        let rows = std::mem::take(self);
         let corner = |k: usize| rows.boxes.iter().map(|b| b[k]).collect::<Vec<f64>>();
         client.update(
             &format!(

@@ -180,19 +180,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                     break;
                 }
                 let keep = thin::select(&candidates, TileBudget { zoom: z, ..budget });
-                // One partition per band: each band's index is built from its
-                // own rows (partial indexes on one table would each scan all
-                // of them), and a tile's query, whose zoom is a literal,
-                // reads one partition.
-                let band_table = format!("{storage}_z{z}");
-                client.update(
-                    &format!(
-                        "CREATE TABLE {band_table} PARTITION OF {storage} FOR VALUES IN ({z});
-                         ALTER EXTENSION gridkit ADD TABLE {band_table};"
-                    ),
-                    None,
-                    &[],
-                )?;
+                derived::create_zoom_partition(client, &storage, z)?;
                 for ((i, bytes, vertices), _) in band.into_iter().zip(&keep).filter(|(_, &kept)| kept) {
                     rows.push(z, i, bytes);
                     total_rows += 1;

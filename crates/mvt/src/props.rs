@@ -23,13 +23,13 @@ pub fn encode_string_bytes(key: u32, bytes: &[u8], out: &mut Vec<u8>) {
 /// Appends `attrs` to `out`.
 pub fn encode(attrs: &[(u32, AttrValue<'_>)], out: &mut Vec<u8>) {
     for (key, value) in attrs {
+        if let AttrValue::String(s) = value {
+            encode_string_bytes(*key, s.as_bytes(), out);
+            continue;
+        }
         out.extend_from_slice(&(*key as u16).to_le_bytes());
         match value {
-            AttrValue::String(s) => {
-                out.push(STRING);
-                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                out.extend_from_slice(s.as_bytes());
-            }
+            AttrValue::String(_) => unreachable!("written above"),
             AttrValue::Float(f) => {
                 out.push(FLOAT);
                 out.extend_from_slice(&f.to_le_bytes());
