@@ -15,6 +15,7 @@ HTTP_PORT=${GRIDKIT_HTTP_PORT:-8080}
 scripts/setup.sh
 
 echo "==> building and installing gridkit (release)"
+mkdir -p target
 cargo pgrx install --release --pg-config "$PG_CONFIG" >target/install.log 2>&1 || { cat target/install.log; exit 1; }
 echo "==> building gridkit-server (release)"
 cargo build -q --release -p gridkit-server

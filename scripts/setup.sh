@@ -24,10 +24,16 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Installing postgresql-15 makes and starts Debian's default cluster 15/main.
+    # gridkit runs its own clusters, so it stops that one only when this very
+    # run made it; a cluster that was here before is never touched.
+    had_main=$( [ -e /etc/postgresql/15/main ] && echo yes || echo no )
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
-    # Debian starts a default cluster on port 5432; gridkit runs its own.
-    pg_ctlcluster 15 main stop 2>/dev/null || true
+    if [ "$had_main" = no ] && [ -e /etc/postgresql/15/main ]; then
+        echo "==> stopping Debian's default cluster 15/main, made by this install"
+        pg_ctlcluster 15 main stop 2>/dev/null || true
+    fi
 fi
 
 if [ "$(cargo pgrx --version 2>/dev/null)" != "cargo-pgrx $PGRX_VERSION" ]; then

@@ -23,6 +23,7 @@ chown "$PG_USER" "$pgdata" "$(dirname "$pgdata")"
 cargo pgrx test pg15 --runas "$PG_USER" --pgdata "$pgdata"
 
 echo "==> end-to-end suites"
+mkdir -p target
 cargo pgrx install --pg-config "$PG_CONFIG" >target/install.log 2>&1 || { cat target/install.log; exit 1; }
 cargo build -q -p gridkit-server
 pgrx-tests/run.sh

@@ -176,38 +176,20 @@ REVOKE ALL ON FUNCTION gridkit.refresh_stale() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.cluster_refresh(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.cluster_refresh_stale() FROM PUBLIC;
 
-CREATE FUNCTION gridkit.pyramid_rows(layer text)
-RETURNS TABLE (level smallint, cluster_id bigint, source_id bigint, point_count integer, expansion_zoom smallint,
-               x double precision, y double precision, part text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    storage regclass;
-BEGIN
-    SELECT p.storage INTO storage FROM gridkit.pyramid p WHERE p.layer = pyramid_rows.layer;
-    IF storage IS NULL THEN
-        RAISE EXCEPTION 'layer "%" has no cluster pyramid', pyramid_rows.layer USING ERRCODE = '42704';
-    END IF;
-    RETURN QUERY EXECUTE format(
-        'SELECT level, cluster_id, source_id, point_count, expansion_zoom, x, y, part FROM %s', storage);
-END
-$$;
 COMMENT ON FUNCTION gridkit.pyramid_rows(text) IS
     'The clusters and lone points of a layer''s pyramid, per zoom (x, y in Web Mercator)';
 
+-- gridkit._generalized_rows (src/generalize/mod.rs) decides the caller's
+-- access and reads the bands; this makes geometries of them.
 CREATE FUNCTION gridkit.generalized_rows(layer text)
 RETURNS TABLE (level smallint, id bigint, geom geometry)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    storage regclass;
+LANGUAGE sql STABLE
+AS $$ SELECT r.level, r.id, st_geomfromewkb(r.ewkb) FROM gridkit._generalized_rows(layer) r $$;
+DO $$
 BEGIN
-    SELECT g.storage INTO storage FROM gridkit.generalization g WHERE g.layer = generalized_rows.layer;
-    IF storage IS NULL THEN
-        RAISE EXCEPTION 'layer "%" has no generalized bands', generalized_rows.layer USING ERRCODE = '42704',
-            HINT = 'Build them with gridkit.generalize_refresh(layer).';
-    END IF;
-    RETURN QUERY EXECUTE format('SELECT level, id, geom FROM %s', storage);
+    EXECUTE format('ALTER FUNCTION gridkit.generalized_rows(text) SET search_path = pg_catalog, %I, pg_temp',
+                   (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'postgis'));
 END
 $$;
 COMMENT ON FUNCTION gridkit.generalized_rows(text) IS

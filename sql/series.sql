@@ -216,7 +216,7 @@ DECLARE
     -- plan is kept (gridkit._history_rows, src/series.rs): $1 from, $2 to,
     -- $3 a row limit, $4 a stride, $5 the watermark, $6 the first bucket,
     -- $7 where live rows start; key values from $8.
-    args text[] := ARRAY["from"::text, "to"::text, NULL, NULL, NULL, NULL, NULL];
+    args text[] := ARRAY[gridkit._ts_literal("from"), gridkit._ts_literal("to"), NULL, NULL, NULL, NULL, NULL];
     r record;
     chosen record;
     have_tier boolean := false;
@@ -315,10 +315,10 @@ BEGIN
     -- after it aggregated on the fly (what the realtime view does, but with
     -- the bounds as parameters: the executor prunes partitions instead of
     -- reading every one).
-    args[5] := coalesce(chosen.watermark, '-infinity')::text;
+    args[5] := gridkit._ts_literal(coalesce(chosen.watermark, '-infinity'));
     args[6] := ("from" - chosen.bucket)::text;
     -- A rollup never refreshed has no watermark: everything is live.
-    args[7] := CASE WHEN chosen.watermark IS NULL THEN "from" ELSE least(chosen.watermark, "to") END::text;
+    args[7] := gridkit._ts_literal(CASE WHEN chosen.watermark IS NULL THEN "from" ELSE least(chosen.watermark, "to") END);
     RETURN QUERY SELECT * FROM gridkit._history_rows(
         format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
                   FROM (SELECT * FROM %6$s WHERE bucket < $5::timestamptz
@@ -350,6 +350,7 @@ DECLARE
     cols text;
     missing text;
     outside bigint;
+    staged bigint;
     n bigint;
 BEGIN
     IF "from" IS NULL OR "to" IS NULL OR staging IS NULL THEN
@@ -368,17 +369,32 @@ BEGIN
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'staging table % lacks column(s) % of %', staging, missing, target USING ERRCODE = '42703';
     END IF;
-    EXECUTE format('SELECT count(*) FROM %s WHERE NOT (%I >= $1 AND %I < $2) OR %I IS NULL',
-                   staging, t.time_column, t.time_column, t.time_column) INTO outside USING "from", "to";
+    -- The staging rows are copied before any row of the target is deleted:
+    -- a staging view or function may read the target itself (a fixed copy
+    -- of the range, or the target named as its own staging), and would see
+    -- nothing once the range is gone. The lock comes first, so no write
+    -- lands between the copy and the delete.
+    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
+    IF pg_catalog.to_regclass('pg_temp.gridkit_replace_range_rows') IS NOT NULL THEN
+        DROP TABLE pg_temp.gridkit_replace_range_rows;
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE gridkit_replace_range_rows ON COMMIT DROP AS SELECT %s FROM %s', cols, staging);
+    GET DIAGNOSTICS staged = ROW_COUNT;
+    EXECUTE format('SELECT count(*) FROM pg_temp.gridkit_replace_range_rows WHERE NOT (%I >= $1 AND %I < $2) OR %I IS NULL',
+                   t.time_column, t.time_column, t.time_column) INTO outside USING "from", "to";
     IF outside > 0 THEN
         RAISE EXCEPTION 'staging table % holds % row(s) outside [%, %)', staging, outside, "from", "to"
             USING ERRCODE = '22023';
     END IF;
-    EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', target);
     EXECUTE format('DELETE FROM %s WHERE %I >= $1 AND %I < $2', target, t.time_column, t.time_column)
       USING "from", "to";
-    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s', target, cols, cols, staging);
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.gridkit_replace_range_rows',
+                   target, cols, cols);
     GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> staged THEN
+        RAISE EXCEPTION 'replace_range: wrote % of % staged rows', n, staged USING ERRCODE = 'XX000';
+    END IF;
+    DROP TABLE pg_temp.gridkit_replace_range_rows;
     RETURN n;
 END
 $$;

@@ -63,10 +63,13 @@ CREATE TABLE gridkit.job_runs (
 COMMENT ON TABLE gridkit.job_runs IS 'Log of gridkit.run_maintenance: one row per step (premake, late rows, refresh, retention)';
 
 -- The partitions of a table with their bounds (NULL for MINVALUE/MAXVALUE),
--- read back from the catalog so partitions made by hand count too.
+-- read back from the catalog so partitions made by hand count too. The
+-- bounds are deparsed and parsed back in one fixed style and zone: under,
+-- say, DateStyle Postgres in Asia/Kolkata a bound would print as "IST" and
+-- parse back as Israel time.
 CREATE FUNCTION gridkit.ts_partitions(source regclass)
 RETURNS TABLE (partition regclass, lower timestamptz, upper timestamptz, is_default boolean)
-LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC'
 AS $$
     SELECT c.oid::regclass,
            (regexp_match(b.bound, 'FROM \(''([^'']*)''\)'))[1]::timestamptz,
@@ -79,6 +82,16 @@ AS $$
      ORDER BY 2 NULLS FIRST
 $$;
 COMMENT ON FUNCTION gridkit.ts_partitions(regclass) IS 'The partitions of a table and their time bounds';
+
+-- A timestamptz as a literal that reads back the same whatever the
+-- session's DateStyle and TimeZone (UTC, ISO 8601).
+CREATE FUNCTION gridkit._ts_literal(ts timestamptz) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN NOT pg_catalog.isfinite($1) THEN $1::text  -- 'infinity' in every style
+                ELSE pg_catalog.to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00"')
+                     || CASE WHEN $1 AT TIME ZONE 'UTC' < '0001-01-01' THEN ' BC' ELSE '' END END
+$$;
 
 -- Whether a partition (other than the default) overlaps [lo, hi).
 CREATE FUNCTION gridkit._ts_range_taken(source regclass, lo timestamptz, hi timestamptz) RETURNS boolean
@@ -130,18 +143,26 @@ BEGIN
     SELECT p.partition INTO def FROM gridkit.ts_partitions(source) p WHERE p.is_default;
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED '
                    'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION)', part, source);
+    -- The partition belongs to the table's owner (so the owner may add
+    -- triggers to it, and the move below, run as the owner, may write it).
+    EXECUTE format('ALTER TABLE %s OWNER TO %I', part,
+                   (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = source));
     IF def IS NOT NULL THEN
         SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
           FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-        EXECUTE format('WITH moved AS (DELETE FROM %s WHERE %I >= $1 AND %I < $2 RETURNING %s) '
-                       'INSERT INTO %s (%s) SELECT %s FROM moved',
-                       def, t.time_column, t.time_column, cols, part, cols, cols)
-          USING lo, hi;
-        GET DIAGNOSTICS moved = ROW_COUNT;
+        -- The move fires the table's triggers and evaluates its constraints
+        -- and index expressions: as the table's owner, never as whoever runs
+        -- maintenance (src/timeseries.rs).
+        moved := gridkit._ts_run_as_owner(source,
+            format('WITH moved AS (DELETE FROM %s WHERE %I >= $1 AND %I < $2 RETURNING %s) '
+                   'INSERT INTO %s (%s) SELECT %s FROM moved',
+                   def, t.time_column, t.time_column, cols, part, cols, cols),
+            lo, hi);
     END IF;
     -- ATTACH builds the parent's indexes on the new partition.
-    EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)', source, part, lo, hi);
+    EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)', source, part,
+                   gridkit._ts_literal(lo), gridkit._ts_literal(hi));
     -- A new partition of a rollup source logs its changes too.
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = source AND tgname = 'gridkit_rollup_insert') THEN
         PERFORM gridkit._rollup_watch(source, t.time_column);
@@ -313,6 +334,9 @@ BEGIN
         SELECT n.nspname, c.relname INTO nsp, rel
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
         EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s DEFAULT', nsp, left(rel, 40) || '_default', source);
+        -- Partitions belong to the table's owner, whoever made them.
+        EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', nsp, left(rel, 40) || '_default',
+                       (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = source));
     END IF;
     PERFORM gridkit.ts_premake(source);
     PERFORM gridkit.ts_move_default_rows(source);
@@ -384,24 +408,54 @@ BEGIN
                    'INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS INCLUDING COMPRESSION) PARTITION BY RANGE (%I)',
                    nsp, rel, source, time_column);
     converted := format('%I.%I', nsp, rel)::regclass;
-    -- The indexes, as partitioned indexes (named by PostgreSQL).
-    FOR idx IN SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def, c.contype
+    EXECUTE format('ALTER TABLE %s OWNER TO %I', converted,
+                   (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = source));
+    -- The indexes, as partitioned indexes (named by PostgreSQL). Names are
+    -- chosen by the table's owner, so no statement is made by rewriting
+    -- index text: the primary key is built from its columns, and an index
+    -- definition is used only after the exact head PostgreSQL deparses
+    -- ("CREATE [UNIQUE] INDEX <name> ON <table> USING ") has been cut off by
+    -- length; what follows (method, keys, options, predicate) is deparsed
+    -- from the catalog.
+    FOR idx IN SELECT i.indexrelid, i.indisunique, i.indnkeyatts, i.indkey::int2[] AS keys, c.contype,
+                      pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+                      'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
+                        || pg_catalog.quote_ident(ic.relname) || ' ON '
+                        || pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(tc.relname)
+                        || ' USING ' AS head
                  FROM pg_catalog.pg_index i
+                 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+                 JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
                  LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = source
-                WHERE i.indrelid = source LOOP
+                WHERE i.indrelid = source ORDER BY i.indexrelid LOOP
         IF idx.contype = 'p' THEN
-            EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%s)', converted,
-                           (regexp_match(idx.def, '\((.*)\)$'))[1]);
+            EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%s)%s', converted,
+                (SELECT string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.n)
+                   FROM unnest(idx.keys) WITH ORDINALITY k(attnum, n)
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = source AND a.attnum = k.attnum
+                  WHERE k.n <= idx.indnkeyatts),
+                coalesce(' INCLUDE (' || (SELECT string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.n)
+                   FROM unnest(idx.keys) WITH ORDINALITY k(attnum, n)
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = source AND a.attnum = k.attnum
+                  WHERE k.n > idx.indnkeyatts) || ')', ''));
+        ELSIF left(idx.def, length(idx.head)) = idx.head THEN
+            EXECUTE 'CREATE ' || CASE WHEN idx.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX ON '
+                    || converted::text || ' USING ' || substr(idx.def, length(idx.head) + 1);
         ELSE
-            EXECUTE regexp_replace(regexp_replace(idx.def, '^CREATE (UNIQUE )?INDEX \S+ ON ', 'CREATE \1INDEX ON '),
-                                   ' ON (ONLY )?\S+ USING ', format(' ON %s USING ', converted));
+            RAISE EXCEPTION 'ts_convert: cannot copy index % of %', idx.indexrelid::regclass, source
+                USING ERRCODE = 'XX000', DETAIL = idx.def;
         END IF;
     END LOOP;
     PERFORM gridkit.ts_create(converted, time_column, partition_interval, premake);
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
       FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s', converted, cols, cols, source);
+    -- As the owner: the copy evaluates the table's constraints, generated
+    -- columns and index expressions (src/timeseries.rs).
+    PERFORM gridkit._ts_run_as_owner(converted,
+        format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s', converted, cols, cols, source),
+        '-infinity', 'infinity');
     PERFORM gridkit.ts_move_default_rows(converted);
     EXECUTE format('SELECT count(*) FROM %s', converted) INTO after;
     IF after <> before THEN

@@ -128,16 +128,19 @@ pub fn create_zoom_partition(client: &mut SpiClient<'_>, storage: &str, z: u8) -
     Ok(())
 }
 
-/// Makes a build's tables readable by everyone and members of the
-/// extension. (Callers analyze what the planner needs: statistics on a
-/// table of large arrays cost more than the build.)
+/// Makes a build's tables members of the extension, readable by their
+/// owner only: they hold every row and column of the source whatever its
+/// policies, so they are read only through our queries, run as the owner
+/// once `crate::access` has decided the caller may see it all. (Callers
+/// analyze what the planner needs: statistics on a table of large arrays
+/// cost more than the build.)
 pub fn adopt_tables(client: &mut SpiClient<'_>, tables: &[&str], comment: &str) -> SqlResult<()> {
     let mut ddl = String::new();
     for t in tables {
-        ddl.push_str(&format!("GRANT SELECT ON {t} TO PUBLIC; ALTER EXTENSION gridkit ADD TABLE {t};\n"));
+        ddl.push_str(&format!("REVOKE ALL ON {t} FROM PUBLIC; ALTER EXTENSION gridkit ADD TABLE {t};\n"));
     }
     if let Some(first) = tables.first() {
-        ddl.push_str(&format!("COMMENT ON TABLE {first} IS '{}';", comment.replace('\'', "''")));
+        ddl.push_str(&format!("COMMENT ON TABLE {first} IS {};", crate::layers::plan::quote_literal(comment)));
     }
     client.update(&ddl, None, &[])?;
     Ok(())
@@ -252,4 +255,37 @@ impl Phases {
         let parts: Vec<String> = self.done.iter().map(|(p, ms)| format!("{p} {ms:.1} ms")).collect();
         pgrx::debug1!("gridkit: {}: {}", self.what, parts.join(", "));
     }
+}
+
+/// A build's table `storage` (of `layer`'s current or last build, as
+/// `registry_sql` finds it: schema-qualified name and owner) read whole by
+/// `columns_sql`, for `pyramid_rows` and `generalized_rows`: refused unless
+/// the caller may read every row of the source (`crate::access`), then read
+/// as the table's owner. `f` sees each row.
+pub fn read_build_table(
+    layer: &str,
+    registry_sql: &str,
+    missing: SqlError,
+    what: &str,
+    columns_sql: &str,
+    natts: usize,
+    mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
+) -> SqlResult<()> {
+    let found = Spi::connect(|client| -> SqlResult<Option<(String, pg_sys::Oid)>> {
+        let row = client.select(registry_sql, Some(1), &[layer.into()])?;
+        if row.is_empty() {
+            return Ok(None);
+        }
+        let row = row.first();
+        Ok(Some((row.get::<String>(1)?.unwrap_or_default(), row.get::<pg_sys::Oid>(2)?.unwrap_or_default())))
+    })?;
+    let Some((storage, owner)) = found else { return Err(missing) };
+    let plan = crate::layers::cache::get(layer)?;
+    plan.access.require_full(layer, what)?;
+    Spi::connect(|_| -> SqlResult<()> {
+        let read =
+            Plan::prepare(&format!("SELECT {columns_sql} FROM {storage}"), &[], Planning::Custom, false)?.run_as(owner);
+        for_each_row(&read, &[], true, natts, &mut f);
+        Ok(())
+    })
 }

@@ -165,22 +165,10 @@ impl IndexRead {
         }))
     }
 
-    /// Whether the current user may read the source this way: the SELECT
-    /// privilege on the table (column privileges and row-level security
-    /// are left to the tile query, which applies them).
-    pub fn allowed(&self) -> bool {
-        // SAFETY: catalog lookups.
-        unsafe {
-            pg_sys::pg_class_aclcheck(self.relid, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode)
-                == pg_sys::AclResult::ACLCHECK_OK
-                && pg_sys::check_enable_rls(self.relid, Oid::INVALID, true)
-                    != pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
-        }
-    }
-
     /// Calls `f(id, wkb, attributes)` for every row whose geometry's box
     /// meets `bounds` (xmin, ymin, xmax, ymax in the source's coordinates),
-    /// as the tile query's `&&` would. The caller checks [`Self::allowed`].
+    /// as the tile query's `&&` would. No privilege or policy is checked here:
+    /// the caller has found full access (`crate::access`).
     pub fn read(
         &self,
         bounds: [f64; 4],

@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+mod access;
 mod cluster;
 mod congestion;
 mod copy_in;

@@ -24,7 +24,11 @@ pub const BATCH_ROWS: std::ffi::c_long = 4096;
 ///
 /// pgrx's prepared statements cannot choose between custom and generic plans,
 /// so this prepares with `SPI_prepare_cursor` directly.
-pub struct Plan(NonNull<pg_sys::_SPI_plan>);
+pub struct Plan {
+    plan: NonNull<pg_sys::_SPI_plan>,
+    /// The role a plan over derived tables runs as (see [`Plan::run_as`]).
+    run_as: Option<pg_sys::Oid>,
+}
 
 /// When to plan a statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,12 +61,52 @@ impl Plan {
             if kept {
                 pg_sys::SPI_keepplan(plan.as_ptr());
             }
-            Ok(Plan(plan))
+            Ok(Plan { plan, run_as: None })
         }
     }
 
+    /// Makes every run of this plan execute as `role` (with restricted
+    /// security: no SET ROLE, no temporary objects), for queries of ours
+    /// over tables a build made, which only their owner may read. The
+    /// caller decides first that its user may see what they hold
+    /// (`crate::access`).
+    pub fn run_as(mut self, role: pg_sys::Oid) -> Plan {
+        self.run_as = Some(role);
+        self
+    }
+
     pub fn as_ptr(&self) -> *mut pg_sys::_SPI_plan {
-        self.0.as_ptr()
+        self.plan.as_ptr()
+    }
+
+    /// Checks that the statement returns exactly columns of `types`: a
+    /// statement text that came in as an argument cannot then be read by
+    /// the wrong types.
+    pub fn check_result_types(&self, types: &[pg_sys::Oid]) -> SqlResult<()> {
+        let mismatch = || {
+            SqlError::new(
+                ERRCODE_DATATYPE_MISMATCH,
+                format!("the statement must return {} column(s) of the expected types", types.len()),
+            )
+        };
+        // SAFETY: a prepared plan of one statement has one plan source,
+        // whose result descriptor lives as long as the plan.
+        unsafe {
+            let sources = pg_sys::SPI_plan_get_plan_sources(self.as_ptr());
+            if sources.is_null() || (*sources).length != 1 {
+                return Err(mismatch());
+            }
+            let source = pg_sys::list_nth(sources, 0) as *mut pg_sys::CachedPlanSource;
+            let desc = (*source).resultDesc;
+            if desc.is_null() || (*desc).natts as usize != types.len() {
+                return Err(mismatch());
+            }
+            let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+            if attrs.iter().zip(types).any(|(a, t)| a.atttypid != *t) {
+                return Err(mismatch());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -70,7 +114,7 @@ impl Drop for Plan {
     fn drop(&mut self) {
         // SAFETY: the plan is ours and freed once. An unkept plan lives in
         // the SPI procedure's context; it is dropped before disconnecting.
-        unsafe { pg_sys::SPI_freeplan(self.0.as_ptr()) };
+        unsafe { pg_sys::SPI_freeplan(self.plan.as_ptr()) };
     }
 }
 
@@ -146,7 +190,9 @@ pub fn for_each_row_while(
             dest: &mut receiver.base,
             owner: std::ptr::null_mut(),
         };
+        let role = plan.run_as.map(crate::access::AsRole::switch);
         let status = pg_sys::SPI_execute_plan_extended(plan.as_ptr(), &options);
+        drop(role);
         pg_sys::pfree(params.cast());
         // Errors raise; a negative status is a misuse of SPI.
         assert!(status >= 0, "SPI_execute_plan_extended failed ({status})");

@@ -29,16 +29,24 @@ thread_local! {
 
 /// Runs `sql` (its parameters all `text`, cast in the statement) with
 /// `args` from the kept plan for that text, preparing it on first use;
-/// `f` sees every row. Must be called while connected to SPI.
+/// `f` sees every row, whose columns must be of `types`. Must be called
+/// while connected to SPI.
+///
+/// The functions are internal but callable by anyone (`history` runs as its
+/// caller): a statement is run read-only with the caller's rights, and one
+/// returning other types than these is refused before it runs, so the
+/// values are never read as the wrong type.
 fn run_kept(
     sql: &str,
     args: &[Option<String>],
-    natts: usize,
+    types: &[pg_sys::Oid],
     f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) -> SqlResult<()> {
+    let natts = types.len();
     let known = PLANS.with(|p| p.borrow().contains_key(sql));
     if !known {
         let plan = Plan::prepare(sql, &vec![pg_sys::TEXTOID; args.len()], Planning::Generic, true)?;
+        plan.check_result_types(types)?;
         PLANS.with(|p| {
             let mut plans = p.borrow_mut();
             if plans.len() >= MAX_PLANS {
@@ -75,7 +83,8 @@ fn history_rows(
     type Row = (Option<TimestampWithTimeZone>, Option<f64>, Option<f64>, Option<f64>, Option<i64>);
     let rows = Spi::connect(|_| -> SqlResult<Vec<Row>> {
         let mut rows = Vec::new();
-        run_kept(sql, &args, 5, |v, nulls| {
+        let types = [pg_sys::TIMESTAMPTZOID, pg_sys::FLOAT8OID, pg_sys::FLOAT8OID, pg_sys::FLOAT8OID, pg_sys::INT8OID];
+        run_kept(sql, &args, &types, |v, nulls| {
             let float = |i: usize| (!nulls[i]).then(|| f64::from_bits(v[i].value() as u64));
             rows.push((
                 (!nulls[0]).then(|| TimestampWithTimeZone::try_from(v[0].value() as i64).ok()).flatten(),
@@ -96,7 +105,7 @@ fn history_rows(
 fn history_count(sql: &str, args: Vec<Option<String>>) -> Option<i64> {
     Spi::connect(|_| -> SqlResult<Option<i64>> {
         let mut n = None;
-        run_kept(sql, &args, 1, |v, nulls| n = (!nulls[0]).then(|| v[0].value() as i64))?;
+        run_kept(sql, &args, &[pg_sys::INT8OID], |v, nulls| n = (!nulls[0]).then(|| v[0].value() as i64))?;
         Ok(n)
     })
     .or_raise()

@@ -15,6 +15,7 @@ use gridkit_mvt::{props, AttrValue, FinishedLayer, LayerEncoder, SourceCrs, Tile
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::access::Access;
 use crate::cluster;
 use crate::error::*;
 use crate::filter::ResolvedFilter;
@@ -64,15 +65,24 @@ fn layer_names(layers: &Array<&str>) -> SqlResult<Vec<String>> {
         .collect()
 }
 
+/// Layers one tile may hold: a list is checked before any layer is read, and
+/// a request naming thousands is a mistake or an attack.
+pub const MAX_LAYERS: usize = 256;
+
 fn render(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> SqlResult<Vec<u8>> {
     let tile = TileCoord::new(z.into(), x.into(), y.into())?;
     if names.is_empty() {
         return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "no layer given"));
     }
-    for (i, n) in names.iter().enumerate() {
-        if names[..i].contains(n) {
-            return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("layer \"{n}\" is listed twice")));
-        }
+    if names.len() > MAX_LAYERS {
+        return Err(SqlError::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("a tile holds at most {MAX_LAYERS} layers, not {}", names.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    if let Some(n) = names.iter().find(|n| !seen.insert(**n)) {
+        return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("layer \"{n}\" is listed twice")));
     }
     let plans: Vec<Rc<LayerPlan>> = names.iter().map(|n| cache::get(n)).collect::<SqlResult<_>>()?;
     let filter = match filter {
@@ -93,14 +103,20 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
     if !plan.options.zoom.visible(tile.z) {
         return Ok(Vec::new());
     }
+    let access = plan.access.decide()?;
     let clustered = plan.cluster.as_ref().filter(|c| tile.z <= c.options.max_zoom);
-    // Bands hold every feature (the filter applies to the source's columns).
-    let band = plan.generalization.as_ref().filter(|g| tile.z <= g.max_zoom && filter.is_none());
+    // Bands hold every feature (the filter applies to the source's columns),
+    // of every row: a caller that sees only some rows gets the source's.
+    let band = plan
+        .generalization
+        .as_ref()
+        .filter(|g| tile.z <= g.max_zoom && filter.is_none())
+        .filter(|_| access == Access::Full);
     let rendered = match (clustered, band) {
         (Some(c), _) => {
             // Cluster positions are Web Mercator.
             let mut encoder = layer_encoder(plan, tile, SourceCrs::WebMercator);
-            cluster::tile::render(plan, c, tile, filter, &mut encoder)?;
+            cluster::tile::render(plan, c, tile, filter, access, &mut encoder)?;
             finish(encoder)
         }
         (None, Some(g)) => match generalize::tile::stored(plan, g, tile)? {
@@ -112,7 +128,8 @@ fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilte
             let mut encoder = layer_encoder(plan, tile, plan.crs.unwrap_or(SourceCrs::WebMercator));
             let (line, ring) = source_tolerances(plan);
             encoder.set_tolerances(line, ring);
-            read_rows(plan, tile, filter, plan.space().margin(), |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?;
+            let margin = plan.space().margin();
+            read_rows(plan, tile, filter, access, margin, |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?;
             finish(encoder)
         }
     };
@@ -195,17 +212,19 @@ fn source_tolerances(plan: &LayerPlan) -> (f64, f64) {
 
 /// Reads the layer's rows in `tile` plus `margin` (a fraction of the tile
 /// width on each side), matching `filter`, and calls `f(id, wkb, attributes)`
-/// for each, attributes keyed by their index. Must be called while connected
-/// to SPI.
+/// for each, attributes keyed by their index. The index read, which applies
+/// no policy, serves only a caller with full `access`. Must be called while
+/// connected to SPI.
 pub fn read_rows(
     plan: &LayerPlan,
     tile: TileCoord,
     filter: Option<&ResolvedFilter>,
+    access: Access,
     margin: f64,
     mut f: impl FnMut(Option<i64>, Option<&[u8]>, &[(u32, AttrValue<'_>)]),
 ) -> SqlResult<()> {
     if filter.is_none() && plan.options.zoom.rule_at(tile.z).is_none() && index_read::suits(tile) {
-        if let Some(direct) = plan.index_read.as_ref().filter(|r| r.allowed()) {
+        if let Some(direct) = plan.index_read.as_ref().filter(|_| access == Access::Full) {
             return direct.read(plan.args_with_margin(tile, margin), f);
         }
     }

@@ -66,3 +66,45 @@ fn _ts_partition_next(start: TimestampWithTimeZone, step: Interval) -> Timestamp
 fn _ts_partition_suffix(start: TimestampWithTimeZone, step: Interval) -> String {
     (|| Ok(self::step(&step)?.suffix(finite(start)?)))().or_raise()
 }
+
+/// Runs `sql` (a statement gridkit's maintenance built, moving a table's
+/// rows: parameters `lo` and `hi`) as the owner of `table`, with restricted
+/// security, and returns the rows it processed.
+///
+/// Moving rows runs the table's own code: its triggers, check constraints,
+/// generated columns and index expressions. Run as whoever calls maintenance
+/// (pg_cron's superuser), that code would act with the caller's rights;
+/// run as the owner, as VACUUM and REINDEX run index expressions, it can do
+/// nothing its owner could not. The caller must have the owner's rights
+/// already (be it, a member of it, or a superuser), so this grants none.
+#[pg_extern(schema = "gridkit", name = "_ts_run_as_owner", volatile, strict)]
+fn ts_run_as_owner(table: pg_sys::Oid, sql: &str, lo: TimestampWithTimeZone, hi: TimestampWithTimeZone) -> i64 {
+    (|| -> SqlResult<i64> {
+        // SAFETY: a syscache lookup of the relation's owner, and a role check.
+        let owner = unsafe {
+            let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, pg_sys::Datum::from(table));
+            if tuple.is_null() {
+                return Err(SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation {table} does not exist")));
+            }
+            let form = pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class;
+            let owner = (*form).relowner;
+            pg_sys::ReleaseSysCache(tuple);
+            if !pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) {
+                return Err(SqlError::new(
+                    ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    format!(
+                        "must be owner of table {} to move its rows",
+                        std::ffi::CStr::from_ptr(pg_sys::get_rel_name(table)).to_string_lossy()
+                    ),
+                ));
+            }
+            owner
+        };
+        let _as_owner = crate::access::AsRole::switch(owner);
+        Spi::connect_mut(|client| -> SqlResult<i64> {
+            let done = client.update(sql, None, &[lo.into(), hi.into()])?;
+            Ok(done.len() as i64)
+        })
+    })()
+    .or_raise()
+}

@@ -13,7 +13,7 @@ use pgrx::JsonB;
 use crate::error::*;
 use crate::layers::cache;
 use crate::layers::plan::{LayerPlan, PyramidPlan};
-use crate::rows::first_value;
+use crate::rows::{for_each_row, Plan, Planning};
 use build::LEAF_CHUNK;
 
 /// Builds or rebuilds the cluster pyramid of `layer`; returns the number of
@@ -24,6 +24,58 @@ fn cluster_refresh(layer: &str) -> i64 {
 }
 
 type Leaf = (Option<i64>, Option<f64>, Option<f64>, JsonB);
+
+type PyramidRow =
+    (Option<i16>, Option<i64>, Option<i64>, Option<i32>, Option<i16>, Option<f64>, Option<f64>, Option<String>);
+
+/// The clusters and lone points of a layer's pyramid, per zoom (x, y in Web
+/// Mercator), for a caller that may read every row of the source.
+#[allow(clippy::type_complexity)] // pgrx reads the column names from this signature
+#[pg_extern(schema = "gridkit", stable)]
+fn pyramid_rows(
+    layer: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(level, Option<i16>),
+        name!(cluster_id, Option<i64>),
+        name!(source_id, Option<i64>),
+        name!(point_count, Option<i32>),
+        name!(expansion_zoom, Option<i16>),
+        name!(x, Option<f64>),
+        name!(y, Option<f64>),
+        name!(part, Option<String>),
+    ),
+> {
+    let mut rows: Vec<PyramidRow> = Vec::new();
+    crate::derived::read_build_table(
+        layer,
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relowner
+           FROM gridkit.pyramid p JOIN pg_catalog.pg_class c ON c.oid = p.storage
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE p.layer = $1",
+        SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{layer}\" has no cluster pyramid")),
+        "the cluster pyramid",
+        "level, cluster_id, source_id, point_count, expansion_zoom, x, y, part",
+        8,
+        |v, nulls| {
+            let some = |i: usize| (!nulls[i]).then(|| v[i].value());
+            rows.push((
+                some(0).map(|d| d as i16),
+                some(1).map(|d| d as i64),
+                some(2).map(|d| d as i64),
+                some(3).map(|d| d as i32),
+                some(4).map(|d| d as i16),
+                some(5).map(|d| f64::from_bits(d as u64)),
+                some(6).map(|d| f64::from_bits(d as u64)),
+                // SAFETY: part is text.
+                (!nulls[7]).then(|| String::from_utf8_lossy(unsafe { crate::rows::varlena_bytes(v[7]) }).into_owned()),
+            ));
+        },
+    )
+    .or_raise();
+    TableIterator::new(rows)
+}
 
 /// The points of cluster `cluster_id` (from a tile of `layer`), in pyramid
 /// order, with their current attributes and position.
@@ -63,19 +115,20 @@ fn find_cluster(plan: &LayerPlan, cluster_id: i64) -> SqlResult<(&PyramidPlan, C
         )
         .hint(format!("Build it with SELECT gridkit.cluster_refresh('{layer}');"))
     })?;
-    tile::check_source_privilege(plan)?;
+    plan.access.require_full(layer, "the clusters")?;
     let bad = |m: String| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, m);
     let id = ClusterId::from_i64(cluster_id).ok_or_else(|| bad(format!("{cluster_id} is not a cluster id")))?;
     if !id.belongs_to_build(pyramid.build) {
         return Err(bad(format!("{cluster_id} is not a cluster of the current pyramid of layer \"{layer}\""))
             .hint("Cluster ids change when the pyramid is rebuilt; fetch the tile again."));
     }
-    let count = Spi::connect(|client| {
-        first_value::<i32>(
-            client,
-            &format!("SELECT point_count FROM {} WHERE cluster_id = $1 LIMIT 1", pyramid.storage),
-            &[cluster_id.into()],
-        )
+    let count = Spi::connect(|_| -> SqlResult<Option<i32>> {
+        let sql = format!("SELECT point_count FROM {} WHERE cluster_id = $1 LIMIT 1", pyramid.storage);
+        let query = Plan::prepare(&sql, &[pg_sys::INT8OID], Planning::Custom, false)?.run_as(pyramid.owner);
+        let mut count = None;
+        // SAFETY: point_count is int4, never NULL.
+        for_each_row(&query, &[cluster_id.into_datum()], true, 1, |v, _| count = Some(v[0].value() as i32));
+        Ok(count)
     })?
     .ok_or_else(|| bad(format!("layer \"{layer}\" has no cluster {cluster_id}")))?;
     Ok((pyramid, id, i64::from(count)))
@@ -102,35 +155,45 @@ fn leaves(layer: &str, cluster_id: i64, limit: i32, offset: i32) -> SqlResult<Ve
         return Ok(Vec::new());
     }
     let chunk = i64::from(LEAF_CHUNK);
-    let attributes: Vec<String> =
-        plan.attributes.iter().map(|a| format!("'{}', {}", a.name.replace('\'', "''"), a.column)).collect();
-    let json = if attributes.is_empty() {
+    // The members' ids come from the build's leaves (read as their owner),
+    // their rows from the source (read as the caller, who may read it all).
+    let ids_sql = format!(
+        "SELECT u.id FROM (
+             SELECT e.id, (l.chunk::int8 * {chunk} + e.i - 1) AS o
+               FROM {leaves} l, pg_catalog.unnest(l.ids) WITH ORDINALITY AS e(id, i)
+              WHERE l.chunk BETWEEN $1 / {chunk} AND ($2 - 1) / {chunk}
+         ) u WHERE u.o >= $1 AND u.o < $2 ORDER BY u.o",
+        leaves = pyramid.leaves,
+    );
+    // Attribute names go in as a parameter: nothing a user named is spliced
+    // into the text but quoted identifiers.
+    let names: Vec<String> = plan.attributes.iter().map(|a| a.name.clone()).collect();
+    let pairs: Vec<String> =
+        plan.attributes.iter().enumerate().map(|(i, a)| format!("$2[{}], {}", i + 1, a.column)).collect();
+    let json = if pairs.is_empty() {
         "'{}'::jsonb".to_string()
     } else {
-        format!("pg_catalog.jsonb_build_object({})", attributes.join(", "))
+        format!("pg_catalog.jsonb_build_object({})", pairs.join(", "))
     };
     let postgis = &plan.postgis_schema;
     let sql = format!(
-        "WITH ids AS (
-             SELECT u.id, u.o FROM (
-                 SELECT e.id, (l.chunk::int8 * {chunk} + e.i - 1) AS o
-                   FROM {leaves} l, pg_catalog.unnest(l.ids) WITH ORDINALITY AS e(id, i)
-                  WHERE l.chunk BETWEEN $1 / {chunk} AND ($2 - 1) / {chunk}
-             ) u WHERE u.o >= $1 AND u.o < $2
-         )
-         SELECT ids.id, {postgis}.st_x(g.p), {postgis}.st_y(g.p), CASE WHEN {id_col} IS NOT NULL THEN {json} END
-           FROM ids
+        "SELECT ids.id, {postgis}.st_x(g.p), {postgis}.st_y(g.p), CASE WHEN {id_col} IS NOT NULL THEN {json} END
+           FROM pg_catalog.unnest($1::int8[]) WITH ORDINALITY AS ids(id, o)
            LEFT JOIN {source} AS t ON {id_col} = ids.id
            LEFT JOIN LATERAL (SELECT {postgis}.st_transform({geom}, 4326) AS p) AS g ON true
           ORDER BY ids.o",
-        leaves = pyramid.leaves,
         source = plan.source,
         id_col = plan.id_column,
         geom = plan.geom,
     );
     Spi::connect(|client| -> SqlResult<Vec<Leaf>> {
+        let ids_query = Plan::prepare(&ids_sql, &[pg_sys::INT8OID; 2], Planning::Custom, false)?.run_as(pyramid.owner);
+        let mut ids: Vec<Option<i64>> = Vec::new();
+        for_each_row(&ids_query, &[lo.into_datum(), hi.into_datum()], true, 1, |v, nulls| {
+            ids.push((!nulls[0]).then(|| v[0].value() as i64));
+        });
         let mut out = Vec::new();
-        for row in client.select(&sql, None, &[lo.into(), hi.into()])? {
+        for row in client.select(&sql, None, &[ids.into(), names.clone().into()])? {
             let attrs = row.get::<JsonB>(4)?;
             // A member deleted since the build has no row any more.
             let Some(attrs) = attrs else { continue };

@@ -9,6 +9,7 @@ use gridkit_mvt::{props, AttrValue, LayerEncoder, TileCoord};
 use pgrx::prelude::*;
 
 use super::points::PointSet;
+use crate::access::Access;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::filter::ResolvedFilter;
@@ -42,37 +43,26 @@ pub fn params(c: &ClusterPlan, min_zoom: u8, max_zoom: u8) -> Params {
     Params { radius: c.options.radius, extent: RADIUS_EXTENT, min_zoom, max_zoom, min_points: c.options.min_points }
 }
 
-/// Clusters come from the source: the caller must be allowed to read it.
-pub fn check_source_privilege(plan: &LayerPlan) -> SqlResult<()> {
-    // SAFETY: plain catalog lookups.
-    let ok = unsafe {
-        pg_sys::pg_class_aclcheck(plan.relid, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode)
-            == pg_sys::AclResult::ACLCHECK_OK
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(SqlError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("permission denied for table {}", plan.source)))
-    }
-}
-
 /// Must be called while connected to SPI.
 pub fn render(
     plan: &LayerPlan,
     c: &ClusterPlan,
     tile: TileCoord,
     filter: Option<&ResolvedFilter>,
+    access: Access,
     encoder: &mut LayerEncoder,
 ) -> SqlResult<()> {
-    check_source_privilege(plan)?;
     let keys = ClusterKeys::new(encoder);
-    match (&c.pyramid, filter) {
+    // The pyramid and its packed points hold every row: a caller that sees
+    // only some gets clusters of its own rows.
+    let pyramid = c.pyramid.as_ref().filter(|_| access == Access::Full);
+    match (pyramid, filter) {
         (Some(p), None) => from_pyramid(plan, p, tile, None, &keys, encoder),
         (Some(p), Some(f)) if c.partition.is_some_and(|i| f.only_on(i).is_some()) => {
             let values = c.partition.and_then(|i| f.only_on(i)).map(<[String]>::to_vec);
             from_pyramid(plan, p, tile, values, &keys, encoder)
         }
-        _ => on_the_fly(plan, c, tile, filter, &keys, encoder),
+        _ => on_the_fly(plan, c, pyramid, tile, filter, access, &keys, encoder),
     }
 }
 
@@ -140,22 +130,25 @@ fn push_cluster_keys<'a>(
 /// out the same in both tiles most of the time; exact agreement across seams
 /// is what the pyramid gives. These clusters have no `cluster_id` (there is
 /// no pyramid to list their members from); `expansion_zoom` is the next zoom.
+#[allow(clippy::too_many_arguments)]
 fn on_the_fly(
     plan: &LayerPlan,
     c: &ClusterPlan,
+    pyramid: Option<&PyramidPlan>,
     tile: TileCoord,
     filter: Option<&ResolvedFilter>,
+    access: Access,
     keys: &ClusterKeys,
     encoder: &mut LayerEncoder,
 ) -> SqlResult<()> {
     let crs = plan.crs.unwrap_or(gridkit_mvt::SourceCrs::WebMercator);
     let mut points = PointSet::new(c, crs);
     let margin = plan.space().margin().max(c.options.radius / RADIUS_EXTENT);
-    let packed = match (&c.pyramid, filter) {
+    let packed = match (pyramid, filter) {
         // The build's own points, packed: the same data as unfiltered tiles.
         (Some(p), Some(f)) if p.has_points() => Some((p, super::store::read(plan, p, tile, margin, f, &mut points)?)),
         _ => {
-            read_rows(plan, tile, filter, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?;
+            read_rows(plan, tile, filter, access, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?;
             None
         }
     };

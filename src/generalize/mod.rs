@@ -17,3 +17,38 @@ use crate::error::*;
 fn generalize_refresh(layer: &str) -> i64 {
     build::refresh(layer).or_raise()
 }
+
+/// The generalized geometry (EWKB, Web Mercator) of each feature of a layer,
+/// per zoom band, for a caller that may read every row of the source;
+/// `gridkit.generalized_rows` makes geometries of it.
+#[allow(clippy::type_complexity)] // pgrx reads the column names from this signature
+#[pg_extern(schema = "gridkit", name = "_generalized_rows", stable)]
+fn generalized_rows(
+    layer: &str,
+) -> TableIterator<'static, (name!(level, Option<i16>), name!(id, Option<i64>), name!(ewkb, Option<Vec<u8>>))> {
+    type Row = (Option<i16>, Option<i64>, Option<Vec<u8>>);
+    let mut rows: Vec<Row> = Vec::new();
+    let postgis = Spi::connect(|client| crate::postgis::Postgis::find(client)).or_raise();
+    crate::derived::read_build_table(
+        layer,
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relowner
+           FROM gridkit.generalization g JOIN pg_catalog.pg_class c ON c.oid = g.storage
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE g.layer = $1",
+        SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{layer}\" has no generalized bands"))
+            .hint("Build them with gridkit.generalize_refresh(layer)."),
+        "the generalized bands",
+        &format!("level, id, {}(geom)", postgis.f("st_asewkb")),
+        3,
+        |v, nulls| {
+            rows.push((
+                (!nulls[0]).then(|| v[0].value() as i16),
+                (!nulls[1]).then(|| v[1].value() as i64),
+                // SAFETY: the third column is bytea.
+                (!nulls[2]).then(|| unsafe { crate::rows::varlena_bytes(v[2]) }.to_vec()),
+            ));
+        },
+    )
+    .or_raise();
+    TableIterator::new(rows)
+}

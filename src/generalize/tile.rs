@@ -11,14 +11,14 @@ use crate::tile::Rendered;
 use pgrx::prelude::*;
 
 /// Calls `f(id, wkb, attributes)` for each row of band `tile.z` in the tile
-/// plus its buffer. Must be called while connected to SPI.
+/// plus its buffer. The caller has decided that its user may see every row
+/// (`crate::access`). Must be called while connected to SPI.
 pub fn read_band(
     plan: &LayerPlan,
     bands: &GeneralizationPlan,
     tile: TileCoord,
     mut f: impl FnMut(Option<i64>, Option<&[u8]>, &[(u32, AttrValue<'_>)]),
 ) -> SqlResult<()> {
-    crate::cluster::tile::check_source_privilege(plan)?;
     let query = bands.level_plan(tile.z, &plan.postgis_schema)?;
     let b = tile.mercator_bounds(plan.space().margin());
     let args: Vec<Option<pg_sys::Datum>> = [b.xmin, b.ymin, b.xmax, b.ymax].iter().map(|a| a.into_datum()).collect();
@@ -52,13 +52,13 @@ pub fn render(plan: &LayerPlan, bands: &GeneralizationPlan, tile: TileCoord) -> 
 
 /// The build's stored copy of `tile`, when it has one for the budget in
 /// force now (a tile it does not hold is empty); `None` when the tile must
-/// be rendered. Must be called while connected to SPI.
+/// be rendered. As [`read_band`], for a user that may see every row. Must
+/// be called while connected to SPI.
 pub fn stored(plan: &LayerPlan, bands: &GeneralizationPlan, tile: TileCoord) -> SqlResult<Option<Rendered>> {
     let Some(tiles) = bands.tiles.as_ref() else { return Ok(None) };
     if !crate::gucs::STORED_TILES.get() || tile.z > tiles.max_zoom || plan.budget() != tiles.budget {
         return Ok(None);
     }
-    crate::cluster::tile::check_source_privilege(plan)?;
     let lookup = tiles.lookup_plan()?;
     let args: Vec<Option<pg_sys::Datum>> =
         [i32::from(tile.z), tile.x as i32, tile.y as i32].iter().map(|v| v.into_datum()).collect();

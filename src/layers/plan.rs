@@ -16,6 +16,7 @@ use pgrx::pg_sys::{self, Oid};
 use pgrx::spi::SpiClient;
 
 use super::registry::{declared_srid, resolve_columns, LayerRow, Source};
+use crate::access::SourceFacts;
 use crate::error::*;
 use crate::index_read::IndexRead;
 use crate::postgis::Postgis;
@@ -80,6 +81,9 @@ pub struct ClusterPlan {
 /// The pyramid build serving a clustered layer and its per-zoom queries.
 pub struct PyramidPlan {
     pub build: i64,
+    /// The owner of the build's tables, which only it may read: our
+    /// queries over them run as it (`rows::Plan::run_as`).
+    pub owner: Oid,
     /// Schema-qualified, quoted.
     pub storage: String,
     pub leaves: String,
@@ -119,7 +123,7 @@ impl PyramidPlan {
               WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
             self.points_store()?
         );
-        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?);
+        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?.run_as(self.owner));
         *self.points_plan.borrow_mut() = Some(plan.clone());
         Ok(plan)
     }
@@ -131,7 +135,7 @@ impl PyramidPlan {
             return Ok(p.clone());
         }
         let sql = format!("SELECT ctid, n, ids, columns FROM {} WHERE ctid = ANY($1)", self.points_store()?);
-        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::TIDARRAYOID], Planning::Generic, true)?);
+        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::TIDARRAYOID], Planning::Generic, true)?.run_as(self.owner));
         *self.details_plan.borrow_mut() = Some(plan.clone());
         Ok(plan)
     }
@@ -156,7 +160,7 @@ impl PyramidPlan {
         if partitioned {
             types.push(pg_sys::TEXTARRAYOID);
         }
-        let plan = Rc::new(Plan::prepare(&sql, &types, Planning::Generic, true)?);
+        let plan = Rc::new(Plan::prepare(&sql, &types, Planning::Generic, true)?.run_as(self.owner));
         self.level_plans.borrow_mut().insert((zoom, partitioned), plan.clone());
         Ok(plan)
     }
@@ -165,6 +169,8 @@ impl PyramidPlan {
 pub struct LayerPlan {
     pub name: String,
     pub relid: Oid,
+    /// What `crate::access` decides from.
+    pub access: SourceFacts,
     /// The source, schema-qualified and quoted.
     pub source: String,
     /// The geometry column, quoted, over alias `t`.
@@ -210,6 +216,9 @@ pub struct LayerPlan {
 pub struct GeneralizationPlan {
     /// Schema-qualified, quoted.
     pub storage: String,
+    /// The owner of the build's tables (`None` for a build this
+    /// transaction is making, read by its maker).
+    pub owner: Option<Oid>,
     pub max_zoom: u8,
     /// Prepared on first use, per zoom.
     level_plans: RefCell<FxHashMap<u8, Rc<Plan>>>,
@@ -224,6 +233,7 @@ pub struct GeneralizationPlan {
 pub struct StoredTiles {
     /// Schema-qualified, quoted.
     pub storage: String,
+    pub owner: Oid,
     pub max_zoom: u8,
     pub budget: gridkit_mvt::Budget,
     /// Prepared on first use.
@@ -241,7 +251,7 @@ impl StoredTiles {
             "SELECT tile, features, dropped_max_features, dropped_max_bytes FROM {} WHERE z = $1 AND x = $2 AND y = $3",
             self.storage
         );
-        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::INT4OID; 3], Planning::Generic, true)?);
+        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::INT4OID; 3], Planning::Generic, true)?.run_as(self.owner));
         *self.lookup.borrow_mut() = Some(plan.clone());
         Ok(plan)
     }
@@ -252,6 +262,7 @@ impl GeneralizationPlan {
     pub fn of_build(storage: String, max_zoom: u8) -> GeneralizationPlan {
         GeneralizationPlan {
             storage,
+            owner: None,
             max_zoom,
             level_plans: RefCell::new(FxHashMap::default()),
             tiles: None,
@@ -272,7 +283,11 @@ impl GeneralizationPlan {
               WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
             self.storage
         );
-        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?);
+        let plan = Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?;
+        let plan = Rc::new(match self.owner {
+            Some(owner) => plan.run_as(owner),
+            None => plan,
+        });
         self.level_plans.borrow_mut().insert(zoom, plan.clone());
         Ok(plan)
     }
@@ -385,9 +400,20 @@ impl LayerPlan {
         };
         let stored_select_list = select.join(", ");
         let filter_sql = format!("{filtered} OPERATOR({}.&&) {envelope}", postgis.schema);
+        let access = SourceFacts {
+            relid: source.relid,
+            name: source.qualified_name.clone(),
+            rows_depend_on_reader: source.invoker_view || source.relkind == b'f',
+            columns: [&columns.id, &columns.geom]
+                .into_iter()
+                .chain(&columns.attributes)
+                .map(|c| (c.attnum, c.name.clone()))
+                .collect(),
+        };
         let plan = LayerPlan {
             name: name.to_string(),
             relid: source.relid,
+            access,
             source: source.qualified_name.clone(),
             geom: format!("t.{}", quote_ident(&columns.geom.name)),
             postgis_schema: postgis.schema.clone(),
@@ -637,7 +663,8 @@ impl ClusterPlan {
                           WHERE pc.oid = p.points_store
                             AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
                                          WHERE a.attrelid = pc.oid AND a.attname = 'columns'
-                                           AND NOT a.attisdropped))
+                                           AND NOT a.attisdropped)),
+                        s.relowner
                    FROM gridkit.pyramid p
                    JOIN pg_catalog.pg_class s ON s.oid = p.storage
                    JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
@@ -654,6 +681,7 @@ impl ClusterPlan {
                 storage: row.get::<String>(2)?.unwrap_or_default(),
                 leaves: row.get::<String>(3)?.unwrap_or_default(),
                 points_store: row.get::<String>(4)?,
+                owner: row.get::<Oid>(5)?.unwrap_or(Oid::INVALID),
                 level_plans: RefCell::new(FxHashMap::default()),
                 points_plan: RefCell::new(None),
                 details_plan: RefCell::new(None),
@@ -671,7 +699,7 @@ impl GeneralizationPlan {
                 "SELECT g.max_zoom,
                         pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
                         pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.relname),
-                        g.tiles_max_zoom, g.tiles_max_features, g.tiles_max_bytes
+                        g.tiles_max_zoom, g.tiles_max_features, g.tiles_max_bytes, c.relowner, t.relowner
                    FROM gridkit.generalization g
                    JOIN pg_catalog.pg_class c ON c.oid = g.storage
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -688,6 +716,7 @@ impl GeneralizationPlan {
         let tiles = match (row.get::<String>(3)?, row.get::<i16>(4)?, row.get::<i32>(5)?, row.get::<i32>(6)?) {
             (Some(storage), Some(max_zoom), Some(max_features), Some(max_bytes)) => Some(StoredTiles {
                 storage,
+                owner: row.get::<Oid>(8)?.unwrap_or(Oid::INVALID),
                 max_zoom: max_zoom as u8,
                 budget: gridkit_mvt::Budget { max_features: max_features as usize, max_bytes: max_bytes as usize },
                 lookup: RefCell::new(None),
@@ -697,6 +726,7 @@ impl GeneralizationPlan {
         Ok(Some(GeneralizationPlan {
             max_zoom: row.get::<i16>(1)?.unwrap_or(0) as u8,
             storage: row.get::<String>(2)?.unwrap_or_default(),
+            owner: row.get::<Oid>(7)?,
             level_plans: RefCell::new(FxHashMap::default()),
             tiles,
             unpublished: false,

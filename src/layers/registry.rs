@@ -16,6 +16,7 @@ use crate::rows::first_value;
 #[derive(Clone, Debug)]
 pub struct Column {
     pub name: String,
+    pub attnum: i16,
     /// The type, or the base type for a domain.
     pub base_type: Oid,
     pub typmod: i32,
@@ -31,6 +32,8 @@ pub struct Source {
     /// The schema, quoted.
     pub schema: String,
     pub relkind: u8,
+    /// A view with `security_invoker` set: its rows depend on its reader.
+    pub invoker_view: bool,
     pub columns: Vec<Column>,
 }
 
@@ -40,7 +43,11 @@ impl Source {
         let head = client
             .select(
                 "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
-                        c.relkind::text, pg_catalog.quote_ident(n.nspname)
+                        c.relkind::text, pg_catalog.quote_ident(n.nspname),
+                        coalesce(c.relkind = 'v' AND EXISTS (
+                            SELECT FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                             WHERE o.option_name = 'security_invoker'
+                               AND lower(o.option_value) IN ('true', 'on', '1', 'yes')), false)
                    FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.oid = $1",
@@ -54,12 +61,13 @@ impl Source {
         let qualified_name = head.get::<String>(1)?.unwrap_or_default();
         let relkind = head.get::<String>(2)?.unwrap_or_default().bytes().next().unwrap_or(b'?');
         let schema = head.get::<String>(3)?.unwrap_or_default();
+        let invoker_view = head.get::<bool>(4)?.unwrap_or(false);
         let mut columns = Vec::new();
         for row in client.select(
             "SELECT a.attname::text,
                     CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END,
                     a.atttypmod,
-                    pg_catalog.format_type(a.atttypid, a.atttypmod)
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnum
                FROM pg_catalog.pg_attribute a
                JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
               WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
@@ -72,9 +80,10 @@ impl Source {
                 base_type: row.get::<Oid>(2)?.unwrap_or(Oid::INVALID),
                 typmod: row.get::<i32>(3)?.unwrap_or(-1),
                 type_name: row.get::<String>(4)?.unwrap_or_default(),
+                attnum: row.get::<i16>(5)?.unwrap_or(0),
             });
         }
-        Ok(Some(Source { relid, qualified_name, schema, relkind, columns }))
+        Ok(Some(Source { relid, qualified_name, schema, relkind, invoker_view, columns }))
     }
 
     /// Like `load`, for a relation an argument named: a missing one is
