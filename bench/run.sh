@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|instructions|cluster|lines|timeseries|rollups|indices|http|all]
+#   bench/run.sh [tiles|instructions|cluster|lines|huge|timeseries|rollups|indices|http|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -10,6 +10,8 @@
 #          supercluster at $BENCH_CLUSTER_SCALE (default 1000: 1.18M points)
 # lines:   generalized line and zone tiles against ST_Simplify /
 #          ST_SimplifyPreserveTopology SQL at the same scale
+# huge:    one line of 1M-10M vertices, deep and low-zoom tiles against
+#          ST_AsMVT SQL, and how soon statement_timeout stops a tile of it
 # timeseries: partition retention and late-row moves against DELETE
 # rollups: ingest with change-logging triggers against plain COPY; incremental
 #          refresh against INSERT ... GROUP BY and REFRESH MATERIALIZED VIEW;
@@ -72,6 +74,10 @@ fi
 
 if [ "$what" = lines ] || [ "$what" = all ]; then
     "$VENV/bin/python" bench/lines.py "$(demo_db "$CLUSTER_SCALE")"
+fi
+
+if [ "$what" = huge ] || [ "$what" = all ]; then
+    "$VENV/bin/python" bench/huge.py "$(demo_db 1)"
 fi
 
 if [ "$what" = timeseries ] || [ "$what" = all ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end suites against the installed extension, in a fresh cluster:
-#   regress/  SQL behaviour and error codes (pg_regress, expected output)
+#   regress/  SQL behaviour and error codes (pg_regress, expected output),
+#             then again under other session settings (same outcomes)
 #   tiles/    tiles decoded by mapbox-vector-tile and compared with PostGIS
 #             ST_AsMVT; geometry checked with shapely (pytest)
 #   http/     gridkit-server on the same database: tiles, caching, JSON,
@@ -29,6 +30,32 @@ if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
     cat "$out/regression.diffs"
     exit 1
 fi
+
+# The same suite once more in sessions whose settings differ from the
+# defaults in every way gridkit's SQL could depend on. Printed values
+# change with them (dates, times), so what must match is the outcome: the
+# same statements fail, with the same SQLSTATEs.
+echo "==> pg_regress under standard_conforming_strings = off, DateStyle Postgres/DMY, TimeZone Asia/Kolkata, another search_path"
+psql -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE gridkit_regress_settings"
+out_settings=target/regress_settings
+rm -rf "$out_settings" && mkdir -p "$out_settings"
+PGOPTIONS="-c standard_conforming_strings=off -c DateStyle=Postgres,DMY -c TimeZone=Asia/Kolkata -c search_path=public,pg_temp,pg_catalog" \
+    "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+        --use-existing --host="$dir" --port="$PORT" --user=postgres --dbname=gridkit_regress_settings \
+        --inputdir=pgrx-tests/regress --outputdir="$out_settings" $tests >"$out_settings/pg_regress.log" 2>&1 || true
+# Error lines and the SQLSTATEs the tests echo (five characters, a digit among them).
+outcomes() {
+    grep -E '^ERROR:|^[0-9A-Z]{5}$|^(server closed|connection to server was lost)' "$1" | grep -v -E '^[A-Z]{5}$' |
+        sed 's/^ERROR:.*/ERROR/'
+}
+for t in $tests; do
+    if ! diff -u <(outcomes "pgrx-tests/regress/expected/$t.out") <(outcomes "$out_settings/results/$t.out") \
+            >"$out_settings/$t.outcomes.diff"; then
+        echo "$t: other errors under the changed session settings:"
+        cat "$out_settings/$t.outcomes.diff"
+        exit 1
+    fi
+done
 
 echo "==> tile comparison"
 GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" \

@@ -1,9 +1,12 @@
 -- The HTTP contract: schema `api` holds exactly what a web client may call,
 -- as PostgREST would expose it (and as gridkit's own server calls it).
--- Every function is SECURITY DEFINER with a fixed search_path and checks its
--- arguments against the registries, so a role given only
--- gridkit.api_grant(role) reads registered layers and series through these
--- functions and nothing else. See docs/HTTP.md and docs/postgrest.conf.
+-- Every function runs with its caller's rights (a view's code, a policy,
+-- a trigger never runs as anyone else) with a fixed search_path, and checks
+-- its arguments against the registries. gridkit.api_grant(role) lets a role
+-- call them and read what they read: the sources of registered layers and
+-- the series gridkit keeps, then and as they are registered later
+-- (gridkit.api_role). Row-level security applies to that role as to any.
+-- See docs/HTTP.md and docs/postgrest.conf.
 
 CREATE SCHEMA api;
 COMMENT ON SCHEMA api IS 'gridkit''s web API: tiles, TileJSON, spatial queries and series (PostgREST-compatible)';
@@ -37,7 +40,7 @@ CREATE TRIGGER notify_tiles AFTER INSERT ON gridkit.source_change
 -- Per layer, a version of everything its tiles depend on: equal versions,
 -- equal tiles (for the same request and gridkit.* settings).
 CREATE FUNCTION api.layer_versions() RETURNS TABLE (layer text, version text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.name,
            md5(concat_ws('|', l.registered_at, l.source::oid, l.geom_column, l.id_column, l.attributes::text,
@@ -75,7 +78,7 @@ $$;
 -- per tile.
 CREATE FUNCTION api.tile(layer text, z integer, x integer, y integer, filter jsonb DEFAULT NULL)
 RETURNS api."application/vnd.mapbox-vector-tile"
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF layer IS NULL OR z IS NULL OR x IS NULL OR y IS NULL THEN
@@ -104,7 +107,7 @@ $$;
 CREATE FUNCTION api.layers()
 RETURNS TABLE (name text, geometry_type text, fields jsonb, min_zoom integer, clustered boolean,
                cluster_max_zoom integer, max_age integer)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.name, v.geometry_type, gridkit._layer_fields(l), coalesce((l.options ->> 'min_zoom')::int, 0),
            l.options ? 'cluster', (l.options -> 'cluster' ->> 'max_zoom')::int, (l.options ->> 'max_age')::int
@@ -116,7 +119,7 @@ COMMENT ON FUNCTION api.layers() IS 'The registered layers: geometry type, attri
 -- TileJSON 3.0 for a layer (or comma-separated layers): all MapLibre needs.
 -- `tiles_url` is the tile URL template; by default PostgREST's /rpc/tile.
 CREATE FUNCTION api.tilejson(layer text, tiles_url text DEFAULT NULL) RETURNS json
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     names text[] := gridkit._layer_list(layer);
@@ -154,28 +157,28 @@ CREATE FUNCTION api.nearby(layer text, lon double precision, lat double precisio
                            "limit" integer DEFAULT 100)
 RETURNS TABLE (id bigint, longitude double precision, latitude double precision, distance_m double precision,
                attributes jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM gridkit.nearby(layer, lon, lat, radius_m, "limit") $$;
 
 CREATE FUNCTION api.along_route(layer text, route jsonb, buffer_m double precision, "limit" integer DEFAULT 1000)
 RETURNS TABLE (id bigint, longitude double precision, latitude double precision, distance_m double precision,
                attributes jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM gridkit.along_route(layer, route, buffer_m, "limit") $$;
 
 CREATE FUNCTION api.within(layer text, polygon jsonb, "limit" integer DEFAULT 1000)
 RETURNS TABLE (id bigint, longitude double precision, latitude double precision, attributes jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM gridkit.within(layer, polygon, "limit") $$;
 
 CREATE FUNCTION api.bbox(layer text, west double precision, south double precision, east double precision,
                          north double precision, "limit" integer DEFAULT 500, "offset" integer DEFAULT 0)
 RETURNS TABLE (id bigint, longitude double precision, latitude double precision, attributes jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM gridkit.bbox(layer, west, south, east, north, "limit", "offset") $$;
 
 CREATE FUNCTION api.feature(layer text, id bigint) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT gridkit.feature(layer, id) $$;
 
 -- The series a client may name: the time-series tables, rollups and
@@ -192,6 +195,8 @@ SELECT s.rel,
   LEFT JOIN gridkit.ts_table t ON t.relid = s.rel
   LEFT JOIN gridkit.latest l ON l.source = s.rel
   LEFT JOIN gridkit.rollup r ON r.relid = s.rel;
+-- Which series exist is no secret (as gridkit.layers): api roles name them.
+GRANT SELECT ON gridkit._series TO PUBLIC;
 
 -- A series named by a client, or 42704.
 CREATE FUNCTION gridkit._series_source(source text) RETURNS regclass
@@ -209,14 +214,14 @@ END
 $$;
 
 CREATE FUNCTION api.series() RETURNS TABLE (source text, kind text, time_column name, latest boolean)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT s.name, s.kind, s.time_column, s.latest FROM gridkit._series s ORDER BY 1 $$;
 COMMENT ON FUNCTION api.series() IS 'The series a client may read: time-series tables, rollups, sources with latest values';
 
 CREATE FUNCTION api.history(source text, key jsonb, "from" timestamptz, "to" timestamptz,
                             max_points integer DEFAULT 2000)
 RETURNS TABLE (bucket timestamptz, avg double precision, min double precision, max double precision, count bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM gridkit.history(gridkit._series_source(source), key, "from", "to", max_points) $$;
 COMMENT ON FUNCTION api.history(text, jsonb, timestamptz, timestamptz, integer) IS
     'One key''s series over [from, to), from raw rows or a rollup depending on the range (gridkit.history)';
@@ -224,7 +229,7 @@ COMMENT ON FUNCTION api.history(text, jsonb, timestamptz, timestamptz, integer) 
 -- The latest row of each key of a source, as JSON objects, paged by key.
 CREATE FUNCTION api.latest(source text, "limit" integer DEFAULT 100, "offset" integer DEFAULT 0)
 RETURNS SETOF jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     l gridkit.latest;
@@ -243,7 +248,7 @@ COMMENT ON FUNCTION api.latest(text, integer, integer) IS 'The latest row per ke
 
 CREATE FUNCTION api.freshness(source text DEFAULT NULL)
 RETURNS TABLE (source text, key jsonb, last_time timestamptz, age interval, status text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT f.source::text, f.key, f.last_time, f.age, f.status
       FROM gridkit.freshness f
@@ -265,7 +270,7 @@ RETURNS TABLE (iso text, zone text, hours bigint, congestion_ratio double precis
                energy_deviation double precision, energy_volatility double precision, loss_ratio double precision,
                high_energy_share double precision, transmission_score double precision,
                generation_score double precision, classification text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM gridkit.zone_classify(gridkit._series_source(source), "from", "to",
         coalesce(zone_column, 'zone'), iso_column, coalesce(time_column, 'ts'), coalesce(lmp_column, 'lmp'),
@@ -281,7 +286,7 @@ CREATE FUNCTION api.pnode_severity(source text, "from" timestamptz, "to" timesta
                                    min_hours integer DEFAULT 168, threshold double precision DEFAULT 5)
 RETURNS TABLE (iso text, zone text, pnode text, hours bigint, avg_abs_congestion double precision,
                congested_share double precision, severity_score double precision, tier text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM gridkit.pnode_severity(gridkit._series_source(source), "from", "to",
         coalesce(node_column, 'pnode_id'), coalesce(zone_column, 'zone'), iso_column, coalesce(time_column, 'ts'),
@@ -293,9 +298,83 @@ COMMENT ON FUNCTION api.pnode_severity(text, timestamptz, timestamptz, name, nam
 -- Only roles given api_grant may call these.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA api FROM PUBLIC;
 
--- Lets `role` call the api functions and nothing else gridkit keeps; with
--- `create_role`, creates it first (NOLOGIN, for PostgREST to switch into,
--- or LOGIN for gridkit's server), read-only by default.
+-- The roles api_grant was given to: each may read the relations the api
+-- reads, including those registered after the grant.
+CREATE TABLE gridkit.api_role (
+    role       name PRIMARY KEY,
+    granted_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE gridkit.api_role IS 'Roles given gridkit.api_grant: they read every registered layer source and series';
+SELECT pg_catalog.pg_extension_config_dump('gridkit.api_role', '');
+
+-- What the api reads: registered layers' sources, time-series tables,
+-- rollups, sources with latest values and their latest tables.
+CREATE VIEW gridkit._api_relations AS
+SELECT source AS rel FROM gridkit.layer
+UNION SELECT relid FROM gridkit.ts_table
+UNION SELECT relid FROM gridkit.rollup
+UNION SELECT source FROM gridkit.latest
+UNION SELECT latest FROM gridkit.latest;
+
+-- Lets `role` read `rel` (SELECT, and USAGE on its schema). A registering
+-- role that may not grant gets a NOTICE with the statement to run instead.
+CREATE FUNCTION gridkit._api_grant_read(rel oid, role name) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsp name;
+BEGIN
+    SELECT n.nspname INTO nsp FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
+    IF nsp IS NULL THEN
+        RETURN false;
+    END IF;
+    BEGIN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', nsp, role);
+        EXECUTE format('GRANT SELECT ON %s TO %I', rel::regclass, role);
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'gridkit: the api role % cannot read % yet: %', role, rel::regclass, SQLERRM
+            USING HINT = format('GRANT USAGE ON SCHEMA %I TO %I; GRANT SELECT ON %s TO %I;', nsp, role, rel::regclass, role);
+        RETURN false;
+    END;
+    RETURN true;
+END
+$$;
+
+-- A relation registered (a layer, a time-series table, a rollup, latest
+-- values) becomes readable by every api role.
+CREATE FUNCTION gridkit._api_share() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    column_name text;
+    rel oid;
+    r name;
+BEGIN
+    FOREACH column_name IN ARRAY TG_ARGV LOOP
+        -- The regclass column as an oid (a relation dropped since, as in a
+        -- restore of a dangling registration, is skipped).
+        EXECUTE format('SELECT ($1).%I::oid', column_name) USING NEW INTO rel;
+        CONTINUE WHEN rel IS NULL;
+        FOR r IN SELECT a.role FROM gridkit.api_role a JOIN pg_roles p ON p.rolname = a.role LOOP
+            PERFORM gridkit._api_grant_read(rel, r);
+        END LOOP;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER api_share AFTER INSERT OR UPDATE OF source ON gridkit.layer
+    FOR EACH ROW EXECUTE FUNCTION gridkit._api_share('source');
+CREATE TRIGGER api_share AFTER INSERT ON gridkit.ts_table
+    FOR EACH ROW EXECUTE FUNCTION gridkit._api_share('relid');
+CREATE TRIGGER api_share AFTER INSERT ON gridkit.rollup
+    FOR EACH ROW EXECUTE FUNCTION gridkit._api_share('relid');
+CREATE TRIGGER api_share AFTER INSERT OR UPDATE ON gridkit.latest
+    FOR EACH ROW EXECUTE FUNCTION gridkit._api_share('source', 'latest');
+
+-- Lets `role` call the api functions and read what they read, now and as
+-- relations are registered later; with `create_role`, creates it first
+-- (NOLOGIN, for PostgREST to switch into, or LOGIN for gridkit's server),
+-- read-only by default.
 CREATE FUNCTION gridkit.api_grant(role name, create_role boolean DEFAULT false, login boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -310,8 +389,12 @@ BEGIN
     EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', role);
     EXECUTE format('GRANT USAGE ON SCHEMA api TO %I', role);
     EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO %I', role);
+    INSERT INTO gridkit.api_role (role) VALUES (role) ON CONFLICT DO NOTHING;
+    PERFORM gridkit._api_grant_read(r.rel, role) FROM gridkit._api_relations r;
 END
 $$;
 REVOKE ALL ON FUNCTION gridkit.api_grant(name, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit._api_grant_read(oid, name) FROM PUBLIC;
+GRANT SELECT ON gridkit.api_role TO PUBLIC;
 COMMENT ON FUNCTION gridkit.api_grant(name, boolean, boolean) IS
     'Lets a role call the api schema''s functions (and sets it read-only); creates the role when asked';

@@ -71,8 +71,10 @@ CREATE EVENT TRIGGER gridkit_matview_refreshed ON ddl_command_end
     WHEN TAG IN ('REFRESH MATERIALIZED VIEW')
     EXECUTE FUNCTION gridkit._matview_refreshed();
 
+-- SECURITY DEFINER: it reads only gridkit's own change counters (not
+-- readable by PUBLIC), with fixed SQL, and callers such as api roles need it.
 CREATE FUNCTION gridkit.layer_data_version(layer text) RETURNS bigint
-LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(sum(coalesce(v.compacted, 0)
                         + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = s.relid)), 0)::bigint

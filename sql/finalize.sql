@@ -41,7 +41,7 @@ COMMENT ON VIEW gridkit.layers IS 'Registered layers with their source, geometry
 -- limited by the caller's privileges on each layer's source.
 GRANT USAGE ON SCHEMA gridkit TO PUBLIC;
 GRANT SELECT ON gridkit.layer, gridkit.layers TO PUBLIC;
-REVOKE ALL ON FUNCTION gridkit._layer_register(text, oid, text, text, text[], jsonb) FROM PUBLIC;
+-- gridkit._layer_register checks EXECUTE on gridkit.layer_register itself.
 REVOKE ALL ON FUNCTION gridkit.layer_register(text, regclass, name, name, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.layer_drop(text) FROM PUBLIC;
 -- It replaces schema demo.

@@ -127,6 +127,13 @@ BEGIN
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
     tbl := format('%I.%I', nsp, left(rel, 56) || '_latest');
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)', tbl, source);
+    -- gridkit's trigger writes it with gridkit's owner's rights, so nobody
+    -- else may own it (an owner's trigger on it would run with those
+    -- rights); the source's owner reads it.
+    EXECUTE format('ALTER TABLE %s OWNER TO %I', tbl,
+                   (SELECT pg_catalog.pg_get_userbyid(e.extowner) FROM pg_catalog.pg_extension e WHERE e.extname = 'gridkit'));
+    EXECUTE format('GRANT SELECT ON %s TO %I', tbl,
+                   (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = source));
     EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%s)', tbl,
                    (SELECT string_agg(quote_ident(x), ', ') FROM unnest(key_columns) x));
     INSERT INTO gridkit.latest VALUES (source, tbl::regclass, key_columns, t.time_column, expected)
@@ -250,7 +257,7 @@ BEGIN
         -- the one numeric column that is neither key nor time.
         SELECT min(substr(a.attname, 6)), count(DISTINCT substr(a.attname, 6)) INTO v, n
           FROM gridkit.rollup ro JOIN pg_attribute a ON a.attrelid = ro.relid
-         WHERE ro.raw_source = history.source AND a.attname LIKE '\_sum\_%' AND NOT a.attisdropped;
+         WHERE ro.raw_source = history.source AND a.attname LIKE E'\\_sum\\_%' AND NOT a.attisdropped;
         IF n = 0 THEN
             SELECT min(a.attname), count(*) INTO v, n FROM pg_attribute a
              WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped

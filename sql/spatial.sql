@@ -49,10 +49,15 @@ BEGIN
     srid := l.srid;
     key := format('t.%I', l.id_column);
     id := key || '::bigint';
-    geog := CASE WHEN l.srid = 4326 THEN geom || '::geography'
-                 ELSE format('ST_Transform(%s, 4326)::geography', geom) END;
-    -- Points are their own position; a line or polygon shows a point on it.
-    point := format('CASE WHEN GeometryType(%1$s) = ''POINT'' THEN %1$s ELSE ST_PointOnSurface(%1$s) END', geom);
+    -- Without empty members: PostGIS's spheroid distance fails on them
+    -- (gridkit._nonempty_parts).
+    geog := CASE WHEN (SELECT v.geometry_type FROM gridkit.layers v WHERE v.name = layer) = 'Point' THEN geom
+                 ELSE format('gridkit._nonempty_parts(%s)', geom) END;
+    geog := CASE WHEN l.srid = 4326 THEN geog || '::geography'
+                 ELSE format('ST_Transform(%s, 4326)::geography', geog) END;
+    -- Points are their own position; a line or polygon shows a point on it
+    -- (gridkit._label_point).
+    point := format('CASE WHEN GeometryType(%1$s) = ''POINT'' THEN %1$s ELSE gridkit._label_point(%1$s) END', geom);
     IF l.srid <> 4326 THEN
         point := format('ST_Transform(%s, 4326)', point);
     END IF;
@@ -66,6 +71,29 @@ BEGIN
      WHERE cardinality(pairs) > 0;
     attrs := coalesce(attrs, '''{}''::jsonb');
 END
+$$;
+
+-- A multi-part geometry or collection without its empty members (NULL when
+-- all are empty); any other geometry as it is. PostGIS 3.3 crashes or fails
+-- on empty members in several functions (ST_PointOnSurface, geography
+-- distances).
+CREATE FUNCTION gridkit._nonempty_parts(g geometry) RETURNS geometry
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN GeometryType(g) NOT LIKE 'MULTI%' AND GeometryType(g) <> 'GEOMETRYCOLLECTION' THEN g
+                ELSE (SELECT ST_SetSRID(ST_Collect(d.geom), ST_SRID(g)) FROM ST_Dump(g) d WHERE NOT ST_IsEmpty(d.geom))
+           END
+$$;
+
+-- A point on a line or polygon, for the spatial functions' longitude and
+-- latitude. PostGIS 3.3's ST_PointOnSurface crashes the server on a
+-- collection with an empty member (MULTIPOINT(EMPTY, 1 1)), so a
+-- collection's empty members are left out first; an empty geometry has no
+-- point.
+CREATE FUNCTION gridkit._label_point(g geometry) RETURNS geometry
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN ST_IsEmpty(g) THEN NULL ELSE ST_PointOnSurface(gridkit._nonempty_parts(g)) END
 $$;
 
 -- A search box as a geometry in the layer's SRID, for `geom && ANY(...)`.
@@ -182,6 +210,16 @@ BEGIN
     IF ST_NPoints(g) < 4 OR ST_Area(g) = 0 THEN
         RAISE EXCEPTION 'polygon has no area' USING ERRCODE = '22023';
     END IF;
+    -- On the sphere an edge joins its ends the short way; ends half a world
+    -- apart have no short way (PostGIS fails with "Antipodal edge").
+    IF EXISTS (SELECT 1 FROM ST_DumpSegments(g) s,
+                      LATERAL (SELECT ST_X(ST_StartPoint(s.geom)) AS x1, ST_Y(ST_StartPoint(s.geom)) AS y1,
+                                      ST_X(ST_EndPoint(s.geom)) AS x2, ST_Y(ST_EndPoint(s.geom)) AS y2) e
+                WHERE abs(e.y1 - e.y2) >= 180
+                   OR (abs(e.y1 + e.y2) < 1e-9 AND abs(abs(e.x1 - e.x2) - 180) < 1e-9)) THEN
+        RAISE EXCEPTION 'polygon has an edge between opposite points of the globe' USING ERRCODE = '22023',
+            HINT = 'Edges follow great circles, and opposite points have none: add a vertex between them.';
+    END IF;
     RETURN ST_SetSRID(g, 4326)::geography;
 END
 $$;
@@ -295,7 +333,7 @@ DECLARE
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
               WHERE p.pronamespace = 'gridkit'::regnamespace
-                AND p.proname IN ('_spatial_source', '_box_in', '_spatial_search', '_route_line', '_polygon',
+                AND p.proname IN ('_spatial_source', '_box_in', '_spatial_search', '_route_line', '_polygon', '_label_point', '_nonempty_parts',
                                   'nearby', 'along_route', 'within', 'bbox', 'feature') LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp', f, postgis_schema);
     END LOOP;

@@ -72,8 +72,8 @@ RETURNS TABLE (partition regclass, lower timestamptz, upper timestamptz, is_defa
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC'
 AS $$
     SELECT c.oid::regclass,
-           (regexp_match(b.bound, 'FROM \(''([^'']*)''\)'))[1]::timestamptz,
-           (regexp_match(b.bound, 'TO \(''([^'']*)''\)'))[1]::timestamptz,
+           (regexp_match(b.bound, E'FROM \\(''([^'']*)''\\)'))[1]::timestamptz,
+           (regexp_match(b.bound, E'TO \\(''([^'']*)''\\)'))[1]::timestamptz,
            b.bound = 'DEFAULT'
       FROM pg_catalog.pg_inherits i
       JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid

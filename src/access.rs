@@ -142,19 +142,92 @@ pub struct AsRole {
 }
 
 impl AsRole {
+    /// As `role`, with restricted security: for reading or writing what
+    /// `role` owns, where its own code (views, triggers) may run.
     pub fn switch(role: Oid) -> AsRole {
+        AsRole::with_context(role, pg_sys::SECURITY_RESTRICTED_OPERATION as i32)
+    }
+
+    /// As the extension's owner, for gridkit's own bookkeeping on behalf of
+    /// a layer manager the caller has been checked to be
+    /// ([`require_layer_manager`]): the registry, the change-counting
+    /// triggers, build tables and their membership in the extension. No
+    /// user code runs under it: a build reads its source as the source's
+    /// owner ([`AsRole::switch`]).
+    pub fn extension_owner() -> SqlResult<AsRole> {
+        Ok(AsRole::with_context(extension_owner()?, 0))
+    }
+
+    fn with_context(role: Oid, extra: i32) -> AsRole {
         let mut user = Oid::INVALID;
         let mut context = 0;
         // SAFETY: reads and sets the backend's user id and security context.
         unsafe {
             pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-            pg_sys::SetUserIdAndSecContext(
-                role,
-                context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-            );
+            pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | extra);
         }
         AsRole { user, context }
     }
+}
+
+/// The owner of the extension (whoever ran CREATE EXTENSION, a superuser).
+pub fn extension_owner() -> SqlResult<Oid> {
+    let missing = || SqlError::new(ERRCODE_UNDEFINED_OBJECT, "extension \"gridkit\" is not installed");
+    pgrx::Spi::get_one::<Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'gridkit'")
+        .map_err(SqlError::from)?
+        .ok_or_else(missing)
+}
+
+/// The owner of relation `relid`, `None` when there is no such relation.
+pub fn relation_owner(relid: Oid) -> Option<Oid> {
+    // SAFETY: a syscache lookup of the relation's row, released at once.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, pg_sys::Datum::from(relid));
+        if tuple.is_null() {
+            return None;
+        }
+        let owner = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relowner;
+        pg_sys::ReleaseSysCache(tuple);
+        Some(owner)
+    }
+}
+
+/// Whether the current user has the privileges of `role` (is it, a member
+/// of it, or a superuser).
+pub fn has_privileges_of(role: Oid) -> bool {
+    // SAFETY: a role membership check.
+    unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), role) }
+}
+
+/// Managing a layer (registering, dropping, building it) installs triggers
+/// on its source and publishes it to tiles and the api: a role may do it
+/// for sources it owns (or whose owner role it belongs to); superusers for
+/// any. Roles also need EXECUTE on the function, which an administrator
+/// grants (execution is revoked from PUBLIC).
+pub fn require_layer_manager(relid: Oid, layer: &str) -> SqlResult<()> {
+    let Some(owner) = relation_owner(relid) else {
+        return Err(SqlError::new(
+            ERRCODE_UNDEFINED_TABLE,
+            format!("the source of layer \"{layer}\" no longer exists"),
+        ));
+    };
+    if has_privileges_of(owner) {
+        return Ok(());
+    }
+    // SAFETY: a relation name lookup.
+    let name = unsafe {
+        let p = pg_sys::get_rel_name(relid);
+        if p.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    };
+    Err(SqlError::new(
+        ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("role {} may not manage layer \"{layer}\": it does not own its source {name}", current_role_name()),
+    )
+    .hint("A layer is managed by its source's owner (or a member of the owner role) or a superuser."))
 }
 
 impl Drop for AsRole {
@@ -162,4 +235,30 @@ impl Drop for AsRole {
         // SAFETY: restores what `switch` read.
         unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
     }
+}
+
+/// Runs `f` (registering, dropping or building layer `layer`) for a caller
+/// who manages the layer's source ([`require_layer_manager`]), as the
+/// extension's owner. `42704` for a layer that is not registered.
+pub fn managing_layer<T>(layer: &str, f: impl FnOnce() -> SqlResult<T>) -> SqlResult<T> {
+    let source =
+        pgrx::Spi::get_one_with_args::<Oid>("SELECT source::oid FROM gridkit.layer WHERE name = $1", &[layer.into()]);
+    let source = match source {
+        Ok(Some(oid)) => oid,
+        Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => {
+            return Err(crate::layers::registry::unknown_layer(layer))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if relation_owner(source).is_some() {
+        require_layer_manager(source, layer)?;
+    } else if !has_privileges_of(extension_owner()?) {
+        // The source is gone: only whoever owns gridkit may clean up.
+        return Err(SqlError::new(
+            ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("the source of layer \"{layer}\" no longer exists; a superuser may drop the layer"),
+        ));
+    }
+    let _owner = AsRole::extension_owner()?;
+    f()
 }

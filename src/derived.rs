@@ -78,7 +78,12 @@ pub fn read_source(
          SELECT v.version, s.* FROM v LEFT JOIN LATERAL (SELECT true AS present, {select_list}{extra_columns} FROM {} AS t) AS s ON true",
         plan.source
     );
-    let read = Plan::prepare(&sql, &[pg_sys::TEXTOID], Planning::Custom, false)?;
+    // As the source's owner, with restricted security: reading a view runs
+    // its code, which must not run with the rights of whoever builds (a
+    // superuser's scheduled refresh).
+    let owner = crate::access::relation_owner(plan.relid)
+        .ok_or_else(|| SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("{} no longer exists", plan.source)))?;
+    let read = Plan::prepare(&sql, &[pg_sys::TEXTOID], Planning::Custom, false)?.run_as(owner);
     let mut version = 0i64;
     let args = [plan.name.as_str().into_datum()];
     for_each_row(&read, &args, false, 2 + natts, |values, nulls| {

@@ -149,6 +149,9 @@ pub struct Rendered {
 /// keys in order and its rank set.
 pub fn layer_encoder(plan: &LayerPlan, tile: TileCoord, crs: SourceCrs) -> LayerEncoder {
     let mut encoder = LayerEncoder::new(&plan.name, tile, plan.space(), crs, plan.budget());
+    // One geometry of millions of vertices may take a while: a cancel or
+    // statement_timeout stops it there too.
+    encoder.set_interrupt_check(check_for_interrupts);
     for (i, a) in plan.attributes.iter().enumerate() {
         // Attribute i is key i: rows carry attribute indexes as keys.
         let key = encoder.key(&a.name);
@@ -158,6 +161,10 @@ pub fn layer_encoder(plan: &LayerPlan, tile: TileCoord, crs: SourceCrs) -> Layer
         encoder.set_rank(attribute as u32, descending);
     }
     encoder
+}
+
+fn check_for_interrupts() {
+    pg_sys::check_for_interrupts!();
 }
 
 pub fn finish(encoder: LayerEncoder) -> Rendered {

@@ -292,10 +292,45 @@ def test_the_servers_role_is_read_only(db):
     info = db.info
     with psycopg.connect(host=info.host, port=info.port, user="gridkit_web", dbname=info.dbname, autocommit=True) as c:
         assert len(bytes(c.execute("SELECT api.tile('pnodes', 3, 1, 3)::bytea").fetchone()[0])) > 0
-        for sql in ["SELECT count(*) FROM demo.pnodes", "UPDATE gridkit.layer SET options = '{}'",
-                    "SELECT gridkit.layer_drop('pnodes')", "CREATE TABLE public.x (a int)"]:
+        # It reads what the api reads (the api runs with its rights), and
+        # writes nothing.
+        assert c.execute("SELECT count(*) FROM demo.pnodes").fetchone()[0] > 0
+        for sql in ["DELETE FROM demo.pnodes", "UPDATE gridkit.layer SET options = '{}'",
+                    "SELECT gridkit.layer_drop('pnodes')", "CREATE TABLE public.x (a int)",
+                    "SELECT count(*) FROM gridkit.source_change"]:
             with pytest.raises(psycopg.Error):
                 c.execute(sql)
+
+
+def test_a_failing_listener_reports_the_databases_error_once_and_recovers(server, db):
+    log_path = ROOT / "target/http-server.log"
+    db.execute("REVOKE EXECUTE ON FUNCTION api.layer_versions() FROM gridkit_web")
+    try:
+        db.execute("NOTIFY gridkit_tiles")  # the listener re-reads, and fails
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            health = server.json("/health")[1]
+            if not health["listening"] and health["listener"]["failures"] >= 3:
+                break
+            time.sleep(0.1)
+        assert not health["listening"], health
+        assert health["listener"]["last_error"].startswith("42501: permission denied for function layer_versions")
+        assert 0 < health["listener"]["retry_in_ms"] <= 30000
+        assert metric(server, "change_listener_up") == 0
+        assert metric(server, "change_listener_failures") >= 3
+        # While not listening, tiles bypass the cache but are served.
+        assert server.get("/tiles/pnodes/2/1/1.mvt")[0] == 200
+    finally:
+        db.execute("GRANT EXECUTE ON FUNCTION api.layer_versions() TO gridkit_web")
+    deadline = time.time() + 40
+    while time.time() < deadline and not server.json("/health")[1]["listening"]:
+        time.sleep(0.2)
+    assert server.json("/health")[1]["listening"]
+    assert metric(server, "change_listener_up") == 1
+    # The database's message, logged once for repeated failures.
+    logged = [l for l in log_path.read_text().splitlines() if "permission denied for function layer_versions" in l]
+    assert len(logged) == 1, logged
+    assert "42501" in logged[0]
 
 
 def test_the_map_page_in_headless_chromium(server):

@@ -36,8 +36,17 @@ pub struct AppState {
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let check = tokio::time::timeout(Duration::from_secs(2), db::query(&state.pool, "SELECT 1", &[])).await;
     let listening = state.layers.current().is_some();
+    let listener = state.layers.listener();
+    let listener = json!({
+        "failures": listener.failures,
+        "last_error": listener.last_error,
+        "retry_in_ms": listener.retry_in.filter(|_| !listening).map(|d| d.as_millis() as u64),
+    });
     match check {
-        Ok(Ok(_)) => Json(json!({"status": "ok", "database": "reachable", "listening": listening})).into_response(),
+        Ok(Ok(_)) => {
+            Json(json!({"status": "ok", "database": "reachable", "listening": listening, "listener": listener}))
+                .into_response()
+        }
         _ => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": "unreachable"})))
             .into_response(),
     }
@@ -134,7 +143,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(versions::listen(config.clone(), layers, move || {
         tiles.retain_current(listener_layers.current().as_deref())
     }));
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(format!(
+                "cannot listen on {}: the port is already in use (choose another with --listen or GRIDKIT_LISTEN)",
+                config.listen
+            )
+            .into())
+        }
+        Err(e) => return Err(format!("cannot listen on {}: {e}", config.listen).into()),
+    };
     tracing::info!("gridkit-server listening on http://{}", listener.local_addr()?);
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())

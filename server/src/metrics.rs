@@ -40,6 +40,8 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_available: Gauge,
     pool_waiting: Gauge,
+    listener_up: Gauge,
+    listener_failures: Gauge,
 }
 
 impl Metrics {
@@ -60,6 +62,13 @@ impl Metrics {
         registry.register("pool_connections", "Open database connections", pool_size.clone());
         registry.register("pool_idle_connections", "Open connections no request holds", pool_available.clone());
         registry.register("pool_waiting_requests", "Requests waiting for a connection", pool_waiting.clone());
+        let (listener_up, listener_failures) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "change_listener_up",
+            "1 while the server hears layer changes (tiles are cached), 0 while it retries",
+            listener_up.clone(),
+        );
+        registry.register("change_listener_failures", "Times the change listener failed", listener_failures.clone());
         Metrics {
             registry,
             requests,
@@ -70,6 +79,8 @@ impl Metrics {
             pool_size,
             pool_available,
             pool_waiting,
+            listener_up,
+            listener_failures,
         }
     }
 }
@@ -93,6 +104,8 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     m.pool_size.set(status.size as i64);
     m.pool_available.set(status.available as i64);
     m.pool_waiting.set(status.waiting as i64);
+    m.listener_up.set(i64::from(state.layers.current().is_some()));
+    m.listener_failures.set(state.layers.listener().failures as i64);
     let mut body = String::new();
     if encode(&mut body, &m.registry).is_err() {
         return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response();

@@ -28,6 +28,18 @@ pub struct LayerInfo {
 #[derive(Default)]
 pub struct Layers {
     known: RwLock<Option<Arc<HashMap<String, LayerInfo>>>>,
+    listener: RwLock<ListenerStatus>,
+}
+
+/// How the change listener fares, for `/health` and `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerStatus {
+    /// The last failure, as the database put it (SQLSTATE and message).
+    pub last_error: Option<String>,
+    /// Failures since the process started.
+    pub failures: u64,
+    /// The wait before the next attempt, while not listening.
+    pub retry_in: Option<Duration>,
 }
 
 impl Layers {
@@ -39,6 +51,34 @@ impl Layers {
     fn set(&self, layers: Option<HashMap<String, LayerInfo>>) {
         *self.known.write().expect("layers lock") = layers.map(Arc::new);
     }
+
+    pub fn listener(&self) -> ListenerStatus {
+        self.listener.read().expect("listener lock").clone()
+    }
+}
+
+/// The longest wait between two attempts to listen.
+pub const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// An error as the database gave it: "SQLSTATE: message" when the server
+/// sent one (tokio-postgres prints only "db error"), else the error and its
+/// causes.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(db) = err.downcast_ref::<tokio_postgres::Error>().and_then(|p| p.as_db_error()) {
+            return format!("{}: {}", db.code().code(), db.message());
+        }
+        source = err.source();
+    }
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 const READ_LAYERS: &str = "SELECT v.layer, v.version, l.fields::text, l.max_age
@@ -58,17 +98,42 @@ async fn read(client: &tokio_postgres::Client) -> Result<HashMap<String, LayerIn
 
 /// Listens for changes until the process ends, reconnecting after failures.
 /// `on_change` runs after each re-read (the tile cache drops what is stale).
+/// A failure is logged once (with the database's SQLSTATE and message);
+/// the same failure again is logged at debug level, and attempts back off
+/// from 200 ms to [`MAX_RETRY`]. Hearing changes again resets both.
 pub async fn listen(config: Config, layers: Arc<Layers>, on_change: impl Fn() + Send + 'static) {
-    let mut backoff = Duration::from_millis(200);
+    const FIRST_RETRY: Duration = Duration::from_millis(200);
+    let mut backoff = FIRST_RETRY;
     loop {
-        match listen_once(&config, &layers, &on_change).await {
-            Ok(()) => tracing::warn!("change listener: connection closed"),
-            Err(e) => tracing::warn!(error = %e, "change listener failed"),
+        let mut heard = false;
+        let error = match listen_once(&config, &layers, &on_change, &mut heard).await {
+            Ok(()) => "the connection closed".to_string(),
+            Err(e) => describe(e.as_ref()),
+        };
+        if heard {
+            backoff = FIRST_RETRY;
+        }
+        let repeated = {
+            let mut status = layers.listener.write().expect("listener lock");
+            let repeated = !heard && status.last_error.as_deref() == Some(&error);
+            status.last_error = Some(error.clone());
+            status.failures += 1;
+            status.retry_in = Some(backoff);
+            repeated
+        };
+        if repeated {
+            tracing::debug!(error = %error, retry_in_ms = backoff.as_millis() as u64, "change listener failed again");
+        } else {
+            tracing::warn!(
+                error = %error,
+                retry_in_ms = backoff.as_millis() as u64,
+                "change listener failed; tiles bypass the cache until it listens again"
+            );
         }
         layers.set(None);
         on_change();
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = (backoff * 2).min(MAX_RETRY);
     }
 }
 
@@ -76,6 +141,7 @@ async fn listen_once(
     config: &Config,
     layers: &Layers,
     on_change: &impl Fn(),
+    heard: &mut bool,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let pg = crate::db::pg_config(config)?;
     let (client, mut connection) = pg.connect(NoTls).await?;
@@ -102,6 +168,8 @@ async fn listen_once(
     layers.set(Some(read(&client).await?));
     on_change();
     tracing::info!("listening for layer changes");
+    *heard = true;
+    layers.listener.write().expect("listener lock").retry_in = None;
     while rx.recv().await.is_some() {
         // Many commits may notify at once: one re-read covers them all.
         while rx.try_recv().is_ok() {}

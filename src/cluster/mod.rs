@@ -20,7 +20,7 @@ use build::LEAF_CHUNK;
 /// points clustered. Readers keep the previous pyramid until this commits.
 #[pg_extern(schema = "gridkit", volatile)]
 fn cluster_refresh(layer: &str) -> i64 {
-    build::refresh(layer).or_raise()
+    crate::access::managing_layer(layer, || build::refresh(layer)).or_raise()
 }
 
 type Leaf = (Option<i64>, Option<f64>, Option<f64>, JsonB);

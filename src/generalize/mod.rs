@@ -15,7 +15,7 @@ use crate::error::*;
 /// previous bands until this commits.
 #[pg_extern(schema = "gridkit", volatile)]
 fn generalize_refresh(layer: &str) -> i64 {
-    build::refresh(layer).or_raise()
+    crate::access::managing_layer(layer, || build::refresh(layer)).or_raise()
 }
 
 /// The generalized geometry (EWKB, Web Mercator) of each feature of a layer,
@@ -28,7 +28,7 @@ fn generalized_rows(
 ) -> TableIterator<'static, (name!(level, Option<i16>), name!(id, Option<i64>), name!(ewkb, Option<Vec<u8>>))> {
     type Row = (Option<i16>, Option<i64>, Option<Vec<u8>>);
     let mut rows: Vec<Row> = Vec::new();
-    let postgis = Spi::connect(|client| crate::postgis::Postgis::find(client)).or_raise();
+    let postgis = Spi::connect(crate::postgis::Postgis::find).or_raise();
     crate::derived::read_build_table(
         layer,
         "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relowner

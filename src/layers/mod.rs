@@ -54,6 +54,19 @@ fn sample_srid(client: &pgrx::spi::SpiClient<'_>, postgis: &Postgis, table: &str
     }
 }
 
+/// The regular expression `pg_get_indexdef` of an index on
+/// `ST_Transform(column, 3857)` matches (the column regex-escaped).
+fn transform_index_pattern(column: &str) -> String {
+    let mut escaped = String::with_capacity(column.len());
+    for c in column.chars() {
+        if !(c.is_alphanumeric() || c == '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    format!(r#"^(\w+\.)?st_transform\(\(?"?{escaped}"?\)?, 3857\)$"#)
+}
+
 /// Whether a GiST or SP-GiST index leads with the geometry column (`native`)
 /// or with ST_Transform(column, 3857).
 fn has_spatial_index(
@@ -71,11 +84,28 @@ fn has_spatial_index(
               LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
              WHERE i.indrelid = $1 AND am.amname IN ('gist', 'spgist')
                AND CASE WHEN $3 THEN a.attname = $2
-                        ELSE i.indkey[0] = 0 AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, false)
-                             ~* ('^(\\w+\\.)?st_transform\\(\\(?\"?' || $2 || '\"?\\)?, 3857\\)$') END)",
-        &[relid.into(), column.into(), native.into()],
+                        ELSE i.indkey[0] = 0 AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, false) ~* $4 END)",
+        // The pattern is a parameter: in the query text its backslashes
+        // would depend on standard_conforming_strings.
+        &[relid.into(), column.into(), native.into(), transform_index_pattern(column).into()],
     )?
     .unwrap_or(false))
+}
+
+/// Who may register layers is who may execute `gridkit.layer_register`
+/// (revoked from PUBLIC, granted to layer managers): this function, which
+/// only that wrapper calls, is executable by anyone and checks it.
+fn require_layer_register_privilege() -> SqlResult<()> {
+    let allowed = Spi::get_one::<bool>(
+        "SELECT pg_catalog.has_function_privilege(
+             'gridkit.layer_register(text, regclass, name, name, text[], jsonb)'::pg_catalog.regprocedure, 'EXECUTE')",
+    )?
+    .unwrap_or(false);
+    if allowed {
+        Ok(())
+    } else {
+        Err(SqlError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied for function layer_register"))
+    }
 }
 
 /// Registers (or replaces) a layer. Called by the SQL wrapper
@@ -105,6 +135,22 @@ fn layer_register(
 
         // Hold the source still while we look at it.
         unsafe { pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+        // The source's owner (or a superuser) registers it; the registry,
+        // triggers and builds are then written as gridkit's owner. A layer
+        // of that name on another source is that source's manager's.
+        require_layer_register_privilege()?;
+        crate::access::require_layer_manager(relid, name)?;
+        let replaced = Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT source::oid FROM gridkit.layer WHERE name = $1",
+            &[name.into()],
+        );
+        if let Ok(Some(previous)) = replaced {
+            if previous != relid && crate::access::relation_owner(previous).is_some() {
+                crate::access::require_layer_manager(previous, name)?;
+            }
+        }
+        let source_owner = crate::access::relation_owner(relid).unwrap_or(pg_sys::Oid::INVALID);
+        let _gridkit = crate::access::AsRole::extension_owner()?;
 
         Spi::connect_mut(|client| -> SqlResult<Option<crate::derived::Kind>> {
             let postgis = Postgis::find(client)?;
@@ -127,7 +173,11 @@ fn layer_register(
                 .map_err(|e| SqlError { message: format!("layer \"{name}\": {}", e.message), ..e })?;
 
             let srid = match declared_srid(client, &postgis, &columns.geom)? {
-                0 => sample_srid(client, &postgis, &table, geom_column)?,
+                // Reading a row runs the source's code (a view's): as its owner.
+                0 => {
+                    let _as_owner = crate::access::AsRole::switch(source_owner);
+                    sample_srid(client, &postgis, &table, geom_column)?
+                }
                 declared => declared,
             };
             let known = first_value::<bool>(
@@ -201,8 +251,12 @@ fn layer_register(
         let name = name.unwrap_or_default();
         match rebuild {
             None => Ok(()),
-            Some(crate::derived::Kind::Pyramid) => crate::cluster::build::refresh(name).map(drop),
-            Some(crate::derived::Kind::Generalization) => crate::generalize::build::refresh(name).map(drop),
+            Some(crate::derived::Kind::Pyramid) => {
+                crate::access::managing_layer(name, || crate::cluster::build::refresh(name)).map(drop)
+            }
+            Some(crate::derived::Kind::Generalization) => {
+                crate::access::managing_layer(name, || crate::generalize::build::refresh(name)).map(drop)
+            }
         }
     })
     .or_raise()
@@ -212,15 +266,18 @@ fn layer_register(
 #[pg_extern(schema = "gridkit", volatile)]
 fn layer_drop(name: Option<&str>) {
     let name = required(name, "layer name").or_raise();
-    let dropped = Spi::connect_mut(|client| -> SqlResult<bool> {
-        // Its derived tables are dropped by a later build, once unused.
-        crate::derived::retire(client, crate::derived::Kind::Pyramid, name)?;
-        crate::derived::retire(client, crate::derived::Kind::Generalization, name)?;
-        let dropped =
-            !client.update("DELETE FROM gridkit.layer WHERE name = $1 RETURNING 1", None, &[name.into()])?.is_empty();
-        tracking::drop_unused_triggers(client)?;
-        crate::derived::drop_retired(client)?;
-        Ok(dropped)
+    let dropped = crate::access::managing_layer(name, || {
+        Spi::connect_mut(|client| -> SqlResult<bool> {
+            // Its derived tables are dropped by a later build, once unused.
+            crate::derived::retire(client, crate::derived::Kind::Pyramid, name)?;
+            crate::derived::retire(client, crate::derived::Kind::Generalization, name)?;
+            let dropped = !client
+                .update("DELETE FROM gridkit.layer WHERE name = $1 RETURNING 1", None, &[name.into()])?
+                .is_empty();
+            tracking::drop_unused_triggers(client)?;
+            crate::derived::drop_retired(client)?;
+            Ok(dropped)
+        })
     })
     .or_raise();
     if !dropped {

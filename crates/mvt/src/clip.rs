@@ -53,6 +53,10 @@ pub struct Clipper {
     line_tolerance: f64,
     ring_tolerance: f64,
     simplified: Vec<[f64; 2]>,
+    /// A line or ring with its far runs cut short (`cut_far_runs`).
+    near: Vec<[f64; 2]>,
+    /// Lines and rings of at least this many points have their far runs cut.
+    far_run_min_points: usize,
     run: Vec<[f64; 2]>,
     ring_a: Vec<[f64; 2]>,
     ring_b: Vec<[f64; 2]>,
@@ -74,6 +78,8 @@ impl Clipper {
             line_tolerance: DEFAULT_TOLERANCE,
             ring_tolerance: DEFAULT_TOLERANCE,
             simplified: Vec::new(),
+            near: Vec::new(),
+            far_run_min_points: FAR_RUN_MIN_POINTS,
             run: Vec::new(),
             ring_a: Vec::new(),
             ring_b: Vec::new(),
@@ -89,6 +95,11 @@ impl Clipper {
     pub fn set_tolerances(&mut self, line: f64, ring: f64) {
         self.line_tolerance = line;
         self.ring_tolerance = ring;
+    }
+
+    /// See `LayerEncoder::set_interrupt_check`.
+    pub fn set_interrupt_check(&mut self, check: fn()) {
+        self.simplifier.interrupt = Some(check);
     }
 
     /// Clips `g` to the tile and encodes it; `None` when nothing of it is left
@@ -123,6 +134,7 @@ impl Clipper {
         let mut enc = CommandWriter::with_capacity(16);
         let mut length = 0.0;
         for line in g.lines() {
+            let line = if self.cut_far(line) { &self.near[..] } else { line };
             self.simplifier.simplify(line, self.line_tolerance, &mut self.simplified);
             self.run.clear();
             for k in 0..self.simplified.len().saturating_sub(1) {
@@ -151,6 +163,21 @@ impl Clipper {
         Some(EncodedGeometry { kind: GeomType::Linestring, commands: enc.out, weight: length, rank: 0.0 })
     }
 
+    /// For a long line or ring, writes into `self.near` its copy with the
+    /// far runs cut short (see [`cut_far_runs`]) and returns true: the part
+    /// a tile shows of a line of millions of vertices then costs what that
+    /// part costs, not what the whole does.
+    fn cut_far(&mut self, line: &[[f64; 2]]) -> bool {
+        if line.len() < self.far_run_min_points {
+            return false;
+        }
+        // The box of the tile and its buffer, widened by its own size on
+        // each side, so simplification near the tile sees the line as it is.
+        let pad = self.hi - self.lo;
+        cut_far_runs(line, self.lo - pad, self.hi + pad, &mut self.near);
+        true
+    }
+
     /// Snaps the pending run, encodes it when two distinct points survive,
     /// and returns its length.
     fn flush_run(&mut self, enc: &mut CommandWriter) -> f64 {
@@ -174,7 +201,9 @@ impl Clipper {
         let mut used = 0;
         for poly in g.polygons() {
             for ring_index in poly {
-                self.simplifier.simplify(g.ring(ring_index), self.ring_tolerance, &mut self.simplified);
+                let ring = g.ring(ring_index);
+                let ring = if self.cut_far(ring) { &self.near[..] } else { ring };
+                self.simplifier.simplify(ring, self.ring_tolerance, &mut self.simplified);
                 let ring = &self.simplified;
                 if ring.len() < 4 {
                     continue; // collapsed below a tile unit
@@ -243,6 +272,51 @@ impl Clipper {
             return None;
         }
         Some(EncodedGeometry { kind: GeomType::Polygon, commands: enc.out, weight: area, rank: 0.0 })
+    }
+}
+
+/// Lines and rings shorter than this are simplified whole (cutting their
+/// far runs would cost more than it saves).
+const FAR_RUN_MIN_POINTS: usize = 64;
+
+/// Which sides of the square `[lo, hi]²` a point lies beyond (Cohen–
+/// Sutherland outcode): bit 0 left, 1 right, 2 below, 3 above.
+#[inline]
+fn outcode(p: [f64; 2], lo: f64, hi: f64) -> u8 {
+    u8::from(p[0] < lo) | u8::from(p[0] > hi) << 1 | u8::from(p[1] < lo) << 2 | u8::from(p[1] > hi) << 3
+}
+
+/// Writes `line` into `out` with every maximal run of consecutive points
+/// beyond one same side of the square `[lo, hi]²` reduced to the run's first
+/// and last point. All of a run, and the chord that replaces it, lie in that
+/// half-plane, so no segment that meets the square changes: what is clipped
+/// to any box inside the square, and a polygon's intersection with it, are
+/// the same. First and last points are always kept (a ring stays closed).
+/// O(n), where simplifying the far parts (Douglas–Peucker) could cost O(n²).
+pub fn cut_far_runs(line: &[[f64; 2]], lo: f64, hi: f64, out: &mut Vec<[f64; 2]>) {
+    out.clear();
+    let n = line.len();
+    let mut i = 0;
+    while i < n {
+        let mut side = outcode(line[i], lo, hi);
+        out.push(line[i]);
+        if side == 0 {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j + 1 < n {
+            let shared = side & outcode(line[j + 1], lo, hi);
+            if shared == 0 {
+                break;
+            }
+            side = shared;
+            j += 1;
+        }
+        if j > i {
+            out.push(line[j]);
+        }
+        i = j + 1;
     }
 }
 
@@ -464,6 +538,68 @@ impl CommandWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deterministic random walk of `n` steps from `start`.
+    fn walk(n: usize, start: [f64; 2], step: f64) -> Vec<[f64; 2]> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut p = start;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(p);
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let a = (state % 6283) as f64 / 1000.0;
+            p = [p[0] + step * a.cos(), p[1] + step * a.sin()];
+        }
+        out
+    }
+
+    #[test]
+    fn cutting_far_runs_changes_no_segment_that_meets_the_square() {
+        let (lo, hi) = (-100.0, 4196.0);
+        for (start, step) in [([2000.0, 2000.0], 300.0), ([-9000.0, 100.0], 900.0), ([5000.0, 5000.0], 50.0)] {
+            let line = walk(20_000, start, step);
+            let mut cut = Vec::new();
+            cut_far_runs(&line, lo, hi, &mut cut);
+            assert_eq!(cut.first(), line.first());
+            assert_eq!(cut.last(), line.last());
+            assert!(cut.len() < line.len());
+            let meeting = |l: &[[f64; 2]]| -> Vec<([f64; 2], [f64; 2])> {
+                l.windows(2).filter_map(|w| clip_segment(w[0], w[1], lo, hi).map(|s| (s.a, s.b))).collect()
+            };
+            assert_eq!(meeting(&cut), meeting(&line));
+        }
+    }
+
+    #[test]
+    fn a_line_far_from_the_tile_is_cut_to_its_ends() {
+        let line: Vec<[f64; 2]> = (0..1_000_000).map(|i| [-1e7 + (i % 7) as f64, i as f64]).collect();
+        let mut cut = Vec::new();
+        cut_far_runs(&line, 0.0, 4096.0, &mut cut);
+        assert_eq!(cut, vec![line[0], line[line.len() - 1]]);
+    }
+
+    #[test]
+    fn a_ring_with_far_runs_cut_gives_the_same_polygon() {
+        // A ring that wanders far outside and back, with its wanders cut.
+        let mut ring = walk(5_000, [2000.0, 2000.0], 400.0);
+        ring.push(ring[0]);
+        let g = geom_polygon(&[ring]);
+        let space = TileSpace { extent: 4096, buffer: 64 };
+        let mut cutting = Clipper::new(space);
+        let mut whole = Clipper::new(space);
+        whole.far_run_min_points = usize::MAX;
+        for c in [&mut cutting, &mut whole] {
+            c.set_tolerances(0.0, 0.0);
+        }
+        let encoded = cutting.clip_and_encode(&g);
+        assert!(encoded.is_some());
+        assert_eq!(encoded, whole.clip_and_encode(&g));
+        // Lines too, at tolerance zero.
+        let line = geom_line(&walk(20_000, [2000.0, 2000.0], 300.0));
+        assert_eq!(cutting.clip_and_encode(&line), whole.clip_and_encode(&line));
+    }
 
     fn geom_points(pts: &[[f64; 2]]) -> SourceGeometry {
         SourceGeometry { points: pts.to_vec(), ..Default::default() }

@@ -112,6 +112,14 @@ impl LayerEncoder {
         self.clipper.set_tolerances(line, ring);
     }
 
+    /// A function called now and then during the work on one large geometry
+    /// (every [`simplify::INTERRUPT_EVERY`] steps of simplification), so a
+    /// caller can stop a long tile: a database checks for a cancel or a
+    /// statement timeout there (and may unwind from it).
+    pub fn set_interrupt_check(&mut self, check: fn()) {
+        self.clipper.set_interrupt_check(check);
+    }
+
     /// Ranks features by the numeric attribute `key`: when the tile budget
     /// must drop features, the lowest values go first (the highest, when
     /// `descending` is false); features without a numeric value go before all.

@@ -23,11 +23,16 @@ fn segment_distance2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
     qx * qx + qy * qy
 }
 
+/// Distance evaluations between calls of the interrupt check.
+pub const INTERRUPT_EVERY: usize = 1 << 20;
+
 /// Scratch space reused between calls.
 #[derive(Default)]
 pub struct Simplifier {
     keep: Vec<bool>,
     stack: Vec<(usize, usize)>,
+    /// Called every `INTERRUPT_EVERY` distance evaluations.
+    pub interrupt: Option<fn()>,
 }
 
 impl Simplifier {
@@ -48,7 +53,15 @@ impl Simplifier {
         self.keep[n - 1] = true;
         self.stack.clear();
         self.stack.push((0, n - 1));
+        let mut work = 0usize;
         while let Some((first, last)) = self.stack.pop() {
+            work += last - first;
+            if work >= INTERRUPT_EVERY {
+                work = 0;
+                if let Some(check) = self.interrupt {
+                    check();
+                }
+            }
             let (mut far, mut far_d2) = (0, tol2);
             for k in first + 1..last {
                 let d2 = segment_distance2(line[k], line[first], line[last]);

@@ -95,7 +95,7 @@ SELECT gridkit.layer_register('w2', 'fx.sites', attributes => '{mw}',
 \echo :LAST_ERROR_SQLSTATE
 -- A literal is data, never SQL.
 SELECT gridkit.layer_register('w2', 'fx.wires', attributes => '{kv,owner}',
-    options => '{"zoom_rules": [{"max_zoom": 6, "where": {"owner": "o1'') OR true --\\"}}]}');
+    options => E'{"zoom_rules": [{"max_zoom": 6, "where": {"owner": "o1\') OR true --\\\\"}}]}');
 SELECT gridkit.generalize_refresh('w2');
 SELECT count(*) FROM gridkit.generalized_rows('w2') WHERE level = 6;
 SELECT gridkit.layer_drop('w2');

@@ -169,7 +169,7 @@ BEGIN
     RETURN n;
 END $$;
 SELECT width, count(*) AS buckets, fx.utc_mismatches(width) AS mismatches FROM fx.utc_expected GROUP BY 1 ORDER BY 1;
-SELECT count(gridkit.rollup_drop(name)) FROM gridkit.rollups WHERE name LIKE 'utc\_%';
+SELECT count(gridkit.rollup_drop(name)) FROM gridkit.rollups WHERE name LIKE E'utc\\_%';
 
 -- Bad definitions.
 SELECT gridkit.rollup_create('bad', 'fx.meter', 'ts', '7 minutes', '{}', '{"n": "count(*)"}');

@@ -21,7 +21,9 @@ SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) AS args
    AND n.nspname = 'api'
  ORDER BY 1, 2, 3;
 -- Through gridkit: schema usage (the registry is public) but no function
--- beyond those anyone may call, and no table it can write.
+-- beyond those anyone may call, and no table it can write. It reads what
+-- the api reads (the api runs with its rights): the registered sources and
+-- series, granted by api_grant.
 SELECT count(*) FILTER (WHERE has_table_privilege('regress_web', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS writable,
        count(*) FILTER (WHERE has_table_privilege('regress_web', c.oid, 'SELECT')) AS readable
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -47,7 +49,8 @@ SELECT name, geometry_type, fields, min_zoom, clustered FROM api.layers() WHERE 
 SELECT api.tilejson('globe', 'https://maps.example/tiles/globe/{z}/{x}/{y}.mvt');
 SELECT api.tilejson('globe,routes') -> 'tiles';
 COMMIT;
--- Nothing but the api: not the tables behind it, not gridkit's own calls.
+-- The sources behind the api are readable, as through it; nothing is
+-- writable, and gridkit's own administration is refused.
 SELECT count(*) FROM fx.globe;
 SELECT * FROM gridkit.nearby('globe', 0, 0, 10);
 SELECT gridkit.layer_drop('globe');
