@@ -25,6 +25,9 @@ state_dir() {
 
 as_pg() { sudo -u "$PG_USER" "$@"; }
 
+# Whether something accepts connections on a local TCP port.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 cmd=${1:?usage: cluster.sh start|stop|restart|wipe|dir NAME [PORT]}
 name=${2:?cluster name}
 dir=$(state_dir "$name")
@@ -54,6 +57,12 @@ checkpoint_timeout = 30min
 CONF
     fi
     if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        if port_taken "$port"; then
+            echo "port $port is in use by another program, so gridkit's '$name' cluster cannot start there;" >&2
+            echo "choose another port: GRIDKIT_PORT for make demo, GRIDKIT_TEST_PORT for make test" \
+                 "(e.g. GRIDKIT_PORT=55430 make demo)" >&2
+            exit 1
+        fi
         as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
     fi ;;
 stop)

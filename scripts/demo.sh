@@ -58,7 +58,7 @@ gridkit is running on the demo data (scale $SCALE).
   map:      http://127.0.0.1:$HTTP_PORT/
   a tile:   curl -s http://127.0.0.1:$HTTP_PORT/tiles/pnodes/5/9/12.mvt | wc -c
   TileJSON: http://127.0.0.1:$HTTP_PORT/tiles/pnodes.json
-  nearby:   curl -s 'http://127.0.0.1:$HTTP_PORT/api/layers/pnodes/nearby?lon=-95&lat=35&radius_m=50000&limit=3'
+  nearby:   curl -s 'http://127.0.0.1:$HTTP_PORT/api/layers/pnodes/nearby?lon=-87.63&lat=41.88&radius_m=50000&limit=3'
   metrics:  http://127.0.0.1:$HTTP_PORT/metrics
   psql:     psql -h $dir -p $PORT -U postgres gridkit
   layers:   SELECT name, geometry_type, attributes FROM gridkit.layers;

@@ -21,6 +21,11 @@ start)
     url=${2:?database url}
     port=${3:?port}
     stop
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port is in use by another program, so gridkit-server cannot listen there;" >&2
+        echo "choose another with GRIDKIT_HTTP_PORT (e.g. GRIDKIT_HTTP_PORT=8081 make demo)" >&2
+        exit 1
+    fi
     mkdir -p "$run"
     DATABASE_URL="$url" GRIDKIT_WEB_DIR="$PWD/web" nohup target/release/gridkit-server \
         --listen "127.0.0.1:$port" >"$run/server.log" 2>&1 &

@@ -174,7 +174,7 @@ impl Clipper {
         // The box of the tile and its buffer, widened by its own size on
         // each side, so simplification near the tile sees the line as it is.
         let pad = self.hi - self.lo;
-        cut_far_runs(line, self.lo - pad, self.hi + pad, &mut self.near);
+        cut_far_runs_interruptible(line, self.lo - pad, self.hi + pad, &mut self.near, self.simplifier.interrupt);
         true
     }
 
@@ -294,10 +294,23 @@ fn outcode(p: [f64; 2], lo: f64, hi: f64) -> u8 {
 /// the same. First and last points are always kept (a ring stays closed).
 /// O(n), where simplifying the far parts (Douglas–Peucker) could cost O(n²).
 pub fn cut_far_runs(line: &[[f64; 2]], lo: f64, hi: f64, out: &mut Vec<[f64; 2]>) {
+    cut_far_runs_interruptible(line, lo, hi, out, None);
+}
+
+/// [`cut_far_runs`], calling `interrupt` every
+/// [`crate::simplify::INTERRUPT_EVERY`] points.
+fn cut_far_runs_interruptible(line: &[[f64; 2]], lo: f64, hi: f64, out: &mut Vec<[f64; 2]>, interrupt: Option<fn()>) {
     out.clear();
     let n = line.len();
     let mut i = 0;
+    let mut next_check = crate::simplify::INTERRUPT_EVERY;
     while i < n {
+        if i >= next_check {
+            next_check = i + crate::simplify::INTERRUPT_EVERY;
+            if let Some(check) = interrupt {
+                check();
+            }
+        }
         let mut side = outcode(line[i], lo, hi);
         out.push(line[i]);
         if side == 0 {

@@ -92,6 +92,7 @@ pub struct LayerEncoder {
     /// The attribute key features are ranked by, and whether higher values
     /// rank higher.
     rank: Option<(u32, bool)>,
+    interrupt: Option<fn()>,
 }
 
 impl LayerEncoder {
@@ -104,6 +105,7 @@ impl LayerEncoder {
             stats: RowStats::default(),
             first_error: None,
             rank: None,
+            interrupt: None,
         }
     }
 
@@ -113,10 +115,12 @@ impl LayerEncoder {
     }
 
     /// A function called now and then during the work on one large geometry
-    /// (every [`simplify::INTERRUPT_EVERY`] steps of simplification), so a
+    /// (every [`simplify::INTERRUPT_EVERY`] positions read or steps of
+    /// simplification), so a
     /// caller can stop a long tile: a database checks for a cancel or a
     /// statement timeout there (and may unwind from it).
     pub fn set_interrupt_check(&mut self, check: fn()) {
+        self.interrupt = Some(check);
         self.clipper.set_interrupt_check(check);
     }
 
@@ -145,7 +149,7 @@ impl LayerEncoder {
             self.stats.empty += 1;
             return;
         };
-        if let Err(e) = reader::read_wkb(wkb, &self.transform, &mut self.scratch) {
+        if let Err(e) = reader::read_wkb_interruptible(wkb, &self.transform, &mut self.scratch, self.interrupt) {
             self.stats.invalid += 1;
             self.first_error.get_or_insert(e);
             return;
@@ -196,5 +200,47 @@ impl LayerEncoder {
 
     pub fn finish(self) -> FinishedLayer {
         self.builder.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static CHECKS: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_check() {
+        CHECKS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A linestring of `n` points in WKB (little endian), waving across the
+    /// world so every part of the work sees all of it.
+    fn wave_wkb(n: usize) -> Vec<u8> {
+        let mut wkb = vec![1u8, 2, 0, 0, 0];
+        wkb.extend_from_slice(&(n as u32).to_le_bytes());
+        for i in 0..n {
+            let x = -170.0 + 340.0 * (i as f64 / n as f64);
+            let y = 60.0 * (i as f64 * 1e-5).sin();
+            wkb.extend_from_slice(&f64::to_le_bytes(x));
+            wkb.extend_from_slice(&f64::to_le_bytes(y));
+        }
+        wkb
+    }
+
+    #[test]
+    fn a_huge_geometry_checks_for_interrupts_while_it_is_read_and_simplified() {
+        let n = 2 * simplify::INTERRUPT_EVERY + 1;
+        let wkb = wave_wkb(n);
+        let budget = Budget { max_features: 10, max_bytes: 10_000_000 };
+        let space = TileSpace { extent: 4096, buffer: 64 };
+        let mut encoder = LayerEncoder::new("huge", TileCoord::new(0, 0, 0).unwrap(), space, SourceCrs::LonLat, budget);
+        encoder.set_interrupt_check(count_check);
+        encoder.add_wkb(Some(1), Some(&wkb), &[]);
+        // Reading calls it once per INTERRUPT_EVERY positions; cutting and
+        // simplifying add their own.
+        assert!(CHECKS.load(Ordering::Relaxed) >= 2, "{}", CHECKS.load(Ordering::Relaxed));
+        assert_eq!(encoder.stats().invalid, 0);
     }
 }

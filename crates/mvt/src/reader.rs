@@ -86,8 +86,20 @@ impl SourceGeometry {
 
 /// Parses WKB into a [`SourceGeometry`], projecting with `transform`.
 pub fn read_wkb(wkb: &[u8], transform: &TileTransform, out: &mut SourceGeometry) -> Result<(), GeometryError> {
+    read_wkb_interruptible(wkb, transform, out, None)
+}
+
+/// [`read_wkb`], calling `interrupt` every [`crate::simplify::INTERRUPT_EVERY`]
+/// positions (see `LayerEncoder::set_interrupt_check`).
+pub fn read_wkb_interruptible(
+    wkb: &[u8],
+    transform: &TileTransform,
+    out: &mut SourceGeometry,
+    interrupt: Option<fn()>,
+) -> Result<(), GeometryError> {
     out.clear();
-    let mut p = Projector { transform, out, polygon_depth: 0, target: Target::Points, error: None };
+    let mut p =
+        Projector { transform, out, polygon_depth: 0, target: Target::Points, error: None, interrupt, positions: 0 };
     let mut cursor = wkb;
     let result = geozero::wkb::process_wkb_geom(&mut cursor, &mut p);
     if let Some(e) = p.error {
@@ -110,6 +122,8 @@ struct Projector<'a> {
     polygon_depth: u32,
     target: Target,
     error: Option<GeometryError>,
+    interrupt: Option<fn()>,
+    positions: usize,
 }
 
 impl Projector<'_> {
@@ -121,6 +135,12 @@ impl Projector<'_> {
 
 impl GeomProcessor for Projector<'_> {
     fn xy(&mut self, x: f64, y: f64, _idx: usize) -> geozero::error::Result<()> {
+        self.positions += 1;
+        if self.positions % crate::simplify::INTERRUPT_EVERY == 0 {
+            if let Some(check) = self.interrupt {
+                check();
+            }
+        }
         if !x.is_finite() || !y.is_finite() {
             // An EMPTY member of a multipoint is written as (NaN, NaN).
             if self.target == Target::Points && x.is_nan() && y.is_nan() {

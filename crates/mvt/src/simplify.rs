@@ -26,6 +26,10 @@ fn segment_distance2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
 /// Distance evaluations between calls of the interrupt check.
 pub const INTERRUPT_EVERY: usize = 1 << 20;
 
+/// Distance evaluations allowed per point and per doubling of the points
+/// (see `Simplifier::simplify`).
+const WORK_PER_POINT_LOG: usize = 16;
+
 /// Scratch space reused between calls.
 #[derive(Default)]
 pub struct Simplifier {
@@ -53,14 +57,28 @@ impl Simplifier {
         self.keep[n - 1] = true;
         self.stack.clear();
         self.stack.push((0, n - 1));
+        // Douglas–Peucker is O(n log n) when splits are balanced but O(n²)
+        // when each split peels off a few points (a spiral, a zigzag of
+        // equal teeth). Past this many distance evaluations, the segments
+        // still pending keep all their points: more points than needed, never
+        // a wrong shape, and the cost stays O(n log n).
+        let budget = WORK_PER_POINT_LOG * n * (usize::BITS - n.leading_zeros()) as usize;
         let mut work = 0usize;
+        let mut since_check = 0usize;
         while let Some((first, last)) = self.stack.pop() {
             work += last - first;
-            if work >= INTERRUPT_EVERY {
-                work = 0;
+            since_check += last - first;
+            if since_check >= INTERRUPT_EVERY {
+                since_check = 0;
                 if let Some(check) = self.interrupt {
                     check();
                 }
+            }
+            if work > budget {
+                for keep in &mut self.keep[first..=last] {
+                    *keep = true;
+                }
+                continue;
             }
             let (mut far, mut far_d2) = (0, tol2);
             for k in first + 1..last {
@@ -101,6 +119,24 @@ mod tests {
         assert_eq!(run(&ring, 1.0).len(), 2);
         let square = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.0, 0.0]];
         assert_eq!(run(&square, 1.0), square.to_vec());
+    }
+
+    #[test]
+    fn a_line_that_would_make_douglas_peucker_quadratic_stays_within_its_budget() {
+        // Equal teeth: every split peels one point off a long segment.
+        let n = 200_000;
+        let line: Vec<[f64; 2]> = (0..n).map(|i| [i as f64, if i % 2 == 0 { 0.0 } else { 100.0 }]).collect();
+        let mut out = Vec::new();
+        Simplifier::default().simplify(&line, 0.5, &mut out);
+        assert_eq!(out.first(), line.first());
+        assert_eq!(out.last(), line.last());
+        // Nothing here is within tolerance of a chord: every point is kept,
+        // whether by the splits or by the budget.
+        assert_eq!(out.len(), n);
+        // Balanced input is simplified as before.
+        let wiggle: Vec<[f64; 2]> = (0..n).map(|i| [i as f64, (i as f64 * 0.001).sin() * 0.1]).collect();
+        Simplifier::default().simplify(&wiggle, 0.5, &mut out);
+        assert_eq!(out.len(), 2);
     }
 
     #[test]
