@@ -109,9 +109,11 @@ RETURNS TABLE (name text, geometry_type text, fields jsonb, min_zoom integer, cl
                cluster_max_zoom integer, max_age integer)
 LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT l.name, v.geometry_type, gridkit._layer_fields(l), coalesce((l.options ->> 'min_zoom')::int, 0),
-           l.options ? 'cluster', (l.options -> 'cluster' ->> 'max_zoom')::int, (l.options ->> 'max_age')::int
-      FROM gridkit.layer l JOIN gridkit.layers v ON v.name = l.name
+    -- Options with their defaults, as the option parser decides them.
+    SELECT l.name, v.geometry_type, gridkit._layer_fields(l), (s ->> 'min_zoom')::int,
+           (s ->> 'clustered')::boolean, (s ->> 'cluster_max_zoom')::int, (s ->> 'max_age')::int
+      FROM gridkit.layer l JOIN gridkit.layers v ON v.name = l.name,
+           LATERAL gridkit._layer_settings(l.options) s
      ORDER BY l.name
 $$;
 COMMENT ON FUNCTION api.layers() IS 'The registered layers: geometry type, attribute fields, zooms and HTTP max-age';
@@ -134,7 +136,7 @@ BEGIN
                'scheme', 'xyz',
                'tiles', json_build_array(coalesce(tiles_url,
                    '/rpc/tile?layer=' || layer || '&z={z}&x={x}&y={y}')),
-               'minzoom', min(coalesce((l.options ->> 'min_zoom')::int, 0)),
+               'minzoom', min((gridkit._layer_settings(l.options) ->> 'min_zoom')::int),
                'maxzoom', 22,
                'bounds', json_build_array(-180, -85.0511, 180, 85.0511),
                'vector_layers', json_agg(json_build_object(
@@ -143,7 +145,7 @@ BEGIN
                              || CASE WHEN l.options ? 'cluster'
                                      THEN '{"point_count": "Number", "cluster_id": "Number", "expansion_zoom": "Number"}'::jsonb
                                      ELSE '{}' END,
-                   'minzoom', coalesce((l.options ->> 'min_zoom')::int, 0),
+                   'minzoom', (gridkit._layer_settings(l.options) ->> 'min_zoom')::int,
                    'maxzoom', 22) ORDER BY array_position(names, l.name)))
       INTO result
       FROM gridkit.layer l

@@ -262,6 +262,23 @@ fn layer_register(
     .or_raise()
 }
 
+/// A layer's options as gridkit applies them, defaults filled in (one
+/// place decides them: the option parser): `min_zoom`, `clustered`,
+/// `cluster_max_zoom` (NULL unless clustered), `max_age` (NULL: the
+/// server's default). For the api's layer list and TileJSON.
+#[pg_extern(schema = "gridkit", name = "_layer_settings", immutable, strict, parallel_safe)]
+fn layer_settings(options: JsonB) -> JsonB {
+    let parsed = gridkit_options::LayerOptions::parse(&options.0)
+        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))
+        .or_raise();
+    JsonB(serde_json::json!({
+        "min_zoom": parsed.zoom.min_zoom,
+        "clustered": parsed.cluster.is_some(),
+        "cluster_max_zoom": parsed.cluster.as_ref().map(|c| c.max_zoom),
+        "max_age": parsed.max_age,
+    }))
+}
+
 /// Removes a layer from the registry. Its source is not touched.
 #[pg_extern(schema = "gridkit", volatile)]
 fn layer_drop(name: Option<&str>) {

@@ -94,6 +94,13 @@ SELECT count(*) AS nodes, (SELECT count(*) FROM ((TABLE api_nodes EXCEPT SELECT 
                            UNION ALL (SELECT * FROM gridkit.pnode_severity('fx.lmp', '2024-06-01 00:00+00', '2024-07-01 00:00+00', iso_column => 'iso') EXCEPT TABLE api_nodes)) d) AS differing
   FROM api_nodes;
 
+-- Options as gridkit applies them, defaults included (from the option
+-- parser, not re-derived in SQL): {"cluster": {}} clusters up to zoom 9.
+SELECT gridkit.layer_register('api_defaults', 'fx.points', options => '{"cluster": {}, "min_zoom": 2}');
+SELECT name, min_zoom, clustered, cluster_max_zoom, max_age FROM api.layers() WHERE name = 'api_defaults';
+SELECT (api.tilejson('api_defaults') ->> 'minzoom')::int AS minzoom;
+SELECT gridkit.layer_drop('api_defaults');
+
 -- Versions: one per layer, changed by the layer's data and only by it
 -- (the server's tile cache hears of each change on channel gridkit_tiles;
 -- its tests check that).
