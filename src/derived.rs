@@ -262,22 +262,31 @@ impl Phases {
     }
 }
 
-/// A build's table `storage` (of `layer`'s current or last build, as
-/// `registry_sql` finds it: schema-qualified name and owner) read whole by
-/// `columns_sql`, for `pyramid_rows` and `generalized_rows`: refused unless
-/// the caller may read every row of the source (`crate::access`), then read
-/// as the table's owner. `f` sees each row.
+/// The table of `layer`'s last build of `kind` (its pyramid or its bands)
+/// read whole by `columns_sql`, for `pyramid_rows` and `generalized_rows`:
+/// refused unless the caller may read every row of the source
+/// (`crate::access`), then read as the table's owner. `f` sees each row.
 pub fn read_build_table(
     layer: &str,
-    registry_sql: &str,
+    kind: Kind,
     missing: SqlError,
     what: &str,
     columns_sql: &str,
     natts: usize,
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) -> SqlResult<()> {
+    let registry = match kind {
+        Kind::Pyramid => "gridkit.pyramid",
+        Kind::Generalization => "gridkit.generalization",
+    };
+    let registry_sql = format!(
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relowner
+           FROM {registry} b JOIN pg_catalog.pg_class c ON c.oid = b.storage
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE b.layer = $1"
+    );
     let found = Spi::connect(|client| -> SqlResult<Option<(String, pg_sys::Oid)>> {
-        let row = client.select(registry_sql, Some(1), &[layer.into()])?;
+        let row = client.select(&registry_sql, Some(1), &[layer.into()])?;
         if row.is_empty() {
             return Ok(None);
         }

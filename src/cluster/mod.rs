@@ -50,10 +50,7 @@ fn pyramid_rows(
     let mut rows: Vec<PyramidRow> = Vec::new();
     crate::derived::read_build_table(
         layer,
-        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relowner
-           FROM gridkit.pyramid p JOIN pg_catalog.pg_class c ON c.oid = p.storage
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE p.layer = $1",
+        crate::derived::Kind::Pyramid,
         SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{layer}\" has no cluster pyramid")),
         "the cluster pyramid",
         "level, cluster_id, source_id, point_count, expansion_zoom, x, y, part",

@@ -31,10 +31,7 @@ fn generalized_rows(
     let postgis = Spi::connect(crate::postgis::Postgis::find).or_raise();
     crate::derived::read_build_table(
         layer,
-        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relowner
-           FROM gridkit.generalization g JOIN pg_catalog.pg_class c ON c.oid = g.storage
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE g.layer = $1",
+        crate::derived::Kind::Generalization,
         SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{layer}\" has no generalized bands"))
             .hint("Build them with gridkit.generalize_refresh(layer)."),
         "the generalized bands",
