@@ -1,36 +1,28 @@
-# gridkit on PostgreSQL 15 with PostGIS and pg_cron, running as postgres.
+# gridkit on PostgreSQL 15 with PostGIS and pg_cron, and gridkit-server: the
+# image installs the Debian package that `make deb` builds, on Debian
+# bookworm, so it runs exactly what scripts/package_test.sh tests.
 #
-# Not built or run where gridkit is developed (no Docker engine there); the
-# steps mirror scripts/setup.sh and scripts/demo.sh, which are tested.
+#   make image                 the .deb, a local Debian base (mmdebstrap) and this image
+#   podman-compose up -d       with compose.yaml: database, gridkit-server, PostgREST
 #
-#   docker build -t gridkit .
-#   docker run -e POSTGRES_PASSWORD=secret -p 5432:5432 gridkit
-
-FROM postgres:15-bookworm AS build
+# With a registry at hand, any bookworm base works:
+#   make deb && docker build --build-arg BASE=docker.io/library/debian:bookworm-slim -t gridkit .
+ARG BASE=localhost/debian:bookworm
+FROM ${BASE}
+ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
+# The entry point makes its own cluster in $PGDATA; Debian's 15/main is not wanted.
+RUN mkdir -p /etc/postgresql-common \
+ && echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
+COPY target/deb/gridkit_*.deb /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      build-essential ca-certificates clang curl libclang-dev pkg-config \
-      postgresql-server-dev-15 \
- && rm -rf /var/lib/apt/lists/*
-RUN curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain 1.95.0
-ENV PATH=/root/.cargo/bin:$PATH
-RUN cargo install cargo-pgrx --version =0.18.1 --locked \
- && cargo pgrx init --pg15 /usr/lib/postgresql/15/bin/pg_config
-WORKDIR /src
-COPY . .
-RUN cargo pgrx package --pg-config /usr/lib/postgresql/15/bin/pg_config
-
-FROM postgres:15-bookworm
-RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-15-postgis-3 postgresql-15-cron \
- && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/target/release/gridkit-pg15/usr/share/postgresql/15/extension/ /usr/share/postgresql/15/extension/
-COPY --from=build /src/target/release/gridkit-pg15/usr/lib/postgresql/15/lib/ /usr/lib/postgresql/15/lib/
-# Create the extension and the demo data in the default database on first start.
-RUN printf '%s\n' \
-      "CREATE EXTENSION IF NOT EXISTS gridkit CASCADE;" \
-      "CREATE EXTENSION IF NOT EXISTS pg_cron;" \
-      "SELECT * FROM gridkit.demo_generate(1, 42);" \
-      > /docker-entrypoint-initdb.d/10-gridkit.sql
-USER postgres
-CMD ["postgres", "-c", "shared_preload_libraries=pg_cron", "-c", "cron.database_name=postgres"]
+ && apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold \
+      /tmp/gridkit_*.deb postgresql-15-cron curl \
+ && rm -rf /var/lib/apt/lists/* /tmp/gridkit_*.deb
+COPY packaging/container/entrypoint.sh /usr/local/bin/gridkit-entrypoint
+ENV PATH=/usr/lib/postgresql/15/bin:$PATH PGDATA=/var/lib/postgresql/data
+# PostgreSQL's fast shutdown: SIGTERM would wait for gridkit-server's
+# connections to close. Mount a volume at $PGDATA to keep the data.
+STOPSIGNAL SIGINT
+EXPOSE 5432 8080
+ENTRYPOINT ["gridkit-entrypoint"]
+CMD ["postgres"]

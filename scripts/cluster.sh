@@ -40,8 +40,11 @@ start)
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         mkdir -p "$dir"
         chown "$PG_USER" "$dir" "$(dirname "$dir")" 2>/dev/null || true
-        as_pg "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
-        as_pg tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
+        # Made aside and moved in place when complete, so a set-up killed
+        # half-way leaves no half-made cluster behind.
+        rm -rf "$dir/data.new"
+        as_pg "$PG_BIN/initdb" -D "$dir/data.new" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+        as_pg tee -a "$dir/data.new/postgresql.conf" >/dev/null <<CONF
 # gridkit project-local cluster
 port = $port
 listen_addresses = 'localhost'
@@ -55,6 +58,7 @@ maintenance_work_mem = 512MB
 max_wal_size = 4GB
 checkpoint_timeout = 30min
 CONF
+        mv "$dir/data.new" "$dir/data"
     fi
     if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         if port_taken "$port"; then

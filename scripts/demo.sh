@@ -22,7 +22,8 @@ cargo build -q --release -p gridkit-server
 
 scripts/cluster.sh start demo "$PORT"
 dir=$(scripts/cluster.sh dir demo)
-psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$PORT" -U postgres "$@"; }
+# NOTICEs (what a DROP cascades to, say) would bury what the demo prints.
+psql_() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$PORT" -U postgres "$@"; }
 
 psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'gridkit'" | grep -q 1 \
     || psql_ -d postgres -c "CREATE DATABASE gridkit"

@@ -2,7 +2,9 @@
 # The README's demo command as a new user runs it, for CI (.ci/run, on the
 # fresh checkout CI gets, after `make test`): `make demo` at scale 1, one
 # tile and the TileJSON fetched over HTTP and decoded, every command the
-# README prints run on the demo data, and `make stop`.
+# README prints run on the demo data, and `make stop`. Before that, two
+# interrupted runs: Ctrl-C during the build and a kill during the data load
+# (with the cluster left running); the next `make demo` must recover.
 # Meanwhile a PostgreSQL cluster this project did not make (a bystander, on
 # its own port, scripts/bystander.sh) must keep running and answering:
 # set-up, demo and stop never touch a cluster they did not create.
@@ -20,6 +22,30 @@ if [ -z "${GRIDKIT_BYSTANDER_RUNNING:-}" ]; then
     trap 'scripts/bystander.sh stop' EXIT
 fi
 bystander_answers() { scripts/bystander.sh check "$1"; }
+
+# Runs `make demo` in its own process group until its output shows $1, waits
+# $2 seconds more, then sends $3 to the whole group, as a terminal would.
+interrupt_demo() {
+    local pattern=$1 delay=$2 signal=$3 log
+    log=$(mktemp)
+    setsid make demo SCALE=1 >"$log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 600); do
+        grep -q "$pattern" "$log" && break
+        kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "make demo ended before '$pattern'" >&2; exit 1; }
+        sleep 1
+    done
+    sleep "$delay"
+    kill -"$signal" -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo "    interrupted (SIG$signal) $delay s after: $(grep "$pattern" "$log" | head -1)"
+    rm -f "$log"
+}
+echo "==> make demo, interrupted by Ctrl-C during the build"
+interrupt_demo "building and installing gridkit" 20 INT
+echo "==> make demo, killed during the data load"
+interrupt_demo "loading the demo data" 3 KILL
+bystander_answers "the interrupted runs"
 
 echo "==> make demo"
 make demo SCALE=1

@@ -6,15 +6,23 @@
 #                             npm packages)
 #   scripts/setup.sh --test   also what the test suites use: Python packages
 #                             and Debian's Chromium for the browser test
+#   scripts/setup.sh --containers
+#                             also podman, runc, podman-compose and mmdebstrap,
+#                             for the image (make image) and its test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgresql-15-cron
           postgresql-15-partman sudo clang libclang-dev pkg-config python3-venv curl)
-if [ "${1:-}" = "--test" ]; then
-    packages+=(chromium)
-fi
+want_test=no
+for arg in "$@"; do
+    case "$arg" in
+    --test) want_test=yes; packages+=(chromium) ;;
+    --containers) packages+=(podman runc podman-compose mmdebstrap) ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
 # The machine's own Node.js when it has one, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
@@ -53,7 +61,7 @@ if ! cmp -s web/package-lock.json web/node_modules/.gridkit-lock 2>/dev/null; th
     cp web/package-lock.json web/node_modules/.gridkit-lock
 fi
 
-if [ "${1:-}" = "--test" ]; then
+if [ "$want_test" = yes ]; then
     if [ ! -x "$VENV/bin/python" ] || ! cmp -s pgrx-tests/requirements.txt "$VENV/requirements.txt"; then
         echo "==> installing Python test packages into $VENV"
         python3 -m venv "$VENV"
