@@ -21,6 +21,12 @@ if ! podman image exists "$base"; then
 fi
 echo "==> building the image localhost/gridkit:$version" >&2
 # Only the package and the entry point go in (.dockerignore).
+old=$(podman image inspect --format '{{.Id}}' localhost/gridkit:latest 2>/dev/null || true)
 podman build --quiet --build-arg BASE="$base" -t "localhost/gridkit:$version" -t localhost/gridkit:latest . >target/image.log 2>&1 \
     || { cat target/image.log >&2; exit 1; }
+# The image this one replaces, unless a container still uses it.
+new=$(podman image inspect --format '{{.Id}}' localhost/gridkit:latest)
+if [ -n "$old" ] && [ "$old" != "$new" ]; then
+    podman rmi "$old" >/dev/null 2>&1 || true
+fi
 echo "localhost/gridkit:$version"

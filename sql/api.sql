@@ -93,24 +93,14 @@ $$;
 COMMENT ON FUNCTION api.tile(text, integer, integer, integer, jsonb) IS
     'A Mapbox Vector Tile of one layer or of several (comma-separated), optionally filtered on registered attributes';
 
--- The MVT field type of each registered attribute, as TileJSON names them.
-CREATE FUNCTION gridkit._layer_fields(l gridkit.layer) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_object_agg(a.attname,
-               CASE WHEN t.typcategory = 'N' THEN 'Number' WHEN t.typcategory = 'B' THEN 'Boolean' ELSE 'String' END),
-               '{}')
-      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-     WHERE a.attrelid = l.source AND a.attname = ANY (l.attributes) AND NOT a.attisdropped
-$$;
-
 CREATE FUNCTION api.layers()
 RETURNS TABLE (name text, geometry_type text, fields jsonb, min_zoom integer, clustered boolean,
                cluster_max_zoom integer, max_age integer)
 LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     -- Options with their defaults, as the option parser decides them.
-    SELECT l.name, v.geometry_type, gridkit._layer_fields(l), (s ->> 'min_zoom')::int,
+    SELECT l.name, v.geometry_type,
+           CASE WHEN v.source_exists THEN gridkit._layer_fields(l.name) ELSE '{}' END, (s ->> 'min_zoom')::int,
            (s ->> 'clustered')::boolean, (s ->> 'cluster_max_zoom')::int, (s ->> 'max_age')::int
       FROM gridkit.layer l JOIN gridkit.layers v ON v.name = l.name,
            LATERAL gridkit._layer_settings(l.options) s
@@ -141,10 +131,7 @@ BEGIN
                'bounds', json_build_array(-180, -85.0511, 180, 85.0511),
                'vector_layers', json_agg(json_build_object(
                    'id', l.name,
-                   'fields', gridkit._layer_fields(l)
-                             || CASE WHEN l.options ? 'cluster'
-                                     THEN '{"point_count": "Number", "cluster_id": "Number", "expansion_zoom": "Number"}'::jsonb
-                                     ELSE '{}' END,
+                   'fields', gridkit._layer_fields(l.name),
                    'minzoom', (gridkit._layer_settings(l.options) ->> 'min_zoom')::int,
                    'maxzoom', 22) ORDER BY array_position(names, l.name)))
       INTO result
@@ -240,6 +227,11 @@ BEGIN
     SELECT * INTO l FROM gridkit.latest g WHERE g.source = gridkit._series_source(latest.source);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'latest values of "%" are not kept', source USING ERRCODE = '42704';
+    END IF;
+    IF gridkit._relation_access(l.source) <> 'full' THEN
+        RAISE EXCEPTION 'latest values of "%" cannot be shown to role %: they hold every key''s row, and the role may not read all of %',
+              source, current_user, l.source USING ERRCODE = '42501',
+              HINT = 'The role needs SELECT on every column of the source and no row-level security limiting it.';
     END IF;
     RETURN QUERY EXECUTE format('SELECT to_jsonb(t) FROM %s t ORDER BY %s LIMIT $1 OFFSET $2', l.latest,
                                 (SELECT string_agg(format('%I', k), ', ') FROM unnest(l.key_columns) k))

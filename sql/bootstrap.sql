@@ -159,3 +159,72 @@ AS $$
     )
     SELECT count(*) FROM folded
 $$;
+
+-- The relations a relation reads: itself, and through views (not
+-- materialized views, whose rows are stored) every table and view under it.
+CREATE FUNCTION gridkit._relations_under(rel oid) RETURNS oid[]
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE under(relid, depth) AS (
+        SELECT rel, 0
+        UNION
+        SELECT d.refobjid, u.depth + 1
+          FROM under u
+          JOIN pg_class c ON c.oid = u.relid AND c.relkind = 'v'
+          JOIN pg_rewrite r ON r.ev_class = u.relid
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> u.relid
+         WHERE u.depth < 64
+    )
+    SELECT array_agg(DISTINCT relid) FROM under
+$$;
+
+-- Whether a stored expression tree (a view's rule, a policy's condition,
+-- as node text) may give different answers to different readers: it reads
+-- the current role (current_user, session_user, a privilege test, a
+-- setting) or calls a function that is neither PostgreSQL's nor an
+-- extension's (which could).
+CREATE FUNCTION gridkit._expr_reads_reader(tree text) RETURNS boolean
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT tree ~ '\{SQLVALUEFUNCTION :op (9|10|11|12) '
+        OR EXISTS (
+            SELECT FROM regexp_matches(tree, ':(funcid|opno) (\d+)', 'g') m
+              LEFT JOIN pg_operator op ON m[1] = 'opno' AND op.oid = m[2]::oid
+              JOIN pg_proc p ON p.oid = CASE WHEN m[1] = 'opno' THEN op.oprcode::oid ELSE m[2]::oid END
+             WHERE p.proname ~ '^(has_.*_privilege|pg_has_role|current_setting|row_security_active|current_user|session_user)$'
+                OR (p.pronamespace <> 'pg_catalog'::regnamespace
+                    AND NOT EXISTS (SELECT FROM pg_depend e
+                                     WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid
+                                       AND e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e')))
+$$;
+
+-- Whether the rows a relation shows may depend on who reads it, beyond the
+-- row-level security of the relation itself (which the access decision
+-- asks PostgreSQL about per statement): a foreign table (user mappings); a
+-- view that is security_invoker or security_barrier (made to filter by
+-- reader); a view whose query reads the reader (above); a table under a
+-- view whose row-level security policies do (they run as the view's owner
+-- but see the reader's current_user). Derived data (pyramids, bands,
+-- stored tiles) is never served from such a source.
+CREATE FUNCTION gridkit._rows_depend_on_reader(rel oid) RETURNS boolean
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT 1
+          FROM unnest(gridkit._relations_under(rel)) u(relid)
+          JOIN pg_class c ON c.oid = u.relid
+         WHERE c.relkind = 'f'
+            OR (c.relkind = 'v' AND EXISTS (
+                    SELECT FROM pg_options_to_table(c.reloptions) o
+                     WHERE o.option_name IN ('security_invoker', 'security_barrier')
+                       AND lower(o.option_value) IN ('true', 'on', '1', 'yes')))
+            OR (c.relkind = 'v' AND EXISTS (
+                    SELECT FROM pg_rewrite r
+                     WHERE r.ev_class = c.oid AND gridkit._expr_reads_reader(r.ev_action::text)))
+            OR (c.oid <> rel AND c.relrowsecurity AND EXISTS (
+                    SELECT FROM pg_policy p
+                     WHERE p.polrelid = c.oid
+                       AND gridkit._expr_reads_reader(coalesce(p.polqual::text, ''))))
+    )
+$$;

@@ -123,13 +123,15 @@ AS $$
            END,
            coalesce(p.built_at, g.built_at),
            coalesce(p.build_ms, g.build_ms),
-           p.points,
-           p.clusters,
-           g.features,
-           g.rows,
+           -- Counts of the source's rows only for a role that may read them all.
+           CASE WHEN a.readable THEN p.points END,
+           CASE WHEN a.readable THEN p.clusters END,
+           CASE WHEN a.readable THEN g.features END,
+           CASE WHEN a.readable THEN g.rows END,
            g.max_zoom
       FROM gridkit.layer l
       CROSS JOIN LATERAL (SELECT gridkit.layer_data_version(l.name) AS version) v
+      CROSS JOIN LATERAL (SELECT gridkit._relation_access(l.source) = 'full' AS readable) a
       LEFT JOIN gridkit.pyramid p ON p.layer = l.name
       LEFT JOIN gridkit.generalization g ON g.layer = l.name
      ORDER BY l.name

@@ -106,6 +106,28 @@ BEGIN
 END
 $$;
 
+-- The guard of every realtime view (it reads the rollup and the source as
+-- the view's owner): its reader must be able to read all of the raw source,
+-- which the buckets aggregate. True, or 42501 saying why.
+CREATE FUNCTION gridkit._rollup_readable(rollup text) RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    raw regclass;
+BEGIN
+    SELECT r.raw_source INTO raw FROM gridkit.rollup r WHERE r.name = rollup;
+    IF raw IS NULL THEN
+        RAISE EXCEPTION 'rollup "%" does not exist', rollup USING ERRCODE = '42704';
+    END IF;
+    IF gridkit._relation_access(raw) <> 'full' THEN
+        RAISE EXCEPTION 'rollup "%" cannot be shown to role %: its buckets aggregate every row of %, and the role may not read all of them',
+              rollup, current_user, raw USING ERRCODE = '42501',
+              HINT = 'Read the source itself, which shows the role its own rows, or give it SELECT on every column and no row-level security limiting it.';
+    END IF;
+    RETURN true;
+END
+$$;
+
 CREATE FUNCTION gridkit.rollup_create(
     name text,
     source regclass,

@@ -174,7 +174,11 @@ DECLARE
     l gridkit.latest;
     n bigint;
 BEGIN
-    FOR l IN SELECT * FROM gridkit.latest ORDER BY latest.source::text LOOP
+    -- A latest table holds every key's row: shown only to a role that reads
+    -- all of the source (no row-level security, every column).
+    FOR l IN SELECT * FROM gridkit.latest
+              WHERE gridkit._relation_access(latest.source) = 'full'
+              ORDER BY latest.source::text LOOP
         n := 0;
         FOR source, key, last_time IN EXECUTE format('SELECT $1, jsonb_build_object(%s), %I FROM %s ORDER BY 2',
                 (SELECT string_agg(format('%L, %I', k, k), ', ') FROM unnest(l.key_columns) k), l.time_column, l.latest)
@@ -294,6 +298,9 @@ BEGIN
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_max_' || v) AS has_max
                FROM gridkit.rollup ro LEFT JOIN gridkit.ts_table tt ON tt.relid = ro.relid
               WHERE ro.raw_source = history.source
+                -- A rollup aggregates every row of the source: not for a
+                -- role that sees only some (it gets its own rows in steps).
+                AND gridkit._relation_access(history.source) = 'full'
                 AND ARRAY(SELECT jsonb_object_keys(key)) <@ ro.group_by
                 AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_sum_' || v)
                 AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_count_' || v)

@@ -21,6 +21,7 @@
 //! caller has been found to have full access.
 
 use pgrx::pg_sys::{self, Oid};
+use pgrx::prelude::*;
 
 use crate::error::*;
 
@@ -107,6 +108,57 @@ impl SourceFacts {
                 self.name
             ))),
         }
+    }
+}
+
+impl Access {
+    fn as_str(self) -> &'static str {
+        match self {
+            Access::Full => "full",
+            Access::RowFiltered => "row_filtered",
+        }
+    }
+}
+
+/// What the current role may read of `layer`: `full` (derived data may
+/// serve it), `row_filtered` (it sees a subset: tiles are made from its own
+/// rows) or `denied`.
+#[pg_extern(schema = "gridkit", stable, strict)]
+fn layer_access(layer: &str) -> &'static str {
+    (|| -> SqlResult<&'static str> {
+        let plan = crate::layers::cache::get(layer)?;
+        Ok(decision_name(plan.access.decide()))
+    })()
+    .or_raise()
+}
+
+/// The same decision for a relation and every one of its columns, for what
+/// gridkit derives from whole rows (latest values, rollups): `full`,
+/// `row_filtered` or `denied`.
+#[pg_extern(schema = "gridkit", name = "_relation_access", stable, strict)]
+fn relation_access(relation: pg_sys::Oid) -> &'static str {
+    (|| -> SqlResult<&'static str> {
+        let facts = pgrx::Spi::connect(|client| -> SqlResult<_> {
+            let source = crate::layers::registry::Source::load(&client, relation)?;
+            Ok(source.map(|s| SourceFacts {
+                relid: s.relid,
+                name: s.qualified_name,
+                rows_depend_on_reader: s.rows_depend_on_reader,
+                columns: s.columns.iter().map(|c| (c.attnum, c.name.clone())).collect(),
+            }))
+        })?;
+        Ok(match facts {
+            Some(facts) => decision_name(facts.decide()),
+            None => "denied",
+        })
+    })()
+    .or_raise()
+}
+
+fn decision_name(decision: SqlResult<Access>) -> &'static str {
+    match decision {
+        Ok(access) => access.as_str(),
+        Err(_) => "denied",
     }
 }
 

@@ -258,7 +258,11 @@ fn rollup_create(
             ],
         )?;
         let watermark = format!("(SELECT w.watermark FROM gridkit.rollup w WHERE w.name = {})", quote_literal(name));
-        client.update(&rollup.realtime_view_sql(&view, &table, &live_from, &watermark), None, &[])?;
+        // The view reads the source and the rollup as its owner; the guard
+        // asks about its reader, who must be able to read every row the
+        // buckets aggregate (gridkit._rollup_readable raises 42501 if not).
+        let guard = format!("(SELECT gridkit._rollup_readable({}))", quote_literal(name));
+        client.update(&rollup.realtime_view_sql(&view, &table, &live_from, &watermark, &guard), None, &[])?;
         client.update(
             &format!(
                 "UPDATE gridkit.rollup SET realtime = {}::regclass WHERE name = $1;

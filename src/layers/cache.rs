@@ -65,7 +65,9 @@ pub fn get(name: &str) -> SqlResult<Rc<LayerPlan>> {
     // An invalidation that arrived while we were loading may have raced with
     // our catalog reads: serve this plan once, but do not keep it.
     if !STALE.get() {
-        WATCHED.with(|w| w.borrow_mut().extend(registry.into_iter().chain([plan.relid])));
+        WATCHED.with(|w| {
+            w.borrow_mut().extend(registry.into_iter().chain([plan.relid]).chain(plan.relations_under.iter().copied()))
+        });
         PLANS.with(|p| p.borrow_mut().insert(name.to_string(), plan.clone()));
     }
     Ok(plan)

@@ -279,6 +279,38 @@ fn layer_settings(options: JsonB) -> JsonB {
     }))
 }
 
+/// The MVT field type of each property a layer's tiles carry, as TileJSON
+/// names them, from the types the encoder gives them (`AttrKind`): its
+/// attributes and, for a clustered layer, the cluster properties.
+#[pg_extern(schema = "gridkit", name = "_layer_fields", stable, strict)]
+fn layer_fields(layer: &str) -> JsonB {
+    (|| -> SqlResult<JsonB> {
+        let plan = cache::get(layer)?;
+        let mut fields = serde_json::Map::new();
+        for a in &plan.attributes {
+            let kind = match a.kind {
+                plan::AttrKind::Int | plan::AttrKind::Float | plan::AttrKind::Double => "Number",
+                plan::AttrKind::Bool => "Boolean",
+                plan::AttrKind::Text => "String",
+            };
+            fields.insert(a.name.clone(), kind.into());
+        }
+        if let Some(cluster) = &plan.cluster {
+            // A count of a text attribute is a number in cluster features.
+            for (i, f) in &cluster.aggregates {
+                if matches!(f, gridkit_options::cluster::AggFn::Count) {
+                    fields.insert(plan.attributes[*i].name.clone(), "Number".into());
+                }
+            }
+            for name in ["point_count", "cluster_id", "expansion_zoom"] {
+                fields.insert(name.into(), "Number".into());
+            }
+        }
+        Ok(JsonB(serde_json::Value::Object(fields)))
+    })()
+    .or_raise()
+}
+
 /// Removes a layer from the registry. Its source is not touched.
 #[pg_extern(schema = "gridkit", volatile)]
 fn layer_drop(name: Option<&str>) {

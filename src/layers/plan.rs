@@ -169,6 +169,9 @@ impl PyramidPlan {
 pub struct LayerPlan {
     pub name: String,
     pub relid: Oid,
+    /// The source and, through views, every relation under it: DDL on any
+    /// of them (a policy, a grant, a view's query) makes this plan stale.
+    pub relations_under: Vec<Oid>,
     /// What `crate::access` decides from.
     pub access: SourceFacts,
     /// The source, schema-qualified and quoted.
@@ -403,7 +406,7 @@ impl LayerPlan {
         let access = SourceFacts {
             relid: source.relid,
             name: source.qualified_name.clone(),
-            rows_depend_on_reader: source.invoker_view || source.relkind == b'f',
+            rows_depend_on_reader: source.rows_depend_on_reader,
             columns: [&columns.id, &columns.geom]
                 .into_iter()
                 .chain(&columns.attributes)
@@ -413,6 +416,7 @@ impl LayerPlan {
         let plan = LayerPlan {
             name: name.to_string(),
             relid: source.relid,
+            relations_under: source.relations_under.clone(),
             access,
             source: source.qualified_name.clone(),
             geom: format!("t.{}", quote_ident(&columns.geom.name)),

@@ -32,8 +32,14 @@ pub struct Source {
     /// The schema, quoted.
     pub schema: String,
     pub relkind: u8,
-    /// A view with `security_invoker` set: its rows depend on its reader.
-    pub invoker_view: bool,
+    /// Its rows may depend on who reads them whatever the grants
+    /// (`gridkit._rows_depend_on_reader`: a foreign table, a
+    /// `security_invoker` or `security_barrier` view, a view that reads the
+    /// current role...).
+    pub rows_depend_on_reader: bool,
+    /// The relations it reads: itself and, through views, every relation
+    /// under it (their DDL changes what it shows).
+    pub relations_under: Vec<Oid>,
     pub columns: Vec<Column>,
 }
 
@@ -44,10 +50,7 @@ impl Source {
             .select(
                 "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
                         c.relkind::text, pg_catalog.quote_ident(n.nspname),
-                        coalesce(c.relkind = 'v' AND EXISTS (
-                            SELECT FROM pg_catalog.pg_options_to_table(c.reloptions) o
-                             WHERE o.option_name = 'security_invoker'
-                               AND lower(o.option_value) IN ('true', 'on', '1', 'yes')), false)
+                        gridkit._rows_depend_on_reader(c.oid), gridkit._relations_under(c.oid)
                    FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.oid = $1",
@@ -61,7 +64,8 @@ impl Source {
         let qualified_name = head.get::<String>(1)?.unwrap_or_default();
         let relkind = head.get::<String>(2)?.unwrap_or_default().bytes().next().unwrap_or(b'?');
         let schema = head.get::<String>(3)?.unwrap_or_default();
-        let invoker_view = head.get::<bool>(4)?.unwrap_or(false);
+        let rows_depend_on_reader = head.get::<bool>(4)?.unwrap_or(true);
+        let relations_under = head.get::<Vec<Oid>>(5)?.unwrap_or_default();
         let mut columns = Vec::new();
         for row in client.select(
             "SELECT a.attname::text,
@@ -83,7 +87,7 @@ impl Source {
                 attnum: row.get::<i16>(5)?.unwrap_or(0),
             });
         }
-        Ok(Some(Source { relid, qualified_name, schema, relkind, invoker_view, columns }))
+        Ok(Some(Source { relid, qualified_name, schema, relkind, rows_depend_on_reader, relations_under, columns }))
     }
 
     /// Like `load`, for a relation an argument named: a missing one is

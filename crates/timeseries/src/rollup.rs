@@ -603,14 +603,17 @@ impl Rollup {
 
     /// The view of materialized buckets before the watermark (`watermark`,
     /// SQL of a scalar subquery) and the live aggregation of `live_from`
-    /// after it.
-    pub fn realtime_view_sql(&self, view: &str, table: &str, live_from: &str, watermark: &str) -> String {
+    /// after it, shown only when `guard` (SQL of a boolean that refers to
+    /// no column: checked once, before any row is read) is true.
+    pub fn realtime_view_sql(&self, view: &str, table: &str, live_from: &str, watermark: &str, guard: &str) -> String {
         let outputs: String = self.aggregates.iter().map(|(a, _)| format!(", {}", quote_ident(&a.output))).collect();
         format!(
             "CREATE VIEW {view} AS\n\
+             SELECT * FROM (\n\
              SELECT bucket{g}{outputs}{s} FROM {table} WHERE bucket < {watermark}\n\
              UNION ALL\n\
-             {live}",
+             {live}) r\n\
+             WHERE {guard}",
             g = self.group_list(),
             s = self.state_list(),
             live = self.live_select(live_from, &format!("coalesce({watermark}, '-infinity')"), None),
