@@ -11,6 +11,10 @@ scripts/setup.sh --test
 echo "==> formatting (rustfmt.toml)"
 cargo fmt --all --check
 
+echo "==> lints (clippy -D warnings) and module circles"
+cargo clippy -q --workspace --all-targets -- -D warnings
+python3 scripts/module_cycles.py src
+
 echo "==> crate tests (algorithms, server)"
 cargo test --workspace --exclude gridkit
 

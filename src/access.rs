@@ -21,7 +21,6 @@
 //! caller has been found to have full access.
 
 use pgrx::pg_sys::{self, Oid};
-use pgrx::prelude::*;
 
 use crate::error::*;
 
@@ -112,7 +111,7 @@ impl SourceFacts {
 }
 
 impl Access {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Access::Full => "full",
             Access::RowFiltered => "row_filtered",
@@ -120,42 +119,9 @@ impl Access {
     }
 }
 
-/// What the current role may read of `layer`: `full` (derived data may
-/// serve it), `row_filtered` (it sees a subset: tiles are made from its own
-/// rows) or `denied`.
-#[pg_extern(schema = "gridkit", stable, strict)]
-fn layer_access(layer: &str) -> &'static str {
-    (|| -> SqlResult<&'static str> {
-        let plan = crate::layers::cache::get(layer)?;
-        Ok(decision_name(plan.access.decide()))
-    })()
-    .or_raise()
-}
-
-/// The same decision for a relation and every one of its columns, for what
-/// gridkit derives from whole rows (latest values, rollups): `full`,
-/// `row_filtered` or `denied`.
-#[pg_extern(schema = "gridkit", name = "_relation_access", stable, strict)]
-fn relation_access(relation: pg_sys::Oid) -> &'static str {
-    (|| -> SqlResult<&'static str> {
-        let facts = pgrx::Spi::connect(|client| -> SqlResult<_> {
-            let source = crate::layers::registry::Source::load(&client, relation)?;
-            Ok(source.map(|s| SourceFacts {
-                relid: s.relid,
-                name: s.qualified_name,
-                rows_depend_on_reader: s.rows_depend_on_reader,
-                columns: s.columns.iter().map(|c| (c.attnum, c.name.clone())).collect(),
-            }))
-        })?;
-        Ok(match facts {
-            Some(facts) => decision_name(facts.decide()),
-            None => "denied",
-        })
-    })()
-    .or_raise()
-}
-
-fn decision_name(decision: SqlResult<Access>) -> &'static str {
+/// A decision as SQL names it; `denied` for an error (no privilege, or
+/// `row_security = off` where a policy applies).
+pub fn decision_name(decision: SqlResult<Access>) -> &'static str {
     match decision {
         Ok(access) => access.as_str(),
         Err(_) => "denied",
@@ -165,7 +131,7 @@ fn decision_name(decision: SqlResult<Access>) -> &'static str {
 /// An identifier as PostgreSQL prints it (quoted only when it must be), for
 /// messages.
 fn quote_ident(name: &str) -> String {
-    let Ok(c) = std::ffi::CString::new(name) else { return crate::layers::plan::quote_ident(name) };
+    let Ok(c) = std::ffi::CString::new(name) else { return gridkit_sqltext::quote_ident(name) };
     // SAFETY: quote_identifier returns its argument or a palloc'd copy.
     unsafe { std::ffi::CStr::from_ptr(pg_sys::quote_identifier(c.as_ptr())).to_string_lossy().into_owned() }
 }
@@ -287,30 +253,4 @@ impl Drop for AsRole {
         // SAFETY: restores what `switch` read.
         unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
     }
-}
-
-/// Runs `f` (registering, dropping or building layer `layer`) for a caller
-/// who manages the layer's source ([`require_layer_manager`]), as the
-/// extension's owner. `42704` for a layer that is not registered.
-pub fn managing_layer<T>(layer: &str, f: impl FnOnce() -> SqlResult<T>) -> SqlResult<T> {
-    let source =
-        pgrx::Spi::get_one_with_args::<Oid>("SELECT source::oid FROM gridkit.layer WHERE name = $1", &[layer.into()]);
-    let source = match source {
-        Ok(Some(oid)) => oid,
-        Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => {
-            return Err(crate::layers::registry::unknown_layer(layer))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if relation_owner(source).is_some() {
-        require_layer_manager(source, layer)?;
-    } else if !has_privileges_of(extension_owner()?) {
-        // The source is gone: only whoever owns gridkit may clean up.
-        return Err(SqlError::new(
-            ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!("the source of layer \"{layer}\" no longer exists; a superuser may drop the layer"),
-        ));
-    }
-    let _owner = AsRole::extension_owner()?;
-    f()
 }

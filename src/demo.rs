@@ -10,8 +10,8 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
 use crate::error::*;
-use crate::postgis::Postgis;
-use crate::rows::{col, insert_chunks};
+use crate::pg::postgis::Postgis;
+use crate::pg::rows::{col, insert_chunks};
 
 /// Marks schema `demo` as ours; we only ever drop a schema carrying it.
 const MARKER: &str = "gridkit demo data";

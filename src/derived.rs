@@ -18,7 +18,7 @@ use crate::error::*;
 use crate::layers::plan::LayerPlan;
 use crate::layers::registry::unknown_layer;
 use crate::layers::tracking;
-use crate::rows::{first_value, for_each_row, Plan, Planning};
+use crate::pg::rows::{first_value, for_each_row, Col, Plan, Planning};
 
 /// Which kind of derived data a build makes; each has its own lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub fn read_source(
     plan: &LayerPlan,
     select_list: &str,
     extra_columns: &str,
-    natts: usize,
+    columns: &[Col],
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) -> SqlResult<i64> {
     let sql = format!(
@@ -86,7 +86,9 @@ pub fn read_source(
     let read = Plan::prepare(&sql, &[pg_sys::TEXTOID], Planning::Custom, false)?.run_as(owner);
     let mut version = 0i64;
     let args = [plan.name.as_str().into_datum()];
-    for_each_row(&read, &args, false, 2 + natts, |values, nulls| {
+    // The data version and whether the source had a row, then the caller's.
+    let all: Vec<Col> = [Col::Int8, Col::Bool].into_iter().chain(columns.iter().copied()).collect();
+    for_each_row(&read, &args, false, &all, |values, nulls| {
         version = values[0].value() as i64;
         if !nulls[1] {
             f(&values[2..], &nulls[2..]);
@@ -272,7 +274,7 @@ pub fn read_build_table(
     missing: SqlError,
     what: &str,
     columns_sql: &str,
-    natts: usize,
+    columns: &[Col],
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) -> SqlResult<()> {
     let registry = match kind {
@@ -299,7 +301,7 @@ pub fn read_build_table(
     Spi::connect(|_| -> SqlResult<()> {
         let read =
             Plan::prepare(&format!("SELECT {columns_sql} FROM {storage}"), &[], Planning::Custom, false)?.run_as(owner);
-        for_each_row(&read, &[], true, natts, &mut f);
+        for_each_row(&read, &[], true, columns, &mut f);
         Ok(())
     })
 }

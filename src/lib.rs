@@ -3,31 +3,25 @@
 //! This crate is the thin pgrx layer: argument checks, SPI, memory and errors.
 //! Algorithms live in the pgrx-free crates under `crates/`.
 
+// pgrx reads a table function's column names from its signature
+// (`TableIterator<(name!(...), ...)>`): a type alias would hide them.
+#![allow(clippy::type_complexity)]
+
 use pgrx::prelude::*;
 
 mod access;
 mod cluster;
-mod congestion;
-mod copy_in;
 mod demo;
 mod derived;
 mod error;
-mod exact_sum;
-mod filter;
 mod generalize;
 mod gucs;
-mod index_read;
+mod indices;
 mod layers;
-mod postgis;
-mod rollup;
-mod rollup_log;
-mod rollup_native;
-mod rows;
-mod safety;
-mod series;
+mod pg;
 mod spatial;
 mod tests;
-mod tile;
+mod tiles;
 mod timeseries;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -37,11 +31,11 @@ pgrx::extension_sql_file!(
     "../sql/timeseries.sql",
     name = "timeseries",
     requires = [
-        timeseries::_ts_check_interval,
-        timeseries::_ts_partition_start,
-        timeseries::_ts_partition_next,
-        timeseries::_ts_partition_suffix,
-        timeseries::ts_check_window
+        timeseries::partitions::_ts_check_interval,
+        timeseries::partitions::_ts_partition_start,
+        timeseries::partitions::_ts_partition_next,
+        timeseries::partitions::_ts_partition_suffix,
+        timeseries::partitions::ts_check_window
     ]
 );
 pgrx::extension_sql_file!(
@@ -49,28 +43,29 @@ pgrx::extension_sql_file!(
     name = "rollup",
     requires = [
         "timeseries",
-        rollup::rollup_create,
-        rollup::rollup_refresh,
-        rollup::rollup_covers,
-        exact_sum::exact_sum_step8,
-        exact_sum::exact_sum_step4,
-        exact_sum::exact_sum_squares_step8,
-        exact_sum::exact_sum_squares_step4,
-        exact_sum::exact_sum_final,
-        exact_sum::exact_sum_combine,
-        exact_sum::exact_sum_serialize,
-        exact_sum::exact_sum_deserialize
+        timeseries::rollup::rollup_create,
+        timeseries::rollup::rollup_refresh,
+        timeseries::rollup::rollup_covers,
+        timeseries::exact_sum::exact_sum_step8,
+        timeseries::exact_sum::exact_sum_step4,
+        timeseries::exact_sum::exact_sum_squares_step8,
+        timeseries::exact_sum::exact_sum_squares_step4,
+        timeseries::exact_sum::exact_sum_final,
+        timeseries::exact_sum::exact_sum_combine,
+        timeseries::exact_sum::exact_sum_serialize,
+        timeseries::exact_sum::exact_sum_deserialize
     ]
 );
 pgrx::extension_sql_file!(
     "../sql/series.sql",
     name = "series",
-    requires = ["rollup", series::history_rows, series::history_count]
+    requires = ["rollup", timeseries::series::history_rows, timeseries::series::history_count]
 );
 pgrx::extension_sql_file!(
     "../sql/indices.sql",
     name = "indices",
-    requires = [safety::safety_compute, congestion::zone_classify, congestion::pnode_severity]
+    requires =
+        [indices::safety::safety_compute, indices::congestion::zone_classify, indices::congestion::pnode_severity]
 );
 pgrx::extension_sql_file!(
     "../sql/spatial.sql",

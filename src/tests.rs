@@ -111,7 +111,7 @@ mod tests {
         let (little, big) = (wkb("NDR"), wkb("XDR"));
         assert_ne!(little, big);
         let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'shapes'::regclass::oid").unwrap().unwrap();
-        let written = crate::copy_in::copy_rows(relid, &["id", "geom"], 3, &mut |i, row| {
+        let written = crate::pg::copy_in::copy_rows(relid, &["id", "geom"], 3, &mut |i, row| {
             row.int4(i as i32);
             match i {
                 0 => row.ewkb(&little, 3857),

@@ -2,8 +2,9 @@
 //!
 //! The points and the layer's data version are read in one snapshot, so the
 //! pyramid records exactly the version it describes. The pyramid goes into
-//! new tables (one row per cluster or lone point per zoom, a partial GiST
-//! index per zoom; the points' ids in depth-first order, in chunks), then
+//! new tables (one row per cluster or lone point, partitioned by zoom, a
+//! GiST index per partition; the points' ids in depth-first order, in
+//! chunks), then
 //! `gridkit.pyramid` is pointed at them. Readers keep using the previous
 //! tables until this transaction commits and are never blocked; tables of
 //! earlier builds are dropped once no one holds them.
@@ -19,14 +20,14 @@ use gridkit_mvt::{gserialized, props, AttrValue, SourceCrs};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
-use super::points::{gather, EncodedAttributes, PointSet};
 use super::tile::params;
-use crate::copy_in::copy_rows;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
-use crate::rows::varlena_bytes;
-use crate::tile::encode_attributes;
+use crate::pg::copy_in::copy_rows;
+use crate::pg::rows::{varlena_bytes, Col};
+use crate::tiles::render::encode_attributes;
+use gridkit_cluster::points::{gather, EncodedAttributes, PointSet};
 
 /// The columns of a pyramid table, in the order its rows are written.
 const PYRAMID_COLUMNS: [&str; 10] =
@@ -213,7 +214,7 @@ fn read_points(plan: &LayerPlan) -> SqlResult<(PointSet, i64)> {
     let c = plan.cluster.as_ref().expect("clustered layer");
     let crs = plan.crs.unwrap_or(SourceCrs::WebMercator);
     let kinds: Vec<AttrKind> = plan.attributes.iter().map(|a| a.kind).collect();
-    let mut points = PointSet::new(c, crs);
+    let mut points = PointSet::new(&c.aggregates, c.partition, crs);
     std::thread::scope(|scope| {
         // The sender is this closure's: an error while reading drops it, so
         // the other thread's loop ends and the scope can join it.
@@ -235,8 +236,13 @@ fn read_points(plan: &LayerPlan) -> SqlResult<(PointSet, i64)> {
             points
         });
         let mut batch = RowBatch::default();
-        let read = derived::read_source(plan, &plan.stored_select_list, "", 2 + kinds.len(), |values, nulls| {
-            // SAFETY: columns are int8 (id), geometry, then the attributes by kind.
+        let columns: Vec<Col> = [Col::Int8, Col::Varlena]
+            .into_iter()
+            .chain(kinds.iter().map(|k| crate::layers::plan::read_as(*k)))
+            .collect();
+        let read = derived::read_source(plan, &plan.stored_select_list, "", &columns, |values, nulls| {
+            // SAFETY: columns are int8 (id), geometry, then the attributes by
+            // kind (checked at start).
             unsafe {
                 batch.ids.push((!nulls[0]).then(|| values[0].value() as i64));
                 batch.xy.push(if nulls[1] { None } else { gserialized::point(varlena_bytes(values[1])) });

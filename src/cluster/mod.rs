@@ -2,7 +2,6 @@
 //! click-through from a cluster to its members.
 
 pub mod build;
-pub mod points;
 pub mod store;
 pub mod tile;
 
@@ -13,14 +12,14 @@ use pgrx::JsonB;
 use crate::error::*;
 use crate::layers::cache;
 use crate::layers::plan::{LayerPlan, PyramidPlan};
-use crate::rows::{for_each_row, Plan, Planning};
+use crate::pg::rows::{for_each_row, Col, Plan, Planning};
 use build::LEAF_CHUNK;
 
 /// Builds or rebuilds the cluster pyramid of `layer`; returns the number of
 /// points clustered. Readers keep the previous pyramid until this commits.
 #[pg_extern(schema = "gridkit", volatile)]
 fn cluster_refresh(layer: &str) -> i64 {
-    crate::access::managing_layer(layer, || build::refresh(layer)).or_raise()
+    crate::layers::registry::managing_layer(layer, || build::refresh(layer)).or_raise()
 }
 
 type Leaf = (Option<i64>, Option<f64>, Option<f64>, JsonB);
@@ -54,7 +53,7 @@ fn pyramid_rows(
         SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{layer}\" has no cluster pyramid")),
         "the cluster pyramid",
         "level, cluster_id, source_id, point_count, expansion_zoom, x, y, part",
-        8,
+        &[Col::Int2, Col::Int8, Col::Int8, Col::Int4, Col::Int2, Col::Float8, Col::Float8, Col::Varlena],
         |v, nulls| {
             let some = |i: usize| (!nulls[i]).then(|| v[i].value());
             rows.push((
@@ -66,7 +65,8 @@ fn pyramid_rows(
                 some(5).map(|d| f64::from_bits(d as u64)),
                 some(6).map(|d| f64::from_bits(d as u64)),
                 // SAFETY: part is text.
-                (!nulls[7]).then(|| String::from_utf8_lossy(unsafe { crate::rows::varlena_bytes(v[7]) }).into_owned()),
+                (!nulls[7])
+                    .then(|| String::from_utf8_lossy(unsafe { crate::pg::rows::varlena_bytes(v[7]) }).into_owned()),
             ));
         },
     )
@@ -123,8 +123,8 @@ fn find_cluster(plan: &LayerPlan, cluster_id: i64) -> SqlResult<(&PyramidPlan, C
         let sql = format!("SELECT point_count FROM {} WHERE cluster_id = $1 LIMIT 1", pyramid.storage);
         let query = Plan::prepare(&sql, &[pg_sys::INT8OID], Planning::Custom, false)?.run_as(pyramid.owner);
         let mut count = None;
-        // SAFETY: point_count is int4, never NULL.
-        for_each_row(&query, &[cluster_id.into_datum()], true, 1, |v, _| count = Some(v[0].value() as i32));
+        // SAFETY: point_count is int4 (checked at start), never NULL.
+        for_each_row(&query, &[cluster_id.into_datum()], true, &[Col::Int4], |v, _| count = Some(v[0].value() as i32));
         Ok(count)
     })?
     .ok_or_else(|| bad(format!("layer \"{layer}\" has no cluster {cluster_id}")))?;
@@ -186,7 +186,7 @@ fn leaves(layer: &str, cluster_id: i64, limit: i32, offset: i32) -> SqlResult<Ve
     Spi::connect(|client| -> SqlResult<Vec<Leaf>> {
         let ids_query = Plan::prepare(&ids_sql, &[pg_sys::INT8OID; 2], Planning::Custom, false)?.run_as(pyramid.owner);
         let mut ids: Vec<Option<i64>> = Vec::new();
-        for_each_row(&ids_query, &[lo.into_datum(), hi.into_datum()], true, 1, |v, nulls| {
+        for_each_row(&ids_query, &[lo.into_datum(), hi.into_datum()], true, &[Col::Int8], |v, nulls| {
             ids.push((!nulls[0]).then(|| v[0].value() as i64));
         });
         let mut out = Vec::new();

@@ -2,8 +2,8 @@
 //!
 //! A filter on anything but the partition attribute is clustered on the fly
 //! at the tile's zoom. Reading those points from the source costs a heap
-//! fetch and a tuple per point (about 0.8 µs each here: 80 ms for a zoom-5
-//! tile of 100K points before any clustering). The build writes the same
+//! fetch and a tuple per point, which for a low-zoom tile of a large layer
+//! is most of its time (measured in BENCHMARKS.md). The build writes the same
 //! points once more, packed: a quadtree of chunks of at most
 //! [`CHUNK_POINTS`] points, each one row of arrays (positions, ids, and
 //! the attributes column by column, see `gridkit_mvt::columns`) with its
@@ -23,12 +23,12 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::points::{Input, PointSet};
 use crate::derived::{self, Kind};
 use crate::error::*;
-use crate::filter::ResolvedFilter;
 use crate::layers::plan::{AttrKind, LayerPlan, PyramidPlan};
-use crate::rows::{for_each_row, varlena_bytes};
+use crate::pg::rows::{for_each_row, varlena_bytes, Col};
+use crate::tiles::filter::ResolvedFilter;
+use gridkit_cluster::points::{Input, PointSet};
 
 /// Most points per chunk: a chunk is read whole, so small chunks keep
 /// deep tiles cheap; large ones keep the row count low. (Below
@@ -220,18 +220,27 @@ pub struct Origins {
 /// address, the chunk's point count and two bytea columns; `None` if any is
 /// NULL (the store's columns are NOT NULL: a malformed store).
 ///
+/// What a chunk read selects: ctid, the chunk's point count, two byte columns.
+const CHUNK_COLUMNS: [Col; 4] = [Col::Tid, Col::Int4, Col::Varlena, Col::Varlena];
+
+/// One stored chunk: the row's (block, offset), its chunk number and its two byte columns.
+type ChunkRow<'a> = ((u32, u16), usize, &'a [u8], &'a [u8]);
+
 /// # Safety
 /// `values` must hold a tid, an int4 and two bytea, in that order.
-unsafe fn chunk_row<'a>(values: &[pg_sys::Datum], nulls: &[bool]) -> Option<((u32, u16), usize, &'a [u8], &'a [u8])> {
-    if nulls.iter().any(|&n| n) {
-        return None;
+unsafe fn chunk_row<'a>(values: &[pg_sys::Datum], nulls: &[bool]) -> Option<ChunkRow<'a>> {
+    // SAFETY: the caller guarantees the column types (tid, int4, bytea, bytea).
+    unsafe {
+        if nulls.iter().any(|&n| n) {
+            return None;
+        }
+        Some((
+            item_pointer_get_both(*values[0].cast_mut_ptr::<pg_sys::ItemPointerData>()),
+            values[1].value() as i32 as usize,
+            varlena_bytes(values[2]),
+            varlena_bytes(values[3]),
+        ))
     }
-    Some((
-        item_pointer_get_both(*values[0].cast_mut_ptr::<pg_sys::ItemPointerData>()),
-        values[1].value() as i32 as usize,
-        varlena_bytes(values[2]),
-        varlena_bytes(values[3]),
-    ))
 }
 
 /// Adds to `points` the stored points of `pyramid` within `tile` plus
@@ -261,73 +270,80 @@ pub fn read(
     let mut resolved: Vec<Input> = Vec::with_capacity(inputs.len());
     let mut malformed = false;
     let mut reserved = false;
-    for_each_row(&query, &args, true, 5, |values, nulls| {
-        if !reserved {
-            // Room for every point of the chunks at once: growing by
-            // doubling copied the points into fresh memory several times
-            // (the page faults were a fifth of a large tile's time).
-            // SAFETY: the fifth column is the chunks' total count (int8).
-            let total = if nulls[4] { 0 } else { values[4].value() as i64 };
-            let total = usize::try_from(total).unwrap_or(0);
-            points.reserve(total);
-            origins.points.reserve_exact(total);
-            reserved = true;
-        }
-        // SAFETY: `points_plan` selects ctid, n, xy, columns, then the total.
-        let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
-        let Some((ctid, count, xy, columns)) = row else {
-            malformed = true;
-            return;
-        };
-        let Some(columns) = Columns::parse(columns, attribute_count, count).filter(|_| xy.len() == count * 16) else {
-            malformed = true;
-            return;
-        };
-        // Each condition decided once per distinct value of the chunk.
-        let mut tests: Vec<(Column<'_>, Vec<bool>)> = Vec::with_capacity(matcher.conditions.len());
-        for (attribute, accepted) in &matcher.conditions {
-            let Some(column) = columns.column(*attribute) else {
+    for_each_row(
+        &query,
+        &args,
+        true,
+        &[Col::Tid, Col::Int4, Col::Varlena, Col::Varlena, Col::Int8],
+        |values, nulls| {
+            if !reserved {
+                // Room for every point of the chunks at once: growing by
+                // doubling copied the points into fresh memory several times
+                // (the page faults were a fifth of a large tile's time).
+                // SAFETY: the fifth column is the chunks' total count (int8).
+                let total = if nulls[4] { 0 } else { values[4].value() as i64 };
+                let total = usize::try_from(total).unwrap_or(0);
+                points.reserve(total);
+                origins.points.reserve_exact(total);
+                reserved = true;
+            }
+            // SAFETY: `points_plan` selects ctid, n, xy, columns, then the total.
+            let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
+            let Some((ctid, count, xy, columns)) = row else {
                 malformed = true;
                 return;
             };
-            let pass = column.values.iter().map(|v| accepted.contains(v)).collect();
-            tests.push((column, pass));
-        }
-        // Each input resolved once per distinct value, NULL included.
-        let mut slots: Vec<(Column<'_>, Vec<Input>, Input)> = Vec::with_capacity(inputs.len());
-        for (slot, &attribute) in inputs.iter().enumerate() {
-            let Some(column) = columns.column(attribute) else {
+            let Some(columns) = Columns::parse(columns, attribute_count, count).filter(|_| xy.len() == count * 16)
+            else {
                 malformed = true;
                 return;
             };
-            let by_code = column.values.iter().map(|v| points.resolve(slot, Some(v))).collect();
-            let null = points.resolve(slot, None);
-            slots.push((column, by_code, null));
-        }
-        let chunk = origins.chunks.len() as u32;
-        origins.chunks.push((ctid.0, ctid.1));
-        for k in 0..count {
-            let x = f64::from_le_bytes(xy[k * 16..k * 16 + 8].try_into().expect("8 bytes"));
-            let y = f64::from_le_bytes(xy[k * 16 + 8..k * 16 + 16].try_into().expect("8 bytes"));
-            if !(x >= wx0 && x <= wx1 && y >= wy0 && y <= wy1) {
-                continue;
+            // Each condition decided once per distinct value of the chunk.
+            let mut tests: Vec<(Column<'_>, Vec<bool>)> = Vec::with_capacity(matcher.conditions.len());
+            for (attribute, accepted) in &matcher.conditions {
+                let Some(column) = columns.column(*attribute) else {
+                    malformed = true;
+                    return;
+                };
+                let pass = column.values.iter().map(|v| accepted.contains(v)).collect();
+                tests.push((column, pass));
             }
-            // A NULL attribute matches nothing.
-            if !tests.iter().all(|(column, pass)| {
-                let c = column.code(k);
-                c != NULL_CODE && pass[usize::from(c)]
-            }) {
-                continue;
+            // Each input resolved once per distinct value, NULL included.
+            let mut slots: Vec<(Column<'_>, Vec<Input>, Input)> = Vec::with_capacity(inputs.len());
+            for (slot, &attribute) in inputs.iter().enumerate() {
+                let Some(column) = columns.column(attribute) else {
+                    malformed = true;
+                    return;
+                };
+                let by_code = column.values.iter().map(|v| points.resolve(slot, Some(v))).collect();
+                let null = points.resolve(slot, None);
+                slots.push((column, by_code, null));
             }
-            resolved.clear();
-            resolved.extend(slots.iter().map(|(column, by_code, null)| match column.code(k) {
-                NULL_CODE => *null,
-                c => by_code[usize::from(c)],
-            }));
-            points.push_resolved(x, y, &resolved);
-            origins.points.push((chunk, k as u16));
-        }
-    });
+            let chunk = origins.chunks.len() as u32;
+            origins.chunks.push((ctid.0, ctid.1));
+            for k in 0..count {
+                let x = f64::from_le_bytes(xy[k * 16..k * 16 + 8].try_into().expect("8 bytes"));
+                let y = f64::from_le_bytes(xy[k * 16 + 8..k * 16 + 16].try_into().expect("8 bytes"));
+                if !(x >= wx0 && x <= wx1 && y >= wy0 && y <= wy1) {
+                    continue;
+                }
+                // A NULL attribute matches nothing.
+                if !tests.iter().all(|(column, pass)| {
+                    let c = column.code(k);
+                    c != NULL_CODE && pass[usize::from(c)]
+                }) {
+                    continue;
+                }
+                resolved.clear();
+                resolved.extend(slots.iter().map(|(column, by_code, null)| match column.code(k) {
+                    NULL_CODE => *null,
+                    c => by_code[usize::from(c)],
+                }));
+                points.push_resolved(x, y, &resolved);
+                origins.points.push((chunk, k as u16));
+            }
+        },
+    );
     if malformed {
         return Err(derived::malformed(Kind::Pyramid, &plan.name, "points"));
     }
@@ -373,7 +389,7 @@ pub fn details(plan: &LayerPlan, pyramid: &PyramidPlan, origins: &Origins, which
         let attribute_count = plan.attributes.len();
         let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(attribute_count);
         let mut malformed = false;
-        for_each_row(&query, &[tids.into_datum()], true, 4, |values, nulls| {
+        for_each_row(&query, &[tids.into_datum()], true, &CHUNK_COLUMNS, |values, nulls| {
             // SAFETY: `details_plan` selects ctid, n, ids, columns.
             let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
             let Some((ctid, count, ids, columns)) = row else {

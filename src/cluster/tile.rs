@@ -8,14 +8,14 @@ use gridkit_cluster::{world_to_mercator, Params, Pyramid};
 use gridkit_mvt::{props, AttrValue, LayerEncoder, TileCoord};
 use pgrx::prelude::*;
 
-use super::points::PointSet;
 use crate::access::Access;
 use crate::derived::{self, Kind};
 use crate::error::*;
-use crate::filter::ResolvedFilter;
 use crate::layers::plan::{AttrKind, ClusterPlan, LayerPlan, PyramidPlan};
-use crate::rows::{for_each_row, varlena_bytes};
-use crate::tile::read_rows;
+use crate::pg::rows::{for_each_row, varlena_bytes, Col};
+use crate::tiles::filter::ResolvedFilter;
+use crate::tiles::render::read_rows;
+use gridkit_cluster::points::PointSet;
 
 /// Pixels per tile side that cluster radii refer to (MapLibre's tile size).
 pub const RADIUS_EXTENT: f64 = 512.0;
@@ -83,9 +83,9 @@ fn from_pyramid(
     }
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
     let mut malformed = false;
-    for_each_row(&level_plan, &args, true, 7, |values, nulls| {
-        // SAFETY: the storage table's columns are int8, int8, int4, int2,
-        // float8, float8, bytea, as `level_plan` selects them.
+    let columns = [Col::Int8, Col::Int8, Col::Int4, Col::Int2, Col::Float8, Col::Float8, Col::Varlena];
+    for_each_row(&level_plan, &args, true, &columns, |values, nulls| {
+        // SAFETY: the columns are of `columns`' types (checked at start).
         unsafe {
             let cluster_id = (!nulls[0]).then(|| values[0].value() as i64);
             let source_id = (!nulls[1]).then(|| values[1].value() as i64);
@@ -142,7 +142,7 @@ fn on_the_fly(
     encoder: &mut LayerEncoder,
 ) -> SqlResult<()> {
     let crs = plan.crs.unwrap_or(gridkit_mvt::SourceCrs::WebMercator);
-    let mut points = PointSet::new(c, crs);
+    let mut points = PointSet::new(&c.aggregates, c.partition, crs);
     let margin = plan.space().margin().max(c.options.radius / RADIUS_EXTENT);
     let packed = match (pyramid, filter) {
         // The build's own points, packed: the same data as unfiltered tiles.

@@ -19,12 +19,12 @@ use gridkit_options::SimplifyOptions;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
-use crate::copy_in::copy_rows;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, GeneralizationPlan, LayerPlan};
-use crate::rows::varlena_bytes;
-use crate::tile::decode_attributes;
+use crate::pg::copy_in::copy_rows;
+use crate::pg::rows::{varlena_bytes, Col};
+use crate::tiles::render::decode_attributes;
 
 /// Bytes of geometry per INSERT while writing bands.
 const WRITE_BYTES: usize = 32 << 20;
@@ -287,9 +287,14 @@ fn read_features(plan: &LayerPlan) -> SqlResult<(Features, i64)> {
     };
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(kinds.len());
     let mut geometry = SourceGeometry::default();
-    let natts = 3 + kinds.len();
-    let version = derived::read_source(plan, &plan.select_list, &mask_sql, natts, |values, nulls| {
-        // SAFETY: columns are int8 (id), bytea, the attributes by kind, int8.
+    let columns: Vec<Col> = [Col::Int8, Col::Varlena]
+        .into_iter()
+        .chain(kinds.iter().map(|k| crate::layers::plan::read_as(*k)))
+        .chain([Col::Int8])
+        .collect();
+    let version = derived::read_source(plan, &plan.select_list, &mask_sql, &columns, |values, nulls| {
+        // SAFETY: columns are int8 (id), bytea, the attributes by kind, int8
+        // (checked at start).
         unsafe {
             let Some(wkb) = (!nulls[1]).then(|| varlena_bytes(values[1])) else {
                 out.skipped += 1;
@@ -317,7 +322,7 @@ fn read_features(plan: &LayerPlan) -> SqlResult<(Features, i64)> {
             out.ids.push((!nulls[0]).then(|| values[0].value() as i64));
             out.geometries.push(std::mem::take(&mut geometry));
             out.props.push(encoded);
-            out.rules.push(values[natts - 1].value() as i64);
+            out.rules.push(values[columns.len() - 1].value() as i64);
             out.ranks
                 .push(plan.rank.map_or(0.0, |(key, descending)| gridkit_mvt::rank(&attrs, key as u32, descending)));
             out.attr_counts.push(attrs.len().min(255) as u8);

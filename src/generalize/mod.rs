@@ -15,7 +15,7 @@ use crate::error::*;
 /// previous bands until this commits.
 #[pg_extern(schema = "gridkit", volatile)]
 fn generalize_refresh(layer: &str) -> i64 {
-    crate::access::managing_layer(layer, || build::refresh(layer)).or_raise()
+    crate::layers::registry::managing_layer(layer, || build::refresh(layer)).or_raise()
 }
 
 /// The generalized geometry (EWKB, Web Mercator) of each feature of a layer,
@@ -28,7 +28,7 @@ fn generalized_rows(
 ) -> TableIterator<'static, (name!(level, Option<i16>), name!(id, Option<i64>), name!(ewkb, Option<Vec<u8>>))> {
     type Row = (Option<i16>, Option<i64>, Option<Vec<u8>>);
     let mut rows: Vec<Row> = Vec::new();
-    let postgis = Spi::connect(crate::postgis::Postgis::find).or_raise();
+    let postgis = Spi::connect(crate::pg::postgis::Postgis::find).or_raise();
     crate::derived::read_build_table(
         layer,
         crate::derived::Kind::Generalization,
@@ -36,13 +36,13 @@ fn generalized_rows(
             .hint("Build them with gridkit.generalize_refresh(layer)."),
         "the generalized bands",
         &format!("level, id, {}(geom)", postgis.f("st_asewkb")),
-        3,
+        &[crate::pg::rows::Col::Int2, crate::pg::rows::Col::Int8, crate::pg::rows::Col::Varlena],
         |v, nulls| {
             rows.push((
                 (!nulls[0]).then(|| v[0].value() as i16),
                 (!nulls[1]).then(|| v[1].value() as i64),
                 // SAFETY: the third column is bytea.
-                (!nulls[2]).then(|| unsafe { crate::rows::varlena_bytes(v[2]) }.to_vec()),
+                (!nulls[2]).then(|| unsafe { crate::pg::rows::varlena_bytes(v[2]) }.to_vec()),
             ));
         },
     )

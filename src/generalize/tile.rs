@@ -6,8 +6,8 @@ use gridkit_mvt::{props, AttrValue, SourceCrs, TileCoord};
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{GeneralizationPlan, LayerPlan};
-use crate::rows::{for_each_row, varlena_bytes};
-use crate::tile::Rendered;
+use crate::pg::rows::{for_each_row, varlena_bytes, Col};
+use crate::tiles::render::Rendered;
 use pgrx::prelude::*;
 
 /// Calls `f(id, wkb, attributes)` for each row of band `tile.z` in the tile
@@ -24,8 +24,8 @@ pub fn read_band(
     let args: Vec<Option<pg_sys::Datum>> = [b.xmin, b.ymin, b.xmax, b.ymax].iter().map(|a| a.into_datum()).collect();
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(plan.attributes.len());
     let mut malformed = false;
-    for_each_row(&query, &args, !bands.unpublished, 3, |values, nulls| {
-        // SAFETY: the band query's columns are int8, bytea, bytea.
+    for_each_row(&query, &args, !bands.unpublished, &[Col::Int8, Col::Varlena, Col::Varlena], |values, nulls| {
+        // SAFETY: the columns are int8, bytea, bytea (checked at start).
         unsafe {
             let id = (!nulls[0]).then(|| values[0].value() as i64);
             let wkb = (!nulls[1]).then(|| varlena_bytes(values[1]));
@@ -42,12 +42,12 @@ pub fn read_band(
 /// `plan`'s layer of `tile` from band `tile.z`. Must be called while
 /// connected to SPI.
 pub fn render(plan: &LayerPlan, bands: &GeneralizationPlan, tile: TileCoord) -> SqlResult<Rendered> {
-    let mut encoder = crate::tile::layer_encoder(plan, tile, SourceCrs::WebMercator);
+    let mut encoder = crate::tiles::render::layer_encoder(plan, tile, SourceCrs::WebMercator);
     // Simplified when the bands were built, shared borders included:
     // simplifying again, ring by ring, would pull neighbours apart.
     encoder.set_tolerances(0.0, 0.0);
     read_band(plan, bands, tile, |id, wkb, attrs| encoder.add_wkb(id, wkb, attrs))?;
-    Ok(crate::tile::finish(encoder))
+    Ok(crate::tiles::render::finish(encoder))
 }
 
 /// The build's stored copy of `tile`, when it has one for the budget in
@@ -63,8 +63,8 @@ pub fn stored(plan: &LayerPlan, bands: &GeneralizationPlan, tile: TileCoord) -> 
     let args: Vec<Option<pg_sys::Datum>> =
         [i32::from(tile.z), tile.x as i32, tile.y as i32].iter().map(|v| v.into_datum()).collect();
     let mut rendered = Rendered::default();
-    for_each_row(&lookup, &args, true, 4, |values, nulls| {
-        // SAFETY: the columns are bytea and three int4, none NULL.
+    for_each_row(&lookup, &args, true, &[Col::Varlena, Col::Int4, Col::Int4, Col::Int4], |values, nulls| {
+        // SAFETY: the columns are bytea and three int4 (checked at start), none NULL.
         unsafe {
             if !nulls[0] {
                 rendered.finished.bytes = varlena_bytes(values[0]).to_vec();

@@ -10,8 +10,8 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::error::*;
-use crate::postgis::Postgis;
-use crate::rows::first_value;
+use crate::pg::postgis::Postgis;
+use crate::pg::rows::first_value;
 use registry::{declared_srid, regclass_arg, resolve_columns, Source};
 
 /// Layer names appear in URLs and as MVT layer names: keep them plain.
@@ -252,10 +252,10 @@ fn layer_register(
         match rebuild {
             None => Ok(()),
             Some(crate::derived::Kind::Pyramid) => {
-                crate::access::managing_layer(name, || crate::cluster::build::refresh(name)).map(drop)
+                crate::layers::registry::managing_layer(name, || crate::cluster::build::refresh(name)).map(drop)
             }
             Some(crate::derived::Kind::Generalization) => {
-                crate::access::managing_layer(name, || crate::generalize::build::refresh(name)).map(drop)
+                crate::layers::registry::managing_layer(name, || crate::generalize::build::refresh(name)).map(drop)
             }
         }
     })
@@ -277,6 +277,38 @@ fn layer_settings(options: JsonB) -> JsonB {
         "cluster_max_zoom": parsed.cluster.as_ref().map(|c| c.max_zoom),
         "max_age": parsed.max_age,
     }))
+}
+
+/// What the current role may read of `layer` (`crate::access`): `full`
+/// (derived data may serve it), `row_filtered` (it sees a subset: tiles are
+/// made from its own rows) or `denied`.
+#[pg_extern(schema = "gridkit", stable, strict)]
+fn layer_access(layer: &str) -> &'static str {
+    (|| -> SqlResult<&'static str> {
+        let plan = cache::get(layer)?;
+        Ok(crate::access::decision_name(plan.access.decide()))
+    })()
+    .or_raise()
+}
+
+/// The same decision for a relation and every one of its columns, for what
+/// gridkit derives from whole rows (latest values, rollups): `full`,
+/// `row_filtered` or `denied`.
+#[pg_extern(schema = "gridkit", name = "_relation_access", stable, strict)]
+fn relation_access(relation: pgrx::pg_sys::Oid) -> &'static str {
+    (|| -> SqlResult<&'static str> {
+        let facts = pgrx::Spi::connect(|client| -> SqlResult<_> {
+            let source = registry::Source::load(client, relation)?;
+            Ok(source.map(|s| crate::access::SourceFacts {
+                relid: s.relid,
+                name: s.qualified_name,
+                rows_depend_on_reader: s.rows_depend_on_reader,
+                columns: s.columns.iter().map(|c| (c.attnum, c.name.clone())).collect(),
+            }))
+        })?;
+        Ok(facts.map_or("denied", |facts| crate::access::decision_name(facts.decide())))
+    })()
+    .or_raise()
 }
 
 /// The MVT field type of each property a layer's tiles carry, as TileJSON
@@ -315,7 +347,7 @@ fn layer_fields(layer: &str) -> JsonB {
 #[pg_extern(schema = "gridkit", volatile)]
 fn layer_drop(name: Option<&str>) {
     let name = required(name, "layer name").or_raise();
-    let dropped = crate::access::managing_layer(name, || {
+    let dropped = crate::layers::registry::managing_layer(name, || {
         Spi::connect_mut(|client| -> SqlResult<bool> {
             // Its derived tables are dropped by a later build, once unused.
             crate::derived::retire(client, crate::derived::Kind::Pyramid, name)?;

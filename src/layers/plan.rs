@@ -18,34 +18,33 @@ use pgrx::spi::SpiClient;
 use super::registry::{declared_srid, resolve_columns, LayerRow, Source};
 use crate::access::SourceFacts;
 use crate::error::*;
-use crate::index_read::IndexRead;
-use crate::postgis::Postgis;
-use crate::rows::{Plan, Planning};
+use crate::pg::postgis::Postgis;
+use crate::pg::rows::{Plan, Planning};
+use crate::tiles::index_read::IndexRead;
 
-/// How an attribute column arrives from the tile query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttrKind {
-    /// smallint, integer, bigint (cast to bigint).
-    Int,
-    /// real.
-    Float,
-    /// double precision, and numeric cast to it.
-    Double,
-    Bool,
-    /// Anything else, as its text form in UTF-8.
-    Text,
+pub use gridkit_mvt::AttrKind;
+
+/// How a column of (base) type `t` arrives from the tile query.
+pub fn attr_kind_of(t: Oid) -> AttrKind {
+    match t {
+        t if t == pg_sys::INT2OID || t == pg_sys::INT4OID || t == pg_sys::INT8OID => AttrKind::Int,
+        t if t == pg_sys::FLOAT4OID => AttrKind::Float,
+        t if t == pg_sys::FLOAT8OID || t == pg_sys::NUMERICOID => AttrKind::Double,
+        t if t == pg_sys::BOOLOID => AttrKind::Bool,
+        _ => AttrKind::Text,
+    }
 }
 
-impl AttrKind {
-    /// How a column of (base) type `t` arrives.
-    pub fn of(t: Oid) -> AttrKind {
-        match t {
-            t if t == pg_sys::INT2OID || t == pg_sys::INT4OID || t == pg_sys::INT8OID => AttrKind::Int,
-            t if t == pg_sys::FLOAT4OID => AttrKind::Float,
-            t if t == pg_sys::FLOAT8OID || t == pg_sys::NUMERICOID => AttrKind::Double,
-            t if t == pg_sys::BOOLOID => AttrKind::Bool,
-            _ => AttrKind::Text,
-        }
+/// How the tile query's column of kind `kind` is read (`pg::rows::Col`).
+pub fn read_as(kind: AttrKind) -> crate::pg::rows::Col {
+    use crate::pg::rows::Col;
+    match kind {
+        AttrKind::Int => Col::Int8,
+        AttrKind::Float => Col::Float4,
+        AttrKind::Double => Col::Float8,
+        AttrKind::Bool => Col::Bool,
+        // text, or its UTF-8 bytes (bytea) in a database of another encoding
+        AttrKind::Text => Col::Varlena,
     }
 }
 
@@ -54,12 +53,6 @@ pub struct Attribute {
     pub kind: AttrKind,
     /// The column itself, quoted, over alias `t` (for filters).
     pub column: String,
-}
-
-impl AttrKind {
-    fn is_numeric(self) -> bool {
-        matches!(self, AttrKind::Int | AttrKind::Float | AttrKind::Double)
-    }
 }
 
 /// Which plan of a layer's tile query: with the condition of zoom rule
@@ -296,9 +289,7 @@ impl GeneralizationPlan {
     }
 }
 
-/// Tiles from this zoom on use the generic plan. A z6 tile is 1/4096 of the
-/// world: the index is always the way in.
-pub const GENERIC_PLAN_FROM_ZOOM: u8 = 6;
+pub use crate::tiles::index_read::GENERIC_PLAN_FROM_ZOOM;
 
 /// Why a registered layer cannot be served: the source changed since it was
 /// registered. The message names the layer and the table.
@@ -359,7 +350,7 @@ impl LayerPlan {
         for col in &columns.attributes {
             let c = format!("t.{}", quote_ident(&col.name));
             let column = c.clone();
-            let kind = AttrKind::of(col.base_type);
+            let kind = attr_kind_of(col.base_type);
             let expr = match kind {
                 AttrKind::Int => format!("{c}::int8"),
                 AttrKind::Double if col.base_type == pg_sys::NUMERICOID => format!("{c}::float8"),
@@ -511,7 +502,7 @@ impl LayerPlan {
 fn unplanned_attributes(columns: &[super::registry::Column]) -> Vec<Attribute> {
     columns
         .iter()
-        .map(|c| Attribute { name: c.name.clone(), kind: AttrKind::of(c.base_type), column: String::new() })
+        .map(|c| Attribute { name: c.name.clone(), kind: attr_kind_of(c.base_type), column: String::new() })
         .collect()
 }
 

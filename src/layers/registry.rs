@@ -8,9 +8,10 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, Oid};
 use pgrx::spi::SpiClient;
 
+use crate::access;
 use crate::error::*;
-use crate::postgis::Postgis;
-use crate::rows::first_value;
+use crate::pg::postgis::Postgis;
+use crate::pg::rows::first_value;
 
 /// A column of a source relation.
 #[derive(Clone, Debug)]
@@ -259,4 +260,28 @@ pub fn unknown_layer(name: &str) -> SqlError {
 pub fn regclass_arg<'a>(relid: Oid) -> DatumWithOid<'a> {
     // SAFETY: an oid datum is a valid regclass datum.
     unsafe { DatumWithOid::new(relid, pg_sys::REGCLASSOID) }
+}
+
+/// Runs `f` (registering, dropping or building layer `layer`) for a caller
+/// who manages the layer's source ([`require_layer_manager`](crate::access::require_layer_manager)), as the
+/// extension's owner. `42704` for a layer that is not registered.
+pub fn managing_layer<T>(layer: &str, f: impl FnOnce() -> SqlResult<T>) -> SqlResult<T> {
+    let source =
+        pgrx::Spi::get_one_with_args::<Oid>("SELECT source::oid FROM gridkit.layer WHERE name = $1", &[layer.into()]);
+    let source = match source {
+        Ok(Some(oid)) => oid,
+        Ok(None) | Err(pgrx::spi::SpiError::InvalidPosition) => return Err(unknown_layer(layer)),
+        Err(e) => return Err(e.into()),
+    };
+    if access::relation_owner(source).is_some() {
+        access::require_layer_manager(source, layer)?;
+    } else if !access::has_privileges_of(access::extension_owner()?) {
+        // The source is gone: only whoever owns gridkit may clean up.
+        return Err(SqlError::new(
+            ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("the source of layer \"{layer}\" no longer exists; a superuser may drop the layer"),
+        ));
+    }
+    let _owner = access::AsRole::extension_owner()?;
+    f()
 }

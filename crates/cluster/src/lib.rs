@@ -19,6 +19,7 @@
 pub mod aggregate;
 mod grid;
 mod id;
+pub mod points;
 mod pyramid;
 pub mod quadtree;
 

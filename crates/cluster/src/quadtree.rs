@@ -40,7 +40,7 @@ pub fn sort_order(keys: &[u64]) -> Vec<u32> {
         for &(k, _) in &pairs {
             starts[digit(k)] += 1;
         }
-        if starts.iter().any(|&n| n == pairs.len()) {
+        if starts.contains(&pairs.len()) {
             shift += BITS;
             continue;
         }

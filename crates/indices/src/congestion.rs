@@ -51,6 +51,8 @@ pub fn min_max(values: &[f64]) -> Vec<f64> {
     let clean: Vec<f64> = values.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect();
     let lo = clean.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = clean.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // Written so that a NaN spread (infinite inputs) also counts as a tie.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(hi - lo > TIE * hi.abs().max(lo.abs()).max(1.0)) {
         return vec![0.0; clean.len()];
     }

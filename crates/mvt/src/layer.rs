@@ -42,6 +42,27 @@ pub struct Budget {
     pub max_bytes: usize,
 }
 
+/// How an attribute's values arrive from the source, and so how they are
+/// encoded in a tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrKind {
+    /// smallint, integer, bigint (cast to bigint).
+    Int,
+    /// real.
+    Float,
+    /// double precision, and numeric cast to it.
+    Double,
+    Bool,
+    /// Anything else, as its text form in UTF-8.
+    Text,
+}
+
+impl AttrKind {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, AttrKind::Int | AttrKind::Float | AttrKind::Double)
+    }
+}
+
 /// An attribute value as read from the source.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AttrValue<'a> {

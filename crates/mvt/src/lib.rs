@@ -18,18 +18,12 @@ pub mod simplify;
 pub mod tile;
 
 pub use clip::{Clipper, EncodedGeometry};
-pub use layer::{AttrValue, Budget, FinishedLayer, LayerBuilder};
+pub use layer::{AttrKind, AttrValue, Budget, FinishedLayer, LayerBuilder};
 pub use reader::SourceGeometry;
 pub use tile::{SourceCrs, TileCoord, TileSpace, TileTransform};
 
-/// Errors in the arguments of a tile request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    #[error("zoom level {z} is out of range: it must be between 0 and 24")]
-    ZoomOutOfRange { z: i64 },
-    #[error("tile {z}/{x}/{y} does not exist: at zoom {z}, x and y must be between 0 and {max}")]
-    TileOutOfRange { z: i64, x: i64, y: i64, max: i64 },
-}
+/// Errors in the arguments of a tile request (the check the server makes too).
+pub use gridkit_tilecoord::CoordError as Error;
 
 /// Why one source geometry was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -136,7 +136,7 @@ impl Projector<'_> {
 impl GeomProcessor for Projector<'_> {
     fn xy(&mut self, x: f64, y: f64, _idx: usize) -> geozero::error::Result<()> {
         self.positions += 1;
-        if self.positions % crate::simplify::INTERRUPT_EVERY == 0 {
+        if self.positions.is_multiple_of(crate::simplify::INTERRUPT_EVERY) {
             if let Some(check) = self.interrupt {
                 check();
             }

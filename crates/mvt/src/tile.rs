@@ -15,8 +15,8 @@ pub const EARTH_RADIUS: f64 = 6_378_137.0;
 pub const HALF_WORLD: f64 = PI * EARTH_RADIUS;
 /// Latitude at which Web Mercator's square world ends: atan(sinh(π)).
 pub const MAX_LATITUDE: f64 = 85.051_128_779_806_59;
-/// Deepest zoom accepted. Beyond 24 a tile is under 2.4 mm wide at the equator.
-pub const MAX_ZOOM: u8 = 24;
+/// Deepest zoom accepted (a z24 tile is about 2.4 m wide at the equator).
+pub use gridkit_tilecoord::MAX_ZOOM;
 
 /// A validated tile address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,14 +29,8 @@ pub struct TileCoord {
 impl TileCoord {
     /// Checks `z` in `0..=24` and `x`, `y` in `0..2^z`.
     pub fn new(z: i64, x: i64, y: i64) -> Result<Self, Error> {
-        if !(0..=i64::from(MAX_ZOOM)).contains(&z) {
-            return Err(Error::ZoomOutOfRange { z });
-        }
-        let n = 1i64 << z;
-        if !(0..n).contains(&x) || !(0..n).contains(&y) {
-            return Err(Error::TileOutOfRange { z, x, y, max: n - 1 });
-        }
-        Ok(TileCoord { z: z as u8, x: x as u32, y: y as u32 })
+        let (z, x, y) = gridkit_tilecoord::check(z, x, y)?;
+        Ok(TileCoord { z, x, y })
     }
 
     /// Width of this tile in Web Mercator metres.

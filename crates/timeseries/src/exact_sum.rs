@@ -428,7 +428,7 @@ mod tests {
             Decimal::rounded(1234567890123445.0, 15),
             Some(Decimal { negative: false, digits: 123456789012344, exponent: 1 })
         );
-        assert_eq!(Decimal::rounded(0.5, 0 + 1), Some(Decimal { negative: false, digits: 5, exponent: -1 }));
+        assert_eq!(Decimal::rounded(0.5, 1), Some(Decimal { negative: false, digits: 5, exponent: -1 }));
         assert_eq!(Decimal::rounded(2.5, 1), Some(Decimal { negative: false, digits: 2, exponent: 0 }));
         assert_eq!(Decimal::rounded(3.5, 1), Some(Decimal { negative: false, digits: 4, exponent: 0 }));
         assert_eq!(Decimal::rounded(-1234565.0, 6), Some(Decimal { negative: true, digits: 123456, exponent: 1 }));

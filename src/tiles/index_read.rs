@@ -24,8 +24,8 @@ use gridkit_mvt::{props, AttrValue, TileCoord};
 
 use crate::error::*;
 use crate::layers::registry::{Column, LayerColumns, Source};
-use crate::postgis::Postgis;
-use crate::rows::{varlena_bytes, BATCH_ROWS};
+use crate::pg::postgis::Postgis;
+use crate::pg::rows::{varlena_bytes, BATCH_ROWS};
 
 /// How one column's datum is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,15 +57,18 @@ impl ColumnType {
     /// # Safety
     /// `d` must be a non-null datum of this type.
     unsafe fn read<'a>(self, d: pg_sys::Datum) -> AttrValue<'a> {
-        match self {
-            ColumnType::Int2 => AttrValue::Int(i64::from(d.value() as i16)),
-            ColumnType::Int4 => AttrValue::Int(i64::from(d.value() as i32)),
-            ColumnType::Int8 => AttrValue::Int(d.value() as i64),
-            ColumnType::Float4 => AttrValue::Float(f32::from_bits(d.value() as u32)),
-            ColumnType::Float8 => AttrValue::Double(f64::from_bits(d.value() as u64)),
-            ColumnType::Bool => AttrValue::Bool(d.value() != 0),
-            // PostgreSQL validates stored text in a UTF-8 database.
-            ColumnType::Text => AttrValue::String(props::valid_utf8_prefix(varlena_bytes(d))),
+        // SAFETY: the caller guarantees a non-null datum of this type.
+        unsafe {
+            match self {
+                ColumnType::Int2 => AttrValue::Int(i64::from(d.value() as i16)),
+                ColumnType::Int4 => AttrValue::Int(i64::from(d.value() as i32)),
+                ColumnType::Int8 => AttrValue::Int(d.value() as i64),
+                ColumnType::Float4 => AttrValue::Float(f32::from_bits(d.value() as u32)),
+                ColumnType::Float8 => AttrValue::Double(f64::from_bits(d.value() as u64)),
+                ColumnType::Bool => AttrValue::Bool(d.value() != 0),
+                // PostgreSQL validates stored text in a UTF-8 database.
+                ColumnType::Text => AttrValue::String(props::valid_utf8_prefix(varlena_bytes(d))),
+            }
         }
     }
 }
@@ -250,9 +253,14 @@ impl IndexRead {
     }
 }
 
+/// Tiles from this zoom on use the generic plan, and may be read through
+/// the index. A z6 tile is 1/4096 of the world: the index is always the way
+/// in.
+pub const GENERIC_PLAN_FROM_ZOOM: u8 = 6;
+
 /// Whether a tile at `tile.z` may be read through the index: deep enough
 /// that the tile query's own plan is an index scan too (large tiles keep
 /// the custom plan, which may scan sequentially).
 pub fn suits(tile: TileCoord) -> bool {
-    tile.z >= crate::layers::plan::GENERIC_PLAN_FROM_ZOOM && crate::gucs::INDEX_READ.get()
+    tile.z >= GENERIC_PLAN_FROM_ZOOM && crate::gucs::INDEX_READ.get()
 }

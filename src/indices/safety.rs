@@ -14,7 +14,7 @@ use pgrx::spi::SpiClient;
 
 use crate::error::*;
 use crate::layers::registry::Source as Relation;
-use crate::rows::{col, first_value, for_each_row, insert_chunks, Plan, Planning};
+use crate::pg::rows::{col, first_value, for_each_row, insert_chunks, Col, Plan, Planning};
 
 /// The source columns `safety_compute` reads (names users know).
 const SOURCE_COLUMNS: [&str; 8] =
@@ -161,7 +161,7 @@ fn safety_compute(
         if !(k.is_finite() && k > 0.0) {
             return Err(input_error(gridkit_indices::InputError::BadK(k)));
         }
-        crate::timeseries::check_window(from, to)?;
+        crate::timeseries::partitions::check_window(from, to)?;
         let source_sql = table_with(client, source, &SOURCE_COLUMNS, "source")?.qualified_name;
         let target = table_with(client, target, &TARGET_COLUMNS.map(|(name, ..)| name), "target")?;
         let constants = constants_valid_at(client, from)?;
@@ -189,7 +189,7 @@ fn safety_compute(
         phases.mark("delete");
         // Written in (intersection, time) order, the key order of a target made
         // by safety_target_create: its index then grows at a few places rather
-        // than at random ones (2x faster into a keyed table).
+        // than at random ones, each page written once.
         let mut order: Vec<usize> = (0..rows.ts.len()).collect();
         order.sort_unstable_by_key(|&i| (rows.intersection[i], rows.ts[i]));
         let score = |i: usize| {
@@ -204,7 +204,7 @@ fn safety_compute(
         let names = TARGET_COLUMNS.map(|(name, ..)| name);
         let by_copy = copy_into(&target);
         let written = if by_copy {
-            crate::copy_in::copy_rows(target.relid, &names, order.len(), &mut |n, row| {
+            crate::pg::copy_in::copy_rows(target.relid, &names, order.len(), &mut |n, row| {
                 let s = score(order[n]);
                 row.timestamptz(s.ts);
                 row.int4(s.intersection);
@@ -265,13 +265,13 @@ fn table_with(client: &SpiClient<'_>, relid: pg_sys::Oid, wanted: &[&str], what:
 /// types go through an INSERT that converts them.
 fn copy_into(target: &Relation) -> bool {
     TARGET_COLUMNS.iter().all(|(name, ty, _)| target.columns.iter().any(|c| c.name == *name && c.base_type == *ty))
-        && crate::copy_in::can_copy_into(target.relid, target.relkind)
+        && crate::pg::copy_in::can_copy_into(target.relid, target.relkind)
 }
 
 /// Reads the range's rows straight from the executor (no per-row SPI).
 fn read(source: &str, from: TimestampWithTimeZone, to: TimestampWithTimeZone, timezone: &str) -> SqlResult<Rows> {
     let sql = format!(
-        "SELECT ts, intersection_id::int4, vru_events::float8, vehicle_events::float8, volume::float8,
+        "SELECT ts::timestamptz, intersection_id::int4, vru_events::float8, vehicle_events::float8, volume::float8,
                 avg_speed::float8, speed_variance::float8, hard_braking::float8,
                 pg_catalog.date_part('hour', pg_catalog.timezone($3, ts))::int4
            FROM {source} WHERE ts >= $1 AND ts < $2 AND intersection_id IS NOT NULL"
@@ -286,7 +286,18 @@ fn read(source: &str, from: TimestampWithTimeZone, to: TimestampWithTimeZone, ti
     let mut null_count: Option<&'static str> = None;
     let args = [from.into_datum(), to.into_datum(), timezone.into_datum()];
     let float = |d: pg_sys::Datum| f64::from_bits(d.value() as u64);
-    for_each_row(&plan, &args, true, 9, |v, nulls| {
+    let columns = [
+        Col::TimestampTz,
+        Col::Int4,
+        Col::Float8,
+        Col::Float8,
+        Col::Float8,
+        Col::Float8,
+        Col::Float8,
+        Col::Float8,
+        Col::Int4,
+    ];
+    for_each_row(&plan, &args, true, &columns, |v, nulls| {
         for (i, name) in [(2, "vru_events"), (3, "vehicle_events"), (4, "volume"), (7, "hard_braking")] {
             if nulls[i] && null_count.is_none() {
                 null_count = Some(name);

@@ -6,9 +6,9 @@ use pgrx::JsonB;
 
 use gridkit_mvt::AttrValue;
 
-use crate::cluster::points::ValueKey;
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
+use gridkit_cluster::points::ValueKey;
 
 /// A filter ready to bind: per attribute index, the accepted values as text
 /// (`None`: no condition on that attribute).

@@ -17,7 +17,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::error::*;
-use crate::rows::{for_each_row, Plan, Planning};
+use crate::pg::rows::{for_each_row, Col, Plan, Planning};
 
 /// Statement shapes kept per backend before the cache starts over (one per
 /// source, key columns and rollup tier in use).
@@ -42,7 +42,15 @@ fn run_kept(
     types: &[pg_sys::Oid],
     f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) -> SqlResult<()> {
-    let natts = types.len();
+    let columns: Vec<Col> = types
+        .iter()
+        .map(|t| match *t {
+            pg_sys::TIMESTAMPTZOID => Col::TimestampTz,
+            pg_sys::FLOAT8OID => Col::Float8,
+            pg_sys::INT8OID => Col::Int8,
+            other => unreachable!("history reads no column of type {other:?}"),
+        })
+        .collect();
     let known = PLANS.with(|p| p.borrow().contains_key(sql));
     if !known {
         let plan = Plan::prepare(sql, &vec![pg_sys::TEXTOID; args.len()], Planning::Generic, true)?;
@@ -60,7 +68,7 @@ fn run_kept(
     PLANS.with(|p| {
         let plans = p.borrow();
         let plan = plans.get(sql).expect("prepared above");
-        for_each_row(plan, &datums, true, natts, f);
+        for_each_row(plan, &datums, true, &columns, f);
     });
     Ok(())
 }

@@ -70,7 +70,7 @@ fn zone_classify(
     ),
 > {
     let rows = Spi::connect(|client| -> SqlResult<Vec<ZoneRow>> {
-        crate::timeseries::check_window(from, to)?;
+        crate::timeseries::partitions::check_window(from, to)?;
         check_threshold(threshold)?;
         client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
         let iso = iso_sql(iso_column);
@@ -91,7 +91,6 @@ fn zone_classify(
                 None,
                 &[from.into(), to.into()],
             )?
-            .into_iter()
             .map(|r| Ok((r.get::<String>(1)?.unwrap_or_default(), r.get::<f64>(2)?.unwrap_or(0.0))))
             .collect::<SqlResult<_>>()?;
         if p90.is_empty() {
@@ -209,7 +208,7 @@ fn pnode_severity(
     ),
 > {
     let rows = Spi::connect(|client| -> SqlResult<Vec<NodeRow>> {
-        crate::timeseries::check_window(from, to)?;
+        crate::timeseries::partitions::check_window(from, to)?;
         check_threshold(threshold)?;
         if min_hours < 1 {
             return Err(SqlError::new(

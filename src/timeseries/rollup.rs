@@ -21,7 +21,7 @@ use pgrx::JsonB;
 
 use crate::error::*;
 use crate::layers::registry::{regclass_arg, Source as Relation};
-use crate::rows::first_value;
+use crate::pg::rows::first_value;
 
 /// Advisory lock class of rollup refreshes: "roll" in ASCII.
 const LOCK_CLASS: i32 = 0x726f_6c6c;
@@ -408,7 +408,7 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     // (Its check of text keys' collation is a catalog query: only when
     // something is to be written.)
     let native = if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup && !ranges.is_empty() {
-        crate::rollup_native::plan(client, &r.rollup, r.source, &r.source_columns)?
+        crate::timeseries::rollup_native::plan(client, &r.rollup, r.source, &r.source_columns)?
     } else {
         None
     };
@@ -474,7 +474,7 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         // A long range (a first refresh) may hold more groups than memory
         // allows; the SQL statement can spill to disk.
         let native_written = match &native {
-            Some(plan) if short => crate::rollup_native::refresh_range(
+            Some(plan) if short => crate::timeseries::rollup_native::refresh_range(
                 client,
                 &r.rollup,
                 plan,

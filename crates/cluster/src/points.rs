@@ -2,13 +2,13 @@
 //! ids, each point's attributes (encoded, for points that stay alone) and
 //! the inputs of the layer's aggregates.
 
-use gridkit_cluster::aggregate::{aggregate, AggFn, Aggregated, Column};
-use gridkit_cluster::{mercator_to_world, quadtree, Pyramid};
+use crate::aggregate::{aggregate, AggFn, Aggregated, Column};
+use crate::{mercator_to_world, quadtree, Pyramid};
 use gridkit_mvt::tile::{lat_to_mercator_y, lon_to_mercator_x};
 use gridkit_mvt::{props, AttrValue, SourceCrs};
 use rustc_hash::FxHashMap;
 
-use crate::layers::plan::{AttrKind, ClusterPlan};
+use gridkit_mvt::AttrKind;
 
 /// An attribute value as a hashable, ordered key (for mode and partitions).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -154,7 +154,7 @@ pub enum Input {
 pub struct PointSet {
     crs: SourceCrs,
     pub ids: Vec<Option<i64>>,
-    /// World coordinates (see `gridkit_cluster::mercator_to_world`).
+    /// World coordinates (see [`mercator_to_world`]).
     pub xy: Vec<[f64; 2]>,
     /// Each point's attributes in the `props` encoding, for points that
     /// stand alone.
@@ -192,9 +192,11 @@ enum Summary {
 }
 
 impl PointSet {
-    pub fn new(cluster: &ClusterPlan, crs: SourceCrs) -> PointSet {
-        let aggregates = cluster
-            .aggregates
+    /// Points for clustering with `aggregates` ((attribute index,
+    /// function)) and, if any, the partition attribute `partition`; their
+    /// positions come in `crs`.
+    pub fn new(aggregates: &[(usize, AggFn)], partition: Option<usize>, crs: SourceCrs) -> PointSet {
+        let aggregates = aggregates
             .iter()
             .map(|&(i, f)| {
                 let input = match f {
@@ -210,13 +212,17 @@ impl PointSet {
             xy: Vec::new(),
             attributes: EncodedAttributes::default(),
             aggregates,
-            partition: cluster.partition.map(|i| (i, Interner::default())),
+            partition: partition.map(|i| (i, Interner::default())),
             skipped: 0,
         }
     }
 
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
     }
 
     /// Adds one row: `wkb` its geometry, `attrs` (attribute index, value)
@@ -528,4 +534,84 @@ pub fn wkb_point(wkb: &[u8]) -> Option<[f64; 2]> {
     let read = |b: &[u8]| if little { f64::from_le_bytes(double(b)) } else { f64::from_be_bytes(double(b)) };
     let (x, y) = (read(&wkb[5..13]), read(&wkb[13..21]));
     (x.is_finite() && y.is_finite()).then_some([x, y])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wkb(x: f64, y: f64, little: bool) -> Vec<u8> {
+        let mut b = vec![u8::from(little)];
+        if little {
+            b.extend(1u32.to_le_bytes());
+            b.extend(x.to_le_bytes());
+            b.extend(y.to_le_bytes());
+        } else {
+            b.extend(1u32.to_be_bytes());
+            b.extend(x.to_be_bytes());
+            b.extend(y.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn wkb_points_in_either_byte_order_and_nothing_else() {
+        assert_eq!(wkb_point(&wkb(-87.5, 41.25, true)), Some([-87.5, 41.25]));
+        assert_eq!(wkb_point(&wkb(-87.5, 41.25, false)), Some([-87.5, 41.25]));
+        let mut line = wkb(0.0, 0.0, true);
+        line[1] = 2;
+        assert_eq!(wkb_point(&line), None);
+        assert_eq!(wkb_point(&wkb(f64::NAN, 0.0, true)), None);
+        assert_eq!(wkb_point(&[1, 1, 0]), None);
+    }
+
+    #[test]
+    fn points_keep_ids_world_positions_and_encoded_attributes() {
+        let mut points = PointSet::new(&[], None, SourceCrs::LonLat);
+        points.push(Some(7), Some(&wkb(0.0, 0.0, true)), &[(0, AttrValue::String("a")), (1, AttrValue::Int(3))]);
+        points.push(Some(8), None, &[]);
+        points.push(Some(9), Some(&wkb(-180.0, 0.0, true)), &[]);
+        assert_eq!(points.len(), 2);
+        assert_eq!(points.skipped, 1);
+        assert_eq!(points.ids, vec![Some(7), Some(9)]);
+        // Lon/lat 0, 0 is the middle of the world square; -180 its left edge.
+        assert!((points.xy[0][0] - 0.5).abs() < 1e-12 && (points.xy[0][1] - 0.5).abs() < 1e-12);
+        assert!(points.xy[1][0].abs() < 1e-12);
+        let mut attrs = Vec::new();
+        assert!(props::decode(points.props(0), &mut attrs));
+        assert_eq!(attrs, vec![(0, AttrValue::String("a")), (1, AttrValue::Int(3))]);
+        assert!(props::decode(points.props(1), &mut attrs) && attrs.is_empty());
+    }
+
+    #[test]
+    fn partition_codes_follow_value_order_and_null_has_none() {
+        let mut points = PointSet::new(&[(0, AggFn::Sum)], Some(1), SourceCrs::WebMercator);
+        for (i, (mw, iso)) in
+            [(1, Some("PJM")), (2, Some("ERCOT")), (3, None), (4, Some("PJM"))].into_iter().enumerate()
+        {
+            let mut attrs = vec![(0, AttrValue::Int(mw))];
+            if let Some(iso) = iso {
+                attrs.push((1, AttrValue::String(iso)));
+            }
+            points.push_coordinates(Some(i as i64), Some([i as f64, 0.0]), &attrs, None);
+        }
+        assert_eq!(points.input_attributes().collect::<Vec<_>>(), vec![0, 1]);
+        let partitions = points.take_partitions().expect("a partition attribute");
+        assert_eq!(partitions.attribute, 1);
+        assert_eq!(partitions.values, vec![ValueKey::Text("ERCOT".into()), ValueKey::Text("PJM".into())]);
+        assert_eq!(partitions.codes, vec![Some(1), Some(0), None, Some(1)]);
+        assert_eq!(partitions.build_codes(), vec![1, 0, u32::MAX, 1]);
+    }
+
+    #[test]
+    fn value_keys_order_within_a_type_and_print_canonically() {
+        let mut keys = vec![ValueKey::Int(10), ValueKey::Int(-2), ValueKey::Int(3)];
+        keys.sort();
+        assert_eq!(keys, vec![ValueKey::Int(-2), ValueKey::Int(3), ValueKey::Int(10)]);
+        let half = ValueKey::from_attr(&AttrValue::Double(0.5));
+        assert_eq!(half.canonical_text(), "0.5");
+        assert_eq!(half.to_attr(AttrKind::Double), AttrValue::Double(0.5));
+        assert_eq!(half.to_attr(AttrKind::Float), AttrValue::Float(0.5));
+        assert_eq!(ValueKey::from_attr(&AttrValue::Bool(true)).canonical_text(), "true");
+    }
 }

@@ -118,8 +118,48 @@ impl Drop for Plan {
     }
 }
 
+/// How a caller of [`for_each_row`] reads a result column's datums. The
+/// query's result types are checked against these when the executor
+/// starts it, so the raw reads that follow rest on a check this module
+/// makes, not on SQL written in another file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Col {
+    Int8,
+    Int4,
+    Int2,
+    Float8,
+    Float4,
+    Bool,
+    Tid,
+    TimestampTz,
+    /// Any variable-length type (text, bytea, geometry): read as bytes.
+    Varlena,
+}
+
+impl Col {
+    /// Whether a column of type `type_oid` (a domain counts as its base
+    /// type) is read correctly as `self`.
+    fn accepts(self, type_oid: pg_sys::Oid) -> bool {
+        // SAFETY: catalog lookups of a type the executor is returning.
+        let base = unsafe { pg_sys::getBaseType(type_oid) };
+        match self {
+            Col::Int8 => base == pg_sys::INT8OID,
+            Col::Int4 => base == pg_sys::INT4OID,
+            Col::Int2 => base == pg_sys::INT2OID,
+            Col::Float8 => base == pg_sys::FLOAT8OID,
+            Col::Float4 => base == pg_sys::FLOAT4OID,
+            Col::Bool => base == pg_sys::BOOLOID,
+            Col::Tid => base == pg_sys::TIDOID,
+            Col::TimestampTz => base == pg_sys::TIMESTAMPTZOID,
+            // SAFETY: as above.
+            Col::Varlena => (unsafe { pg_sys::get_typlen(base) }) == -1,
+        }
+    }
+}
+
 /// Runs `plan` with `args` (`None` for NULL) and calls `f(values, nulls)`
-/// for every row. A `read_only` run reads the statement's snapshot;
+/// for every row, whose columns are read as `columns` says (checked when
+/// the query starts: a mismatch is an error, never a misread datum). A `read_only` run reads the statement's snapshot;
 /// otherwise it takes a fresh one. Must be called while connected to SPI.
 ///
 /// Rows are handed over straight from the executor's slot (a `DestReceiver`
@@ -132,10 +172,10 @@ pub fn for_each_row(
     plan: &Plan,
     args: &[Option<pg_sys::Datum>],
     read_only: bool,
-    natts: usize,
+    columns: &[Col],
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) {
-    for_each_row_while(plan, args, read_only, natts, |values, nulls| {
+    for_each_row_while(plan, args, read_only, columns, |values, nulls| {
         f(values, nulls);
         true
     });
@@ -146,9 +186,10 @@ pub fn for_each_row_while(
     plan: &Plan,
     args: &[Option<pg_sys::Datum>],
     read_only: bool,
-    natts: usize,
+    columns: &[Col],
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]) -> bool,
 ) {
+    let natts = columns.len();
     let batch_context = PgMemoryContexts::new("gridkit row batch");
     let f: &mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool = &mut f;
     let mut receiver = RowReceiver {
@@ -160,6 +201,7 @@ pub fn for_each_row_while(
             mydest: pg_sys::CommandDest::DestNone,
         },
         natts,
+        columns: columns.to_vec(),
         // SAFETY: only used during this call, while `f` is alive (the
         // transmute erases its lifetime for the C struct).
         f: unsafe { std::mem::transmute::<&mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool, RowFn>(f) },
@@ -208,6 +250,7 @@ type RowFn = &'static mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool;
 struct RowReceiver {
     base: pg_sys::DestReceiver,
     natts: usize,
+    columns: Vec<Col>,
     f: RowFn,
     context: pg_sys::MemoryContext,
     rows: std::ffi::c_long,
@@ -216,29 +259,46 @@ struct RowReceiver {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn receive_slot(slot: *mut pg_sys::TupleTableSlot, dest: *mut pg_sys::DestReceiver) -> bool {
-    let r = &mut *(dest as *mut RowReceiver);
-    if ((*slot).tts_nvalid as usize) < r.natts {
-        pg_sys::slot_getsomeattrs_int(slot, r.natts as i32);
+    // SAFETY: the executor calls this with a valid slot and our receiver,
+    // whose columns the query's descriptor matched at startup.
+    unsafe {
+        let r = &mut *(dest as *mut RowReceiver);
+        if ((*slot).tts_nvalid as usize) < r.natts {
+            pg_sys::slot_getsomeattrs_int(slot, r.natts as i32);
+        }
+        let values = std::slice::from_raw_parts((*slot).tts_values, r.natts);
+        r.nulls.copy_from_slice(std::slice::from_raw_parts((*slot).tts_isnull, r.natts));
+        let old = pg_sys::MemoryContextSwitchTo(r.context);
+        let more = (r.f)(values, &r.nulls);
+        pg_sys::MemoryContextSwitchTo(old);
+        r.rows += 1;
+        if r.rows == BATCH_ROWS {
+            r.rows = 0;
+            pg_sys::MemoryContextReset(r.context);
+            pg_sys::check_for_interrupts!();
+        }
+        // false stops the executor.
+        more
     }
-    let values = std::slice::from_raw_parts((*slot).tts_values, r.natts);
-    r.nulls.copy_from_slice(std::slice::from_raw_parts((*slot).tts_isnull, r.natts));
-    let old = pg_sys::MemoryContextSwitchTo(r.context);
-    let more = (r.f)(values, &r.nulls);
-    pg_sys::MemoryContextSwitchTo(old);
-    r.rows += 1;
-    if r.rows == BATCH_ROWS {
-        r.rows = 0;
-        pg_sys::MemoryContextReset(r.context);
-        pg_sys::check_for_interrupts!();
-    }
-    // false stops the executor.
-    more
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn startup(dest: *mut pg_sys::DestReceiver, _operation: i32, typeinfo: pg_sys::TupleDesc) {
-    let r = &*(dest as *mut RowReceiver);
-    assert_eq!((*typeinfo).natts as usize, r.natts, "query returned an unexpected number of columns");
+    // SAFETY: the executor calls this with our receiver and the query's descriptor.
+    let (r, attrs) = unsafe {
+        let r = &*(dest as *mut RowReceiver);
+        assert_eq!((*typeinfo).natts as usize, r.natts, "query returned an unexpected number of columns");
+        (r, (*typeinfo).attrs.as_slice(r.natts))
+    };
+    for (i, (attr, col)) in attrs.iter().zip(&r.columns).enumerate() {
+        if !col.accepts(attr.atttypid) {
+            pgrx::ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                format!("gridkit: column {} of a query of its own has type oid {}, not {col:?}", i + 1, attr.atttypid)
+            );
+        }
+    }
 }
 
 #[pg_guard]
@@ -249,8 +309,11 @@ unsafe extern "C-unwind" fn nothing(_dest: *mut pg_sys::DestReceiver) {}
 /// # Safety
 /// `datum` must be a non-null varlena datum.
 pub unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
-    let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-    pgrx::varlena::varlena_to_byte_slice(v)
+    // SAFETY: the caller guarantees a non-null varlena datum.
+    unsafe {
+        let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        pgrx::varlena::varlena_to_byte_slice(v)
+    }
 }
 
 /// The first column of the first row of `sql`, or `None` when the query

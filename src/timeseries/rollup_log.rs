@@ -12,7 +12,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::error::*;
-use crate::rows::{Plan, Planning};
+use crate::pg::rows::{Plan, Planning};
 
 /// The smallest and largest non-null value of timestamptz attribute
 /// `attnum` in a transition table, read through a read pointer of our own
@@ -27,29 +27,32 @@ unsafe fn time_range(
     attnum: i32,
     range: &mut Option<(i64, i64)>,
 ) {
-    if store.is_null() {
-        return;
-    }
-    let reader = pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
-    pg_sys::tuplestore_select_read_pointer(store, reader);
-    pg_sys::tuplestore_rescan(store);
-    let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple);
-    let mut rows = 0u32;
-    while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
-        let mut null = false;
-        let t = pg_sys::slot_getattr(slot, attnum, &mut null).value() as i64;
-        if !null {
-            *range = Some(match *range {
-                None => (t, t),
-                Some((lo, hi)) => (lo.min(t), hi.max(t)),
-            });
+    // SAFETY: the caller guarantees a live tuplestore of tuples with descriptor `desc`; the slot is made and dropped here.
+    unsafe {
+        if store.is_null() {
+            return;
         }
-        rows = rows.wrapping_add(1);
-        if rows.is_multiple_of(65536) {
-            pg_sys::check_for_interrupts!();
+        let reader = pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
+        pg_sys::tuplestore_select_read_pointer(store, reader);
+        pg_sys::tuplestore_rescan(store);
+        let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple);
+        let mut rows = 0u32;
+        while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
+            let mut null = false;
+            let t = pg_sys::slot_getattr(slot, attnum, &mut null).value() as i64;
+            if !null {
+                *range = Some(match *range {
+                    None => (t, t),
+                    Some((lo, hi)) => (lo.min(t), hi.max(t)),
+                });
+            }
+            rows = rows.wrapping_add(1);
+            if rows.is_multiple_of(65536) {
+                pg_sys::check_for_interrupts!();
+            }
         }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
     }
-    pg_sys::ExecDropSingleTupleTableSlot(slot);
 }
 
 /// The rollups of a table, or of the table it is a partition of (a
@@ -115,7 +118,7 @@ fn _rollup_log<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, 
     unsafe {
         let desc = (*data.tg_relation).rd_att;
         let name = std::ffi::CString::new(column.as_str()).unwrap_or_default();
-        let attnum = i32::from(pg_sys::attnameAttNum(data.tg_relation, name.as_ptr(), false));
+        let attnum = pg_sys::attnameAttNum(data.tg_relation, name.as_ptr(), false);
         let attnum = Some(attnum).filter(|&n| {
             n > 0 && (*desc).attrs.as_slice((*desc).natts as usize)[n as usize - 1].atttypid == pg_sys::TIMESTAMPTZOID
         });

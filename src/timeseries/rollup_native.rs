@@ -17,9 +17,9 @@ use pgrx::AnyNumeric;
 
 use crate::derived::Phases;
 use crate::error::*;
-use crate::exact_sum::numeric_of;
 use crate::layers::registry::{regclass_arg, Column};
-use crate::rows::{first_value, for_each_row_while, insert_chunks, varlena_bytes, Plan, Planning};
+use crate::pg::rows::{first_value, for_each_row_while, insert_chunks, varlena_bytes, Col, Plan, Planning};
+use crate::timeseries::exact_sum::numeric_of;
 
 /// Groups written per INSERT.
 const CHUNK_GROUPS: usize = 10_000;
@@ -92,7 +92,23 @@ pub fn refresh_range(
     let mut inputs = vec![Value::Null; ninputs];
     let mut over_budget = false;
     let mut null_bucket = false;
-    for_each_row_while(&select, &[], false, 1 + nkeys + ninputs, |values, nulls| {
+    let columns: Vec<Col> = std::iter::once(Col::TimestampTz)
+        .chain(key_types.iter().map(|t| match t {
+            KeyType::Int2 => Col::Int2,
+            KeyType::Int4 => Col::Int4,
+            KeyType::Int8 => Col::Int8,
+            KeyType::Bool => Col::Bool,
+            KeyType::Text => Col::Varlena,
+        }))
+        .chain(input_types.iter().map(|t| match t {
+            InputType::Int2 => Col::Int2,
+            InputType::Int4 => Col::Int4,
+            InputType::Int8 => Col::Int8,
+            InputType::Float4 => Col::Float4,
+            InputType::Float8 => Col::Float8,
+        }))
+        .collect();
+    for_each_row_while(&select, &[], false, &columns, |values, nulls| {
         if nulls[0] {
             // Rows with a NULL time fail the range condition; never here.
             null_bucket = true;

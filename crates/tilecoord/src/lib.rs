@@ -1,0 +1,49 @@
+//! The tile coordinates gridkit serves. `grid_tile` (through
+//! `gridkit_mvt::TileCoord`) and gridkit-server check a request with the
+//! same function, so both refuse the same tiles with the same words before
+//! any work is done.
+
+/// The deepest zoom gridkit renders: a z24 tile is about 2.4 m wide at the
+/// equator, finer than any source it serves.
+pub const MAX_ZOOM: u8 = 24;
+
+/// Why a tile coordinate is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoordError {
+    #[error("zoom level {z} is out of range: it must be between 0 and 24")]
+    ZoomOutOfRange { z: i64 },
+    #[error("tile {z}/{x}/{y} does not exist: at zoom {z}, x and y must be between 0 and {max}")]
+    TileOutOfRange { z: i64, x: i64, y: i64, max: i64 },
+}
+
+/// Checks `z` in `0..=MAX_ZOOM` and `x`, `y` in `0..2^z`.
+pub fn check(z: i64, x: i64, y: i64) -> Result<(u8, u32, u32), CoordError> {
+    if !(0..=i64::from(MAX_ZOOM)).contains(&z) {
+        return Err(CoordError::ZoomOutOfRange { z });
+    }
+    let n = 1i64 << z;
+    if !(0..n).contains(&x) || !(0..n).contains(&y) {
+        return Err(CoordError::TileOutOfRange { z, x, y, max: n - 1 });
+    }
+    Ok((z as u8, x as u32, y as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zooms_and_tiles_outside_the_pyramid_are_refused() {
+        assert_eq!(check(0, 0, 0), Ok((0, 0, 0)));
+        assert_eq!(check(24, (1 << 24) - 1, 0), Ok((24, (1 << 24) - 1, 0)));
+        assert_eq!(check(-1, 0, 0), Err(CoordError::ZoomOutOfRange { z: -1 }));
+        assert_eq!(check(25, 0, 0), Err(CoordError::ZoomOutOfRange { z: 25 }));
+        assert_eq!(check(0, 1, 0), Err(CoordError::TileOutOfRange { z: 0, x: 1, y: 0, max: 0 }));
+        assert_eq!(check(3, 0, 8), Err(CoordError::TileOutOfRange { z: 3, x: 0, y: 8, max: 7 }));
+        assert!(check(3, -1, 0).is_err());
+        assert_eq!(
+            check(3, 0, 8).unwrap_err().to_string(),
+            "tile 3/0/8 does not exist: at zoom 3, x and y must be between 0 and 7"
+        );
+    }
+}
