@@ -29,11 +29,7 @@ use crate::pg::rows::{varlena_bytes, Col};
 use crate::tiles::render::encode_attributes;
 use gridkit_cluster::points::{gather, EncodedAttributes, PointSet};
 
-/// The columns of a pyramid table, in the order its rows are written.
-const PYRAMID_COLUMNS: [&str; 10] =
-    ["level", "cluster_id", "source_id", "point_count", "expansion_zoom", "x", "y", "part", "props", "geom"];
-/// Ids per row of a leaves table.
-pub const LEAF_CHUNK: u32 = 1024;
+use super::layout;
 
 /// Rebuilds the pyramid of `layer`; returns the number of points clustered.
 pub fn refresh(layer: &str) -> SqlResult<i64> {
@@ -81,27 +77,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
             .map_err(|e| SqlError::new(ERRCODE_INTERNAL_ERROR, e.to_string()))?;
         phases.mark("cluster, aggregate and write points");
 
-        client.update(
-            &format!(
-                "CREATE TABLE {storage} (
-                    level          int2 NOT NULL,
-                    cluster_id     int8,
-                    source_id      int8,
-                    point_count    int4 NOT NULL,
-                    expansion_zoom int2,
-                    x              float8 NOT NULL,
-                    y              float8 NOT NULL,
-                    part           text,
-                    props          bytea NOT NULL,
-                    geom           {postgis}.geometry(Point, 3857) NOT NULL
-                 ) PARTITION BY LIST (level);
-                 CREATE TABLE {leaves} (chunk int4 PRIMARY KEY, ids int8[] NOT NULL);
-                 -- 8 kB of ids compress poorly; pglz would cost more than the build.
-                 ALTER TABLE {leaves} ALTER COLUMN ids SET STORAGE EXTERNAL;"
-            ),
-            None,
-            &[],
-        )?;
+        client.update(&layout::create_sql(&storage, &leaves, postgis), None, &[])?;
         for z in 0..=c.options.max_zoom {
             derived::create_zoom_partition(client, &storage, z)?;
         }
@@ -124,7 +100,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let relid = derived::created_table(client, &storage)?;
         let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
         let mut encoded = Vec::new();
-        copy_rows(relid, &PYRAMID_COLUMNS, rows.len(), &mut |i, row| {
+        copy_rows(relid, &layout::COLUMNS, rows.len(), &mut |i, row| {
             let (z, node) = rows[i];
             let n = &pyramid.nodes[node as usize];
             let first_leaf = pyramid.leaf_order[n.leaf_lo as usize] as usize;
@@ -160,17 +136,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         })?;
         phases.mark("write clusters");
         let leaf_ids: Vec<Option<i64>> = pyramid.leaf_order.iter().map(|&i| points.ids[i as usize]).collect();
-        // Slices of one array, in chunk order: no sort, no aggregate.
-        client.update(
-            &format!(
-                "INSERT INTO {leaves} (chunk, ids)
-                 SELECT c, a.ids[c * {LEAF_CHUNK} + 1 : (c + 1) * {LEAF_CHUNK}]
-                   FROM (SELECT $1::int8[] AS ids) a,
-                        pg_catalog.generate_series(0, (pg_catalog.cardinality($1::int8[]) - 1) / {LEAF_CHUNK}) AS c"
-            ),
-            None,
-            &[leaf_ids.into()],
-        )?;
+        client.update(&layout::leaves_insert_sql(&leaves), None, &[leaf_ids.into()])?;
         phases.mark("write leaves");
         client.update(
             &format!(

@@ -2,6 +2,7 @@
 //! click-through from a cluster to its members.
 
 pub mod build;
+pub mod layout;
 pub mod store;
 pub mod tile;
 
@@ -12,8 +13,7 @@ use pgrx::JsonB;
 use crate::error::*;
 use crate::layers::cache;
 use crate::layers::plan::{LayerPlan, PyramidPlan};
-use crate::pg::rows::{for_each_row, Col, Plan, Planning};
-use build::LEAF_CHUNK;
+use crate::pg::rows::{for_each_row, Plan, Planning};
 
 /// Builds or rebuilds the cluster pyramid of `layer`; returns the number of
 /// points clustered. Readers keep the previous pyramid until this commits.
@@ -52,8 +52,8 @@ fn pyramid_rows(
         crate::derived::Kind::Pyramid,
         SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{layer}\" has no cluster pyramid")),
         "the cluster pyramid",
-        "level, cluster_id, source_id, point_count, expansion_zoom, x, y, part",
-        &[Col::Int2, Col::Int8, Col::Int8, Col::Int4, Col::Int2, Col::Float8, Col::Float8, Col::Varlena],
+        layout::ROWS_SELECT,
+        &layout::ROWS_COLUMNS,
         |v, nulls| {
             let some = |i: usize| (!nulls[i]).then(|| v[i].value());
             rows.push((
@@ -120,11 +120,13 @@ fn find_cluster(plan: &LayerPlan, cluster_id: i64) -> SqlResult<(&PyramidPlan, C
             .hint("Cluster ids change when the pyramid is rebuilt; fetch the tile again."));
     }
     let count = Spi::connect(|_| -> SqlResult<Option<i32>> {
-        let sql = format!("SELECT point_count FROM {} WHERE cluster_id = $1 LIMIT 1", pyramid.storage);
+        let sql = layout::point_count_sql(&pyramid.storage);
         let query = Plan::prepare(&sql, &[pg_sys::INT8OID], Planning::Custom, false)?.run_as(pyramid.owner);
         let mut count = None;
         // SAFETY: point_count is int4 (checked at start), never NULL.
-        for_each_row(&query, &[cluster_id.into_datum()], true, &[Col::Int4], |v, _| count = Some(v[0].value() as i32));
+        for_each_row(&query, &[cluster_id.into_datum()], true, &layout::COUNT_COLUMNS, |v, _| {
+            count = Some(v[0].value() as i32)
+        });
         Ok(count)
     })?
     .ok_or_else(|| bad(format!("layer \"{layer}\" has no cluster {cluster_id}")))?;
@@ -151,17 +153,9 @@ fn leaves(layer: &str, cluster_id: i64, limit: i32, offset: i32) -> SqlResult<Ve
     if lo >= hi {
         return Ok(Vec::new());
     }
-    let chunk = i64::from(LEAF_CHUNK);
     // The members' ids come from the build's leaves (read as their owner),
     // their rows from the source (read as the caller, who may read it all).
-    let ids_sql = format!(
-        "SELECT u.id FROM (
-             SELECT e.id, (l.chunk::int8 * {chunk} + e.i - 1) AS o
-               FROM {leaves} l, pg_catalog.unnest(l.ids) WITH ORDINALITY AS e(id, i)
-              WHERE l.chunk BETWEEN $1 / {chunk} AND ($2 - 1) / {chunk}
-         ) u WHERE u.o >= $1 AND u.o < $2 ORDER BY u.o",
-        leaves = pyramid.leaves,
-    );
+    let ids_sql = layout::member_ids_sql(&pyramid.leaves);
     // Attribute names go in as a parameter: nothing a user named is spliced
     // into the text but quoted identifiers.
     let names: Vec<String> = plan.attributes.iter().map(|a| a.name.clone()).collect();
@@ -186,7 +180,7 @@ fn leaves(layer: &str, cluster_id: i64, limit: i32, offset: i32) -> SqlResult<Ve
     Spi::connect(|client| -> SqlResult<Vec<Leaf>> {
         let ids_query = Plan::prepare(&ids_sql, &[pg_sys::INT8OID; 2], Planning::Custom, false)?.run_as(pyramid.owner);
         let mut ids: Vec<Option<i64>> = Vec::new();
-        for_each_row(&ids_query, &[lo.into_datum(), hi.into_datum()], true, &[Col::Int8], |v, nulls| {
+        for_each_row(&ids_query, &[lo.into_datum(), hi.into_datum()], true, &layout::IDS_COLUMNS, |v, nulls| {
             ids.push((!nulls[0]).then(|| v[0].value() as i64));
         });
         let mut out = Vec::new();

@@ -12,7 +12,7 @@ use crate::access::Access;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, ClusterPlan, LayerPlan, PyramidPlan};
-use crate::pg::rows::{for_each_row, varlena_bytes, Col};
+use crate::pg::rows::{for_each_row, varlena_bytes};
 use crate::tiles::filter::ResolvedFilter;
 use crate::tiles::render::read_rows;
 use gridkit_cluster::points::PointSet;
@@ -83,8 +83,7 @@ fn from_pyramid(
     }
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::new();
     let mut malformed = false;
-    let columns = [Col::Int8, Col::Int8, Col::Int4, Col::Int2, Col::Float8, Col::Float8, Col::Varlena];
-    for_each_row(&level_plan, &args, true, &columns, |values, nulls| {
+    for_each_row(&level_plan, &args, true, &super::layout::LEVEL_COLUMNS, |values, nulls| {
         // SAFETY: the columns are of `columns`' types (checked at start).
         unsafe {
             let cluster_id = (!nulls[0]).then(|| values[0].value() as i64);

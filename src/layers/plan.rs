@@ -133,26 +133,12 @@ impl PyramidPlan {
         Ok(plan)
     }
 
-    /// The query for the clusters and points of one zoom. Columns:
-    /// cluster_id, source_id, point_count, expansion_zoom, x, y (Web
-    /// Mercator), props. Parameters: the box (float8 × 4) and, when
-    /// `partitioned`, the partition values (text[]).
+    /// The kept plan of `cluster::layout::level_sql` for one zoom.
     pub fn level_plan(&self, zoom: u8, partitioned: bool, postgis: &str) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.level_plans.borrow().get(&(zoom, partitioned)) {
             return Ok(p.clone());
         }
-        // The literal zoom prunes the plan to that zoom's partition (or, in a
-        // build made before partitions, matches that zoom's partial index).
-        let sql = format!(
-            "SELECT cluster_id, source_id, point_count, expansion_zoom, x, y, props FROM {} \
-              WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857){}",
-            self.storage,
-            if partitioned { " AND part = ANY($5)" } else { "" }
-        );
-        let mut types = vec![pg_sys::FLOAT8OID; 4];
-        if partitioned {
-            types.push(pg_sys::TEXTARRAYOID);
-        }
+        let (sql, types) = crate::cluster::layout::level_sql(&self.storage, zoom, partitioned, postgis);
         let plan = Rc::new(Plan::prepare(&sql, &types, Planning::Generic, true)?.run_as(self.owner));
         self.level_plans.borrow_mut().insert((zoom, partitioned), plan.clone());
         Ok(plan)
@@ -272,8 +258,7 @@ impl GeneralizationPlan {
         if let Some(p) = self.level_plans.borrow().get(&zoom) {
             return Ok(p.clone());
         }
-        // The literal zoom prunes the plan to that zoom's partition (or, in a
-        // build made before partitions, matches that zoom's partial index).
+        // The literal zoom prunes the plan to that zoom's partition.
         let sql = format!(
             "SELECT id, {postgis}.st_asbinary(geom), props FROM {} \
               WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",

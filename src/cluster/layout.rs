@@ -1,0 +1,100 @@
+//! The layout of a pyramid build's tables, in one place: the DDL, the
+//! columns a build writes, every query that reads them, and the column
+//! types each read expects (checked by `pg::rows::for_each_row` when the
+//! query starts).
+//!
+//! A build makes two tables. `storage`: one row per cluster or lone point
+//! per zoom it shows at, partitioned by zoom (`level`), a GiST index on
+//! `geom`. `leaves`: the points' ids in depth-first order, in chunks of
+//! [`LEAF_CHUNK`], so a cluster's members are one contiguous range.
+
+use pgrx::pg_sys;
+
+use crate::pg::rows::Col;
+
+/// Ids per row of a leaves table.
+pub const LEAF_CHUNK: u32 = 1024;
+
+/// The columns of a storage table, in the order a build writes them (COPY).
+pub const COLUMNS: [&str; 10] =
+    ["level", "cluster_id", "source_id", "point_count", "expansion_zoom", "x", "y", "part", "props", "geom"];
+
+/// The storage and leaves tables of a build (partitions are added per zoom
+/// by `derived::create_zoom_partition`).
+pub fn create_sql(storage: &str, leaves: &str, postgis: &str) -> String {
+    format!(
+        "CREATE TABLE {storage} (
+            level          int2 NOT NULL,
+            cluster_id     int8,
+            source_id      int8,
+            point_count    int4 NOT NULL,
+            expansion_zoom int2,
+            x              float8 NOT NULL,
+            y              float8 NOT NULL,
+            part           text,
+            props          bytea NOT NULL,
+            geom           {postgis}.geometry(Point, 3857) NOT NULL
+         ) PARTITION BY LIST (level);
+         CREATE TABLE {leaves} (chunk int4 PRIMARY KEY, ids int8[] NOT NULL);
+         -- 8 kB of ids compress poorly; pglz would cost more than the build.
+         ALTER TABLE {leaves} ALTER COLUMN ids SET STORAGE EXTERNAL;"
+    )
+}
+
+/// What [`level_sql`] selects: cluster_id, source_id, point_count,
+/// expansion_zoom, x, y (Web Mercator), props.
+pub const LEVEL_COLUMNS: [Col; 7] =
+    [Col::Int8, Col::Int8, Col::Int4, Col::Int2, Col::Float8, Col::Float8, Col::Varlena];
+
+/// The clusters and points of zoom `zoom` in a box, and when `partitioned`
+/// only those of some partition values, with its parameter types: the box
+/// (float8 × 4) and the values (text[]). The literal zoom prunes the plan to
+/// that zoom's partition.
+pub fn level_sql(storage: &str, zoom: u8, partitioned: bool, postgis: &str) -> (String, Vec<pg_sys::Oid>) {
+    let sql = format!(
+        "SELECT cluster_id, source_id, point_count, expansion_zoom, x, y, props FROM {storage} \
+          WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857){}",
+        if partitioned { " AND part = ANY($5)" } else { "" }
+    );
+    let mut types = vec![pg_sys::FLOAT8OID; 4];
+    if partitioned {
+        types.push(pg_sys::TEXTARRAYOID);
+    }
+    (sql, types)
+}
+
+/// Every row, for `pyramid_rows`, and the types it reads.
+pub const ROWS_SELECT: &str = "level, cluster_id, source_id, point_count, expansion_zoom, x, y, part";
+pub const ROWS_COLUMNS: [Col; 8] =
+    [Col::Int2, Col::Int8, Col::Int8, Col::Int4, Col::Int2, Col::Float8, Col::Float8, Col::Varlena];
+
+/// Writes the ids in depth-first order (parameter int8[]) into `leaves`:
+/// slices of one array, in chunk order, no sort, no aggregate.
+pub fn leaves_insert_sql(leaves: &str) -> String {
+    format!(
+        "INSERT INTO {leaves} (chunk, ids)
+         SELECT c, a.ids[c * {LEAF_CHUNK} + 1 : (c + 1) * {LEAF_CHUNK}]
+           FROM (SELECT $1::int8[] AS ids) a,
+                pg_catalog.generate_series(0, (pg_catalog.cardinality($1::int8[]) - 1) / {LEAF_CHUNK}) AS c"
+    )
+}
+
+/// A cluster's size by its id (parameter int8), read as [`COUNT_COLUMNS`].
+pub fn point_count_sql(storage: &str) -> String {
+    format!("SELECT point_count FROM {storage} WHERE cluster_id = $1 LIMIT 1")
+}
+pub const COUNT_COLUMNS: [Col; 1] = [Col::Int4];
+
+/// The ids at depth-first positions `$1 <= o < $2` (parameters int8), in
+/// order, read as [`IDS_COLUMNS`].
+pub fn member_ids_sql(leaves: &str) -> String {
+    let chunk = i64::from(LEAF_CHUNK);
+    format!(
+        "SELECT u.id FROM (
+             SELECT e.id, (l.chunk::int8 * {chunk} + e.i - 1) AS o
+               FROM {leaves} l, pg_catalog.unnest(l.ids) WITH ORDINALITY AS e(id, i)
+              WHERE l.chunk BETWEEN $1 / {chunk} AND ($2 - 1) / {chunk}
+         ) u WHERE u.o >= $1 AND u.o < $2 ORDER BY u.o"
+    )
+}
+pub const IDS_COLUMNS: [Col; 1] = [Col::Int8];
