@@ -235,6 +235,7 @@ DECLARE
     span double precision;
     stride interval;
     grouping text;
+    rollups_readable boolean;
 BEGIN
     IF key IS NULL OR jsonb_typeof(key) <> 'object' THEN
         RAISE EXCEPTION 'history: key must be a JSON object of column to value, e.g. {"ba": "CISO"}' USING ERRCODE = '22023';
@@ -293,14 +294,15 @@ BEGIN
         END IF;
     END IF;
 
+    -- A rollup aggregates every row of the source: not for a role that sees
+    -- only some (it gets its own rows in steps).
+    rollups_readable := gridkit._relation_access(history.source) = 'full';
     FOR r IN SELECT ro.name, ro.relid, ro.watermark, extract(epoch FROM ro.bucket) AS width, ro.bucket,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_min_' || v) AS has_min,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_max_' || v) AS has_max
                FROM gridkit.rollup ro LEFT JOIN gridkit.ts_table tt ON tt.relid = ro.relid
               WHERE ro.raw_source = history.source
-                -- A rollup aggregates every row of the source: not for a
-                -- role that sees only some (it gets its own rows in steps).
-                AND gridkit._relation_access(history.source) = 'full'
+                AND rollups_readable
                 AND ARRAY(SELECT jsonb_object_keys(key)) <@ ro.group_by
                 AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_sum_' || v)
                 AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_count_' || v)

@@ -5,6 +5,8 @@ import pathlib
 import psycopg
 import pytest
 
+from mvtcheck import decode
+
 HERE = pathlib.Path(__file__).parent
 
 
@@ -51,3 +53,26 @@ def tiles_covering(west, south, east, north, z):
     _, x0, y0 = tile_of(west, north, z)
     _, x1, y1 = tile_of(east, south, z)
     return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+class As:
+    """Runs the block as `role` on the shared connection (SET ROLE, then RESET)."""
+
+    def __init__(self, conn, role):
+        self.conn, self.role = conn, role
+
+    def __enter__(self):
+        self.conn.execute(f"SET ROLE {self.role}")
+        return self.conn
+
+    def __exit__(self, *exc):
+        self.conn.execute("RESET ROLE")
+
+
+def tile_features(conn, layer, z=0, x=0, y=0, filt=None):
+    """The decoded features of `layer` in grid_tile(layer, z, x, y[, filt])."""
+    if filt is None:
+        row = conn.execute("SELECT grid_tile(%s, %s, %s, %s)", (layer, z, x, y)).fetchone()
+    else:
+        row = conn.execute("SELECT grid_tile(%s, %s, %s, %s, %s::jsonb)", (layer, z, x, y, filt)).fetchone()
+    return decode(bytes(row[0])).get(layer, {}).get("features", [])

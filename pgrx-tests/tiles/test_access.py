@@ -19,7 +19,8 @@ import json
 import psycopg
 import pytest
 
-from conftest import tile_of
+from conftest import As, tile_of
+from conftest import tile_features as tile
 from mvtcheck import decode
 
 ROLES = ["acc_rls", "acc_hidden", "acc_nosel", "acc_cols", "acc_viewer", "acc_vowner"]
@@ -120,23 +121,6 @@ def acc(conn):
     conn.execute("DROP SCHEMA acc CASCADE")
     for r in ROLES:
         conn.execute(f"DROP OWNED BY {r}; DROP ROLE {r}")
-
-
-class As:
-    def __init__(self, conn, role):
-        self.conn, self.role = conn, role
-
-    def __enter__(self):
-        self.conn.execute(f"SET ROLE {self.role}")
-        return self.conn
-
-    def __exit__(self, *exc):
-        self.conn.execute("RESET ROLE")
-
-
-def tile(conn, layer, z=0, x=0, y=0):
-    data = conn.execute("SELECT grid_tile(%s, %s, %s, %s)", (layer, z, x, y)).fetchone()[0]
-    return decode(bytes(data)).get(layer, {}).get("features", [])
 
 
 def ids(conn, sql, *args):

@@ -7,7 +7,8 @@ mapbox-vector-tile and compared with what plain SQL shows the same role."""
 import psycopg
 import pytest
 
-from mvtcheck import decode
+from conftest import As
+from conftest import tile_features as features
 
 ROLE = "gk_sec_reader"
 
@@ -51,26 +52,6 @@ def secured(conn):
     conn.execute("RESET ROLE")
     conn.execute("SELECT gridkit.layer_drop('sec_pts'); SELECT gridkit.layer_drop('sec_polys')")
     conn.execute(f"DROP SCHEMA sec CASCADE; DROP ROLE {ROLE}; DROP ROLE gk_sec_columns")
-
-
-class As:
-    def __init__(self, conn, role):
-        self.conn, self.role = conn, role
-
-    def __enter__(self):
-        self.conn.execute(f"SET ROLE {self.role}")
-        return self.conn
-
-    def __exit__(self, *exc):
-        self.conn.execute("RESET ROLE")
-
-
-def features(conn, layer, z, x, y, filt=None):
-    if filt is None:
-        row = conn.execute("SELECT grid_tile(%s, %s, %s, %s)", (layer, z, x, y)).fetchone()
-    else:
-        row = conn.execute("SELECT grid_tile(%s, %s, %s, %s, %s::jsonb)", (layer, z, x, y, filt)).fetchone()
-    return decode(bytes(row[0])).get(layer, {}).get("features", [])
 
 
 def points_shown(feats):

@@ -10,9 +10,8 @@
 
 use std::time::Instant;
 
-use gridkit_cluster::mercator_to_world;
 use gridkit_generalize::thin::{self, Candidate, TileBudget};
-use gridkit_generalize::{tolerance_m, wkb, Generalizer, Shape};
+use gridkit_generalize::{tolerance_m, wkb, Generalizer};
 use gridkit_mvt::reader::{read_wkb, Dimension, SourceGeometry};
 use gridkit_mvt::{props, AttrValue, SourceCrs, TileCoord, TileTransform};
 use gridkit_options::SimplifyOptions;
@@ -55,37 +54,6 @@ struct Features {
     /// Rows without a line or polygon (NULL, empty, invalid or points).
     skipped: usize,
     points: usize,
-}
-
-/// What band thinning needs of feature `i` as generalized for zoom `z`:
-/// its box in world units, a low estimate of its encoded size, its rank and
-/// its size in tile units.
-fn candidate(shape: &Shape, z: u8, i: usize, features: &Features, extent: u32) -> Candidate {
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-    let mut weight = 0.0;
-    // Metres per tile unit at this zoom.
-    let unit = tolerance_m(1.0, z, f64::from(extent));
-    let mut visit = |pts: &[[f64; 2]]| {
-        for p in pts {
-            let (wx, wy) = mercator_to_world(p[0], p[1]);
-            b = [b[0].min(wx), b[1].min(wy), b[2].max(wx), b[3].max(wy)];
-        }
-    };
-    for l in &shape.lines {
-        visit(l);
-        weight += l.windows(2).map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1])).sum::<f64>() / unit;
-    }
-    for p in &shape.polygons {
-        for (k, r) in p.iter().enumerate() {
-            visit(r);
-            let twice: f64 = r.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum();
-            weight += if k == 0 { 1.0 } else { -1.0 } * twice.abs() / 2.0 / (unit * unit);
-        }
-    }
-    // At least: framing, type, id and geometry header (9 bytes), a key and
-    // a value index per attribute, one byte per coordinate.
-    let bytes = 9 + 2 * usize::from(features.attr_counts[i]) + 2 * shape.vertices();
-    Candidate { bbox: b, bytes, rank: features.ranks[i], weight, id: features.ids[i].unwrap_or(i64::MAX) }
 }
 
 /// Rebuilds the bands of `layer`; returns the number of features read.
@@ -168,7 +136,14 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
                         // Two doubles a vertex and a header per part, at most.
                         let mut bytes = Vec::with_capacity(16 * shape.vertices() + 64);
                         wkb::write(shape, &mut bytes);
-                        candidates.push(candidate(shape, z, i, &features, plan.options.extent));
+                        candidates.push(Candidate::of(
+                            shape,
+                            z,
+                            plan.options.extent,
+                            usize::from(features.attr_counts[i]),
+                            features.ranks[i],
+                            features.ids[i].unwrap_or(i64::MAX),
+                        ));
                         band.push((i, bytes, shape.vertices()));
                     },
                 );

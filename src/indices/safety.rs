@@ -4,9 +4,7 @@
 //! the constants, streams the source rows through them and writes the
 //! target in chunks.
 
-use std::collections::HashMap;
-
-use gridkit_indices::safety::{self, Constants, GammaPrior, Minute};
+use gridkit_indices::safety::{self, Constants, Minute};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -176,8 +174,13 @@ fn safety_compute(
         }
         let raw: Vec<safety::Indices> = rows.minutes.iter().map(|m| safety::indices(m, &constants)).collect();
         let adjusted = match method {
-            Method::Blend => blended(&rows, &raw, k),
-            Method::EmpiricalBayes => empirical_bayes(&rows, &constants),
+            Method::Blend => {
+                // The baseline: the intersection's mean for that hour of day
+                // over the range.
+                let groups: Vec<(i32, u8)> = rows.intersection.iter().copied().zip(rows.hour.iter().copied()).collect();
+                safety::blend_with_group_means(&groups, &rows.minutes, &raw, k)
+            }
+            Method::EmpiricalBayes => safety::empirical_bayes(&rows.intersection, &rows.minutes, &constants),
         };
 
         phases.mark("compute");
@@ -323,51 +326,4 @@ fn read(source: &str, from: TimestampWithTimeZone, to: TimestampWithTimeZone, ti
         .hint("Counts must be present (0 when nothing happened); only avg_speed and speed_variance may be NULL."));
     }
     Ok(rows)
-}
-
-/// The blend of each minute's indices with its intersection's mean for
-/// that hour of day over the range.
-fn blended(rows: &Rows, raw: &[safety::Indices], k: f64) -> Vec<safety::Indices> {
-    let mut sums: HashMap<(i32, u8), (f64, f64, usize)> = HashMap::new();
-    for (i, x) in raw.iter().enumerate() {
-        let e = sums.entry((rows.intersection[i], rows.hour[i])).or_default();
-        e.0 += x.vru;
-        e.1 += x.vehicle;
-        e.2 += 1;
-    }
-    raw.iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let (vru_sum, vehicle_sum, n) = sums[&(rows.intersection[i], rows.hour[i])];
-            let volume = rows.minutes[i].volume;
-            let vru = safety::blend(x.vru, vru_sum / n as f64, volume, k);
-            let vehicle = safety::blend(x.vehicle, vehicle_sum / n as f64, volume, k);
-            safety::Indices { vru, vehicle, combined: safety::combine(vru, vehicle) }
-        })
-        .collect()
-}
-
-/// Indices from empirical-Bayes estimates of each minute's event counts,
-/// with gamma priors from the intersections' totals over the range.
-fn empirical_bayes(rows: &Rows, c: &Constants) -> Vec<safety::Indices> {
-    let mut totals: HashMap<i32, (f64, f64, f64)> = HashMap::new();
-    for (i, m) in rows.minutes.iter().enumerate() {
-        let t = totals.entry(rows.intersection[i]).or_default();
-        t.0 += m.vru_events;
-        t.1 += m.vehicle_events;
-        t.2 += m.volume;
-    }
-    let vru_prior = GammaPrior::from_groups(&totals.values().map(|t| (t.0, t.2)).collect::<Vec<_>>());
-    let vehicle_prior = GammaPrior::from_groups(&totals.values().map(|t| (t.1, t.2)).collect::<Vec<_>>());
-    rows.minutes
-        .iter()
-        .map(|m| {
-            let estimated = Minute {
-                vru_events: vru_prior.estimate(m.vru_events, m.volume),
-                vehicle_events: vehicle_prior.estimate(m.vehicle_events, m.volume),
-                ..*m
-            };
-            safety::indices(&estimated, c)
-        })
-        .collect()
 }

@@ -299,12 +299,7 @@ fn relation_access(relation: pgrx::pg_sys::Oid) -> &'static str {
     (|| -> SqlResult<&'static str> {
         let facts = pgrx::Spi::connect(|client| -> SqlResult<_> {
             let source = registry::Source::load(client, relation)?;
-            Ok(source.map(|s| crate::access::SourceFacts {
-                relid: s.relid,
-                name: s.qualified_name,
-                rows_depend_on_reader: s.rows_depend_on_reader,
-                columns: s.columns.iter().map(|c| (c.attnum, c.name.clone())).collect(),
-            }))
+            Ok(source.map(|s| s.access_facts(&s.columns)))
         })?;
         Ok(facts.map_or("denied", |facts| crate::access::decision_name(facts.decide())))
     })()

@@ -379,16 +379,7 @@ impl LayerPlan {
         };
         let stored_select_list = select.join(", ");
         let filter_sql = format!("{filtered} OPERATOR({}.&&) {envelope}", postgis.schema);
-        let access = SourceFacts {
-            relid: source.relid,
-            name: source.qualified_name.clone(),
-            rows_depend_on_reader: source.rows_depend_on_reader,
-            columns: [&columns.id, &columns.geom]
-                .into_iter()
-                .chain(&columns.attributes)
-                .map(|c| (c.attnum, c.name.clone()))
-                .collect(),
-        };
+        let access = source.access_facts([&columns.id, &columns.geom].into_iter().chain(&columns.attributes));
         let plan = LayerPlan {
             name: name.to_string(),
             relid: source.relid,

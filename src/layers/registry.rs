@@ -45,6 +45,16 @@ pub struct Source {
 }
 
 impl Source {
+    /// What `crate::access` decides from, for a reader of `columns`.
+    pub fn access_facts<'a>(&self, columns: impl IntoIterator<Item = &'a Column>) -> access::SourceFacts {
+        access::SourceFacts {
+            relid: self.relid,
+            name: self.qualified_name.clone(),
+            rows_depend_on_reader: self.rows_depend_on_reader,
+            columns: columns.into_iter().map(|c| (c.attnum, c.name.clone())).collect(),
+        }
+    }
+
     /// Looks the relation up; `None` when no relation has this oid.
     pub fn load(client: &SpiClient<'_>, relid: Oid) -> SqlResult<Option<Source>> {
         let head = client

@@ -1,9 +1,10 @@
 //! Reading query results: single values, and a query's rows in batches as
 //! raw datums.
 //!
-//! Rows come straight from the executor's slots, with no per-column type
-//! checks: the query text fixes every column's type, and the caller decodes
-//! each by that type. Reads are read-only SPI, so they run on replicas and
+//! Rows come straight from the executor's slots. The caller says how it
+//! reads each column ([`Col`]); the result types are checked against that
+//! when the executor starts the query, so no datum is read as the wrong
+//! type. Reads are read-only SPI, so they run on replicas and
 //! never need a transaction id. Everything detoasted while decoding is freed
 //! every `BATCH_ROWS` rows, so memory stays bounded.
 
@@ -79,14 +80,14 @@ impl Plan {
         self.plan.as_ptr()
     }
 
-    /// Checks that the statement returns exactly columns of `types`: a
-    /// statement text that came in as an argument cannot then be read by
-    /// the wrong types.
-    pub fn check_result_types(&self, types: &[pg_sys::Oid]) -> SqlResult<()> {
+    /// Checks at preparation that the statement returns exactly `columns`
+    /// (as [`for_each_row`] does again at every start): a statement text
+    /// that came in as an argument is refused before it first runs.
+    pub fn check_result_types(&self, columns: &[Col]) -> SqlResult<()> {
         let mismatch = || {
             SqlError::new(
                 ERRCODE_DATATYPE_MISMATCH,
-                format!("the statement must return {} column(s) of the expected types", types.len()),
+                format!("the statement must return {} column(s) of the expected types", columns.len()),
             )
         };
         // SAFETY: a prepared plan of one statement has one plan source,
@@ -98,11 +99,11 @@ impl Plan {
             }
             let source = pg_sys::list_nth(sources, 0) as *mut pg_sys::CachedPlanSource;
             let desc = (*source).resultDesc;
-            if desc.is_null() || (*desc).natts as usize != types.len() {
+            if desc.is_null() || (*desc).natts as usize != columns.len() {
                 return Err(mismatch());
             }
             let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
-            if attrs.iter().zip(types).any(|(a, t)| a.atttypid != *t) {
+            if attrs.iter().zip(columns).any(|(a, c)| !c.accepts(a.atttypid)) {
                 return Err(mismatch());
             }
         }
@@ -159,8 +160,9 @@ impl Col {
 
 /// Runs `plan` with `args` (`None` for NULL) and calls `f(values, nulls)`
 /// for every row, whose columns are read as `columns` says (checked when
-/// the query starts: a mismatch is an error, never a misread datum). A `read_only` run reads the statement's snapshot;
-/// otherwise it takes a fresh one. Must be called while connected to SPI.
+/// the query starts: a mismatch is an error, never a misread datum). A
+/// `read_only` run reads the statement's snapshot; otherwise it takes a
+/// fresh one. Must be called while connected to SPI.
 ///
 /// Rows are handed over straight from the executor's slot (a `DestReceiver`
 /// of ours), not copied into an SPI tuple table first: for a million rows
@@ -189,7 +191,6 @@ pub fn for_each_row_while(
     columns: &[Col],
     mut f: impl FnMut(&[pg_sys::Datum], &[bool]) -> bool,
 ) {
-    let natts = columns.len();
     let batch_context = PgMemoryContexts::new("gridkit row batch");
     let f: &mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool = &mut f;
     let mut receiver = RowReceiver {
@@ -200,14 +201,13 @@ pub fn for_each_row_while(
             rDestroy: Some(nothing),
             mydest: pg_sys::CommandDest::DestNone,
         },
-        natts,
         columns: columns.to_vec(),
         // SAFETY: only used during this call, while `f` is alive (the
         // transmute erases its lifetime for the C struct).
         f: unsafe { std::mem::transmute::<&mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool, RowFn>(f) },
         context: batch_context.value(),
         rows: 0,
-        nulls: vec![true; natts],
+        nulls: vec![true; columns.len()],
     };
     // SAFETY: SPI is connected and the plan was prepared for these argument
     // types; datum arguments stay alive in the caller. The receiver outlives
@@ -249,7 +249,6 @@ type RowFn = &'static mut dyn FnMut(&[pg_sys::Datum], &[bool]) -> bool;
 #[repr(C)]
 struct RowReceiver {
     base: pg_sys::DestReceiver,
-    natts: usize,
     columns: Vec<Col>,
     f: RowFn,
     context: pg_sys::MemoryContext,
@@ -263,11 +262,12 @@ unsafe extern "C-unwind" fn receive_slot(slot: *mut pg_sys::TupleTableSlot, dest
     // whose columns the query's descriptor matched at startup.
     unsafe {
         let r = &mut *(dest as *mut RowReceiver);
-        if ((*slot).tts_nvalid as usize) < r.natts {
-            pg_sys::slot_getsomeattrs_int(slot, r.natts as i32);
+        let natts = r.columns.len();
+        if ((*slot).tts_nvalid as usize) < natts {
+            pg_sys::slot_getsomeattrs_int(slot, natts as i32);
         }
-        let values = std::slice::from_raw_parts((*slot).tts_values, r.natts);
-        r.nulls.copy_from_slice(std::slice::from_raw_parts((*slot).tts_isnull, r.natts));
+        let values = std::slice::from_raw_parts((*slot).tts_values, natts);
+        r.nulls.copy_from_slice(std::slice::from_raw_parts((*slot).tts_isnull, natts));
         let old = pg_sys::MemoryContextSwitchTo(r.context);
         let more = (r.f)(values, &r.nulls);
         pg_sys::MemoryContextSwitchTo(old);
@@ -287,9 +287,15 @@ unsafe extern "C-unwind" fn startup(dest: *mut pg_sys::DestReceiver, _operation:
     // SAFETY: the executor calls this with our receiver and the query's descriptor.
     let (r, attrs) = unsafe {
         let r = &*(dest as *mut RowReceiver);
-        assert_eq!((*typeinfo).natts as usize, r.natts, "query returned an unexpected number of columns");
-        (r, (*typeinfo).attrs.as_slice(r.natts))
+        (r, (*typeinfo).attrs.as_slice((*typeinfo).natts as usize))
     };
+    if attrs.len() != r.columns.len() {
+        pgrx::ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("gridkit: a query of its own returned {} columns, not {}", attrs.len(), r.columns.len())
+        );
+    }
     for (i, (attr, col)) in attrs.iter().zip(&r.columns).enumerate() {
         if !col.accepts(attr.atttypid) {
             pgrx::ereport!(

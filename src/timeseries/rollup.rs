@@ -12,7 +12,7 @@
 
 use gridkit_sqltext::{quote_ident, quote_literal};
 use gridkit_timeseries::rollup::{parse_aggregates, ColumnType, SourceRollup, TypeKind};
-use gridkit_timeseries::{Bucket, Rollup, RollupError, Source};
+use gridkit_timeseries::{spans, Bucket, Rollup, RollupError, Source};
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, Oid};
 use pgrx::prelude::*;
@@ -307,6 +307,12 @@ fn index_time_column(client: &mut SpiClient<'_>, source: &Relation, time_column:
 /// A bucket range to (re)materialize; `None` ends are open (infinite).
 type Range = (Option<TimestampWithTimeZone>, TimestampWithTimeZone);
 
+/// A span's end back as a timestamp (it was one: never out of range).
+fn timestamp(us: i64) -> SqlResult<TimestampWithTimeZone> {
+    TimestampWithTimeZone::try_from(us)
+        .map_err(|e| SqlError::new(ERRCODE_DATETIME_FIELD_OVERFLOW, format!("bucket bound {us}: {e}")))
+}
+
 /// Materializes what changed in rollup `name`; returns the rows written.
 #[pg_extern(schema = "gridkit")]
 fn rollup_refresh(name: &str) -> i64 {
@@ -348,7 +354,7 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     // window below or still live), after the first bucket the source still
     // fully holds (retention may have dropped older raw rows: those buckets
     // keep what they have).
-    let mut ranges: Vec<Range> = Vec::new();
+    let mut ranges: Vec<spans::Span> = Vec::new();
     let start = |e: &str| r.rollup.start_sql(e);
     let horizon = first_value::<TimestampWithTimeZone>(
         client,
@@ -380,19 +386,14 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         &[name.into(), old.unwrap_or(TimestampWithTimeZone::negative_infinity()).into()],
     )?;
     let mut ignored = 0usize;
+    let horizon = horizon.map(TimestampWithTimeZone::into_inner);
     for row in invalid {
         let lo = row.get::<TimestampWithTimeZone>(1)?;
         let Some(hi) = row.get::<TimestampWithTimeZone>(2)? else { continue };
-        let lo = match (lo, horizon) {
-            (None, h) => h,
-            (Some(l), Some(h)) if l.into_inner() < h.into_inner() => Some(h),
-            (l, _) => l,
-        };
-        if lo.is_some_and(|l| l.into_inner() >= hi.into_inner()) {
-            ignored += 1;
-            continue;
+        match spans::after_horizon((lo.map(TimestampWithTimeZone::into_inner), hi.into_inner()), horizon) {
+            Some(span) => ranges.push(span),
+            None => ignored += 1,
         }
-        ranges.push((lo, hi));
     }
     if ignored > 0 {
         notice(format!(
@@ -401,10 +402,13 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     }
     if let Some(new) = new_watermark {
         if old.is_none_or(|o| o.into_inner() < new.into_inner()) {
-            ranges.push((old, new));
+            ranges.push((old.map(TimestampWithTimeZone::into_inner), new.into_inner()));
         }
     }
-    let ranges = merge(ranges);
+    let ranges = spans::merge(ranges)
+        .into_iter()
+        .map(|(lo, hi)| -> SqlResult<Range> { Ok((lo.map(timestamp).transpose()?, timestamp(hi)?)) })
+        .collect::<SqlResult<Vec<Range>>>()?;
     // (Its check of text keys' collation is a catalog query: only when
     // something is to be written.)
     let native = if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup && !ranges.is_empty() {
@@ -590,24 +594,6 @@ fn rollup_live_sql_with_parameters(name: &str, lower: &str, upper: &str) -> Stri
         Ok(sql)
     })
     .or_raise()
-}
-
-/// Sorts ranges and joins those that overlap or touch.
-fn merge(mut ranges: Vec<Range>) -> Vec<Range> {
-    let key = |t: &Option<TimestampWithTimeZone>| t.map_or(i64::MIN, |t| t.into_inner());
-    ranges.sort_by_key(|r| key(&r.0));
-    let mut out: Vec<Range> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if key(&r.0) <= last.1.into_inner() => {
-                if r.1.into_inner() > last.1.into_inner() {
-                    last.1 = r.1;
-                }
-            }
-            _ => out.push(r),
-        }
-    }
-    out
 }
 
 /// Whether every rollup of `source` has materialized the buckets holding

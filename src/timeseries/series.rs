@@ -29,7 +29,7 @@ thread_local! {
 
 /// Runs `sql` (its parameters all `text`, cast in the statement) with
 /// `args` from the kept plan for that text, preparing it on first use;
-/// `f` sees every row, whose columns must be of `types`. Must be called
+/// `f` sees every row, whose columns must be `columns`. Must be called
 /// while connected to SPI.
 ///
 /// The functions are internal but callable by anyone (`history` runs as its
@@ -39,22 +39,13 @@ thread_local! {
 fn run_kept(
     sql: &str,
     args: &[Option<String>],
-    types: &[pg_sys::Oid],
+    columns: &[Col],
     f: impl FnMut(&[pg_sys::Datum], &[bool]),
 ) -> SqlResult<()> {
-    let columns: Vec<Col> = types
-        .iter()
-        .map(|t| match *t {
-            pg_sys::TIMESTAMPTZOID => Col::TimestampTz,
-            pg_sys::FLOAT8OID => Col::Float8,
-            pg_sys::INT8OID => Col::Int8,
-            other => unreachable!("history reads no column of type {other:?}"),
-        })
-        .collect();
     let known = PLANS.with(|p| p.borrow().contains_key(sql));
     if !known {
         let plan = Plan::prepare(sql, &vec![pg_sys::TEXTOID; args.len()], Planning::Generic, true)?;
-        plan.check_result_types(types)?;
+        plan.check_result_types(columns)?;
         PLANS.with(|p| {
             let mut plans = p.borrow_mut();
             if plans.len() >= MAX_PLANS {
@@ -68,7 +59,7 @@ fn run_kept(
     PLANS.with(|p| {
         let plans = p.borrow();
         let plan = plans.get(sql).expect("prepared above");
-        for_each_row(plan, &datums, true, &columns, f);
+        for_each_row(plan, &datums, true, columns, f);
     });
     Ok(())
 }
@@ -91,8 +82,8 @@ fn history_rows(
     type Row = (Option<TimestampWithTimeZone>, Option<f64>, Option<f64>, Option<f64>, Option<i64>);
     let rows = Spi::connect(|_| -> SqlResult<Vec<Row>> {
         let mut rows = Vec::new();
-        let types = [pg_sys::TIMESTAMPTZOID, pg_sys::FLOAT8OID, pg_sys::FLOAT8OID, pg_sys::FLOAT8OID, pg_sys::INT8OID];
-        run_kept(sql, &args, &types, |v, nulls| {
+        let columns = [Col::TimestampTz, Col::Float8, Col::Float8, Col::Float8, Col::Int8];
+        run_kept(sql, &args, &columns, |v, nulls| {
             let float = |i: usize| (!nulls[i]).then(|| f64::from_bits(v[i].value() as u64));
             rows.push((
                 (!nulls[0]).then(|| TimestampWithTimeZone::try_from(v[0].value() as i64).ok()).flatten(),
@@ -113,7 +104,7 @@ fn history_rows(
 fn history_count(sql: &str, args: Vec<Option<String>>) -> Option<i64> {
     Spi::connect(|_| -> SqlResult<Option<i64>> {
         let mut n = None;
-        run_kept(sql, &args, &[pg_sys::INT8OID], |v, nulls| n = (!nulls[0]).then(|| v[0].value() as i64))?;
+        run_kept(sql, &args, &[Col::Int8], |v, nulls| n = (!nulls[0]).then(|| v[0].value() as i64))?;
         Ok(n)
     })
     .or_raise()

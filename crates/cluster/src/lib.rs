@@ -72,18 +72,7 @@ pub enum Error {
     TooManyPoints(usize),
 }
 
-/// Web Mercator metres to world units: x to the east, y to the south, the
-/// world spanning [0, 1] on both axes, as tiles count them.
-pub fn mercator_to_world(x: f64, y: f64) -> (f64, f64) {
-    const HALF: f64 = 20037508.342789244;
-    ((x + HALF) / (2.0 * HALF), (HALF - y.clamp(-HALF, HALF)) / (2.0 * HALF))
-}
-
-/// World units back to Web Mercator metres.
-pub fn world_to_mercator(x: f64, y: f64) -> (f64, f64) {
-    const HALF: f64 = 20037508.342789244;
-    (x * 2.0 * HALF - HALF, HALF - y * 2.0 * HALF)
-}
+pub use gridkit_tilecoord::{mercator_to_world, world_to_mercator};
 
 /// A deterministic uniform [0, 1) sequence (xorshift) for tests.
 #[cfg(test)]

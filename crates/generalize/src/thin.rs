@@ -11,7 +11,10 @@
 //! margin keeps every feature the exact budget could want; the exact budget
 //! still decides at tile time.
 
+use gridkit_tilecoord::mercator_to_world;
 use rustc_hash::FxHashMap;
+
+use crate::{tolerance_m, Shape};
 
 /// What the thinning knows of a feature.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +27,41 @@ pub struct Candidate {
     pub rank: f64,
     pub weight: f64,
     pub id: i64,
+}
+
+impl Candidate {
+    /// What thinning knows of a feature as generalized for zoom `z` (in
+    /// Web Mercator metres, on tiles of `extent` units): its box, a low
+    /// estimate of its encoded size with `attributes` attributes, and its
+    /// weight, the length of its lines plus the area of its polygons in
+    /// tile units.
+    pub fn of(shape: &Shape, z: u8, extent: u32, attributes: usize, rank: f64, id: i64) -> Candidate {
+        let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut weight = 0.0;
+        // Metres per tile unit at this zoom.
+        let unit = tolerance_m(1.0, z, f64::from(extent));
+        let mut visit = |pts: &[[f64; 2]]| {
+            for p in pts {
+                let (wx, wy) = mercator_to_world(p[0], p[1]);
+                b = [b[0].min(wx), b[1].min(wy), b[2].max(wx), b[3].max(wy)];
+            }
+        };
+        for l in &shape.lines {
+            visit(l);
+            weight += l.windows(2).map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1])).sum::<f64>() / unit;
+        }
+        for p in &shape.polygons {
+            for (k, r) in p.iter().enumerate() {
+                visit(r);
+                let twice: f64 = r.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum();
+                weight += if k == 0 { 1.0 } else { -1.0 } * twice.abs() / 2.0 / (unit * unit);
+            }
+        }
+        // At least: framing, type, id and geometry header (9 bytes), a key
+        // and a value index per attribute, one byte per coordinate.
+        let bytes = 9 + 2 * attributes + 2 * shape.vertices();
+        Candidate { bbox: b, bytes, rank, weight, id }
+    }
 }
 
 /// The budget of one tile and the tiles of one zoom.
@@ -101,6 +139,30 @@ mod tests {
         let kept: Vec<usize> = (0..30).filter(|&i| keep[i]).collect();
         assert_eq!(kept, (19..30).collect::<Vec<_>>());
         assert!(keep[30..].iter().all(|&k| k));
+    }
+
+    #[test]
+    fn a_candidate_weighs_its_length_and_area_in_tile_units() {
+        // At zoom 0 on 4096-unit tiles, one unit is this many metres.
+        let unit = tolerance_m(1.0, 0, 4096.0);
+        let square =
+            |x: f64, y: f64, side: f64| vec![[x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]];
+        let line = Shape { lines: vec![vec![[0.0, 0.0], [30.0 * unit, 40.0 * unit]]], polygons: vec![] };
+        let c = Candidate::of(&line, 0, 4096, 3, 2.5, 7);
+        assert!((c.weight - 50.0).abs() < 1e-9);
+        assert_eq!((c.bytes, c.rank, c.id), (9 + 2 * 3 + 2 * 2, 2.5, 7));
+        // y down: the line's start is its box's left and bottom.
+        assert_eq!((c.bbox[0], c.bbox[3]), (0.5, 0.5));
+        assert!((c.bbox[2] - (0.5 + 30.0 / 4096.0)).abs() < 1e-12);
+        assert!((c.bbox[1] - (0.5 - 40.0 / 4096.0)).abs() < 1e-12);
+        // A 10 x 10 unit polygon with a 4 x 4 hole: 84 square units, at
+        // zoom 1 (units half as long) four times as many.
+        let holed = |unit: f64| Shape {
+            lines: vec![],
+            polygons: vec![vec![square(0.0, 0.0, 10.0 * unit), square(3.0 * unit, 3.0 * unit, 4.0 * unit)]],
+        };
+        assert!((Candidate::of(&holed(unit), 0, 4096, 0, 0.0, 1).weight - 84.0).abs() < 1e-6);
+        assert!((Candidate::of(&holed(unit), 1, 4096, 0, 0.0, 1).weight - 4.0 * 84.0).abs() < 1e-6);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! intersection's baseline, and an empirical-Bayes (gamma–Poisson) estimate
 //! of its event counts.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 /// Weights of the VRU index: VRU events, hard braking, speeding, volume.
 pub const VRU_WEIGHTS: [f64; 4] = [0.50, 0.20, 0.20, 0.10];
 /// Weights of the vehicle index: vehicle events, hard braking, speed
@@ -200,6 +203,62 @@ impl GammaPrior {
     }
 }
 
+/// Every minute's indices blended with its group's baseline: the mean of
+/// the group's raw indices over the minutes given (`safety_compute` groups
+/// by intersection and hour of day). `groups`, `minutes` and `raw` are
+/// parallel.
+pub fn blend_with_group_means<G: Hash + Eq + Copy>(
+    groups: &[G],
+    minutes: &[Minute],
+    raw: &[Indices],
+    k: f64,
+) -> Vec<Indices> {
+    let mut sums: HashMap<G, (f64, f64, usize)> = HashMap::new();
+    for (g, x) in groups.iter().zip(raw) {
+        let e = sums.entry(*g).or_default();
+        e.0 += x.vru;
+        e.1 += x.vehicle;
+        e.2 += 1;
+    }
+    groups
+        .iter()
+        .zip(minutes.iter().zip(raw))
+        .map(|(g, (m, x))| {
+            let (vru_sum, vehicle_sum, n) = sums[g];
+            let vru = blend(x.vru, vru_sum / n as f64, m.volume, k);
+            let vehicle = blend(x.vehicle, vehicle_sum / n as f64, m.volume, k);
+            Indices { vru, vehicle, combined: combine(vru, vehicle) }
+        })
+        .collect()
+}
+
+/// Every minute's indices from empirical-Bayes estimates of its event
+/// counts, with gamma priors fitted to the groups' (intersections') totals
+/// of events and volume over the minutes given. `groups` and `minutes` are
+/// parallel.
+pub fn empirical_bayes<G: Hash + Eq + Copy>(groups: &[G], minutes: &[Minute], c: &Constants) -> Vec<Indices> {
+    let mut totals: HashMap<G, (f64, f64, f64)> = HashMap::new();
+    for (g, m) in groups.iter().zip(minutes) {
+        let t = totals.entry(*g).or_default();
+        t.0 += m.vru_events;
+        t.1 += m.vehicle_events;
+        t.2 += m.volume;
+    }
+    let vru_prior = GammaPrior::from_groups(&totals.values().map(|t| (t.0, t.2)).collect::<Vec<_>>());
+    let vehicle_prior = GammaPrior::from_groups(&totals.values().map(|t| (t.1, t.2)).collect::<Vec<_>>());
+    minutes
+        .iter()
+        .map(|m| {
+            let estimated = Minute {
+                vru_events: vru_prior.estimate(m.vru_events, m.volume),
+                vehicle_events: vehicle_prior.estimate(m.vehicle_events, m.volume),
+                ..*m
+            };
+            indices(&estimated, c)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +354,39 @@ mod tests {
         assert!(Constants { speed_p85: f64::INFINITY, ..C }.check().is_err());
         assert!((VRU_WEIGHTS.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!((VEHICLE_WEIGHTS.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    fn quiet(vru_events: f64, vehicle_events: f64, volume: f64) -> Minute {
+        Minute { vru_events, vehicle_events, volume, avg_speed: None, speed_variance: None, hard_braking: 0.0 }
+    }
+
+    #[test]
+    fn blend_pulls_each_minute_toward_its_own_group_mean() {
+        let minutes = [quiet(4.0, 0.0, 0.0), quiet(0.0, 0.0, 0.0), quiet(0.0, 10.0, 99.0)];
+        let raw: Vec<Indices> = minutes.iter().map(|m| indices(m, &C)).collect();
+        let out = blend_with_group_means(&[1, 1, 2], &minutes, &raw, 50.0);
+        // Group 1: VRU indices 50 and 0 (volume 0: term 0), mean 25.
+        let l = credibility(0.0, 50.0);
+        close(out[0].vru, l * 50.0 + (1.0 - l) * 25.0);
+        close(out[1].vru, (1.0 - l) * 25.0);
+        close(out[0].combined, combine(out[0].vru, out[0].vehicle));
+        // A group of one is its own baseline: the blend leaves it as it is.
+        close(out[2].vru, raw[2].vru);
+        close(out[2].vehicle, raw[2].vehicle);
+    }
+
+    #[test]
+    fn empirical_bayes_fits_priors_to_the_groups_totals() {
+        // The groups of example 4, each as one or two minutes.
+        let minutes = [quiet(2.0, 0.0, 60.0), quiet(0.0, 0.0, 40.0), quiet(0.0, 0.0, 50.0), quiet(8.0, 0.0, 150.0)];
+        let out = empirical_bayes(&["a", "a", "b", "c"], &minutes, &C);
+        let prior = GammaPrior::from_groups(&[(2.0, 100.0), (0.0, 50.0), (8.0, 150.0)]);
+        close(prior.variance, 1.0 / 9000.0);
+        for (m, i) in minutes.iter().zip(&out) {
+            let estimated = Minute { vru_events: prior.estimate(m.vru_events, m.volume), ..*m };
+            close(i.vru, indices(&estimated, &C).vru);
+        }
+        // No vehicle events anywhere: the vehicle estimate is 0, not NaN.
+        assert!(out.iter().all(|i| i.vehicle == indices(&quiet(0.0, 0.0, 0.0), &C).vehicle));
     }
 }

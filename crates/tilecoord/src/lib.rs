@@ -1,7 +1,8 @@
 //! The tile coordinates gridkit serves. `grid_tile` (through
 //! `gridkit_mvt::TileCoord`) and gridkit-server check a request with the
 //! same function, so both refuse the same tiles with the same words before
-//! any work is done.
+//! any work is done. World units (the square of Web Mercator as [0, 1]²,
+//! y down) are how tiles count positions.
 
 /// The deepest zoom gridkit renders: a z24 tile is about 2.4 m wide at the
 /// equator, finer than any source it serves.
@@ -28,6 +29,19 @@ pub fn check(z: i64, x: i64, y: i64) -> Result<(u8, u32, u32), CoordError> {
     Ok((z as u8, x as u32, y as u32))
 }
 
+/// Web Mercator metres to world units: x to the east, y to the south, the
+/// world spanning [0, 1] on both axes, as tiles count them.
+pub fn mercator_to_world(x: f64, y: f64) -> (f64, f64) {
+    const HALF: f64 = 20037508.342789244;
+    ((x + HALF) / (2.0 * HALF), (HALF - y.clamp(-HALF, HALF)) / (2.0 * HALF))
+}
+
+/// World units back to Web Mercator metres.
+pub fn world_to_mercator(x: f64, y: f64) -> (f64, f64) {
+    const HALF: f64 = 20037508.342789244;
+    (x * 2.0 * HALF - HALF, HALF - y * 2.0 * HALF)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +59,17 @@ mod tests {
             check(3, 0, 8).unwrap_err().to_string(),
             "tile 3/0/8 does not exist: at zoom 3, x and y must be between 0 and 7"
         );
+    }
+
+    #[test]
+    fn world_units_span_the_mercator_square_y_down() {
+        const HALF: f64 = 20037508.342789244;
+        assert_eq!(mercator_to_world(-HALF, HALF), (0.0, 0.0));
+        assert_eq!(mercator_to_world(0.0, 0.0), (0.5, 0.5));
+        assert_eq!(mercator_to_world(HALF, -HALF), (1.0, 1.0));
+        // Beyond the square's top or bottom is clamped to its edge.
+        assert_eq!(mercator_to_world(0.0, 3.0 * HALF).1, 0.0);
+        let (x, y) = world_to_mercator(0.25, 0.75);
+        assert!((x + HALF / 2.0).abs() < 1e-6 && (y + HALF / 2.0).abs() < 1e-6);
     }
 }

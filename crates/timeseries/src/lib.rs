@@ -1,6 +1,7 @@
 //! Time-series arithmetic, free of PostgreSQL: partition boundaries
-//! (`partition`), rollup buckets in a time zone (`bucket`) and the SQL that
-//! keeps a rollup's mergeable state (`rollup`).
+//! (`partition`), rollup buckets in a time zone (`bucket`), the SQL that
+//! keeps a rollup's mergeable state (`rollup`) and the spans a refresh
+//! rewrites (`spans`).
 //!
 //! Timestamps are PostgreSQL's: microseconds since 2000-01-01 00:00 UTC.
 
@@ -9,6 +10,7 @@ pub mod bucket;
 pub mod exact_sum;
 pub mod partition;
 pub mod rollup;
+pub mod spans;
 
 pub use bucket::Bucket;
 pub use partition::{utc_literal, Step, StepError};

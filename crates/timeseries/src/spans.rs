@@ -1,0 +1,67 @@
+//! The bucket spans a rollup refresh rewrites: the changes recorded behind
+//! its watermark and the new buckets before the next one, each clipped to
+//! what retention left of the raw rows, then joined so that no bucket is
+//! rewritten twice.
+
+/// Buckets in [lower, upper) in microseconds; a `None` lower starts at the
+/// first bucket the source holds.
+pub type Span = (Option<i64>, i64);
+
+/// What of `span` the raw rows still hold, when retention has dropped those
+/// before `horizon` (the start of the first bucket the source fully holds):
+/// its buckets from the horizon on, or `None` when none are left.
+pub fn after_horizon(span: Span, horizon: Option<i64>) -> Option<Span> {
+    let (lower, upper) = span;
+    let lower = match (lower, horizon) {
+        (None, h) => h,
+        (Some(l), Some(h)) if l < h => Some(h),
+        (l, _) => l,
+    };
+    match lower {
+        Some(l) if l >= upper => None,
+        _ => Some((lower, upper)),
+    }
+}
+
+/// The spans sorted by lower end, those that overlap or touch joined.
+pub fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+    let lower = |s: &Span| s.0.unwrap_or(i64::MIN);
+    spans.sort_by_key(lower);
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for s in spans {
+        match out.last_mut() {
+            Some(last) if lower(&s) <= last.1 => last.1 = last.1.max(s.1),
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_that_overlap_or_touch_are_joined_in_order() {
+        assert_eq!(merge(vec![]), vec![]);
+        assert_eq!(merge(vec![(Some(30), 40), (Some(0), 10), (Some(10), 20)]), vec![(Some(0), 20), (Some(30), 40)]);
+        // One inside another; an open start swallows what it reaches.
+        assert_eq!(merge(vec![(Some(0), 100), (Some(10), 20)]), vec![(Some(0), 100)]);
+        assert_eq!(merge(vec![(Some(50), 60), (None, 50), (Some(70), 80)]), vec![(None, 60), (Some(70), 80)]);
+        assert_eq!(merge(vec![(Some(5), 9), (Some(5), 7)]), vec![(Some(5), 9)]);
+    }
+
+    #[test]
+    fn retention_clips_a_span_to_the_rows_it_left() {
+        // No retention: as it is.
+        assert_eq!(after_horizon((None, 10), None), Some((None, 10)));
+        assert_eq!(after_horizon((Some(3), 10), None), Some((Some(3), 10)));
+        // From the horizon on.
+        assert_eq!(after_horizon((None, 10), Some(4)), Some((Some(4), 10)));
+        assert_eq!(after_horizon((Some(3), 10), Some(4)), Some((Some(4), 10)));
+        assert_eq!(after_horizon((Some(6), 10), Some(4)), Some((Some(6), 10)));
+        // Entirely dropped: nothing to rewrite.
+        assert_eq!(after_horizon((Some(3), 10), Some(10)), None);
+        assert_eq!(after_horizon((None, 10), Some(12)), None);
+    }
+}
