@@ -127,7 +127,8 @@ enum Method {
 struct Rows {
     ts: Vec<i64>,
     intersection: Vec<i32>,
-    hour: Vec<u8>,
+    /// (intersection, hour of day in the time zone): the blend's groups.
+    intersection_hour: Vec<(i32, u8)>,
     minutes: Vec<Minute>,
 }
 
@@ -174,12 +175,9 @@ fn safety_compute(
         }
         let raw: Vec<safety::Indices> = rows.minutes.iter().map(|m| safety::indices(m, &constants)).collect();
         let adjusted = match method {
-            Method::Blend => {
-                // The baseline: the intersection's mean for that hour of day
-                // over the range.
-                let groups: Vec<(i32, u8)> = rows.intersection.iter().copied().zip(rows.hour.iter().copied()).collect();
-                safety::blend_with_group_means(&groups, &rows.minutes, &raw, k)
-            }
+            // The baseline: the intersection's mean for that hour of day
+            // over the range.
+            Method::Blend => safety::blend_with_group_means(&rows.intersection_hour, &rows.minutes, &raw, k),
             Method::EmpiricalBayes => safety::empirical_bayes(&rows.intersection, &rows.minutes, &constants),
         };
 
@@ -308,7 +306,7 @@ fn read(source: &str, from: TimestampWithTimeZone, to: TimestampWithTimeZone, ti
         }
         rows.ts.push(v[0].value() as i64);
         rows.intersection.push(v[1].value() as i32);
-        rows.hour.push(v[8].value() as u8);
+        rows.intersection_hour.push((v[1].value() as i32, v[8].value() as u8));
         rows.minutes.push(Minute {
             vru_events: if nulls[2] { 0.0 } else { float(v[2]) },
             vehicle_events: if nulls[3] { 0.0 } else { float(v[3]) },

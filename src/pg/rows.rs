@@ -99,11 +99,7 @@ impl Plan {
             }
             let source = pg_sys::list_nth(sources, 0) as *mut pg_sys::CachedPlanSource;
             let desc = (*source).resultDesc;
-            if desc.is_null() || (*desc).natts as usize != columns.len() {
-                return Err(mismatch());
-            }
-            let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
-            if attrs.iter().zip(columns).any(|(a, c)| !c.accepts(a.atttypid)) {
+            if desc.is_null() || result_mismatch((*desc).attrs.as_slice((*desc).natts as usize), columns).is_some() {
                 return Err(mismatch());
             }
         }
@@ -289,22 +285,26 @@ unsafe extern "C-unwind" fn startup(dest: *mut pg_sys::DestReceiver, _operation:
         let r = &*(dest as *mut RowReceiver);
         (r, (*typeinfo).attrs.as_slice((*typeinfo).natts as usize))
     };
-    if attrs.len() != r.columns.len() {
+    if let Some(mismatch) = result_mismatch(attrs, &r.columns) {
         pgrx::ereport!(
             ERROR,
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!("gridkit: a query of its own returned {} columns, not {}", attrs.len(), r.columns.len())
+            format!("gridkit: a query of its own returned {mismatch}")
         );
     }
-    for (i, (attr, col)) in attrs.iter().zip(&r.columns).enumerate() {
-        if !col.accepts(attr.atttypid) {
-            pgrx::ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-                format!("gridkit: column {} of a query of its own has type oid {}, not {col:?}", i + 1, attr.atttypid)
-            );
-        }
+}
+
+/// How a result's columns differ from what the reader expects, if they do.
+fn result_mismatch(attrs: &[pg_sys::FormData_pg_attribute], columns: &[Col]) -> Option<String> {
+    if attrs.len() != columns.len() {
+        return Some(format!("{} columns, not {}", attrs.len(), columns.len()));
     }
+    attrs
+        .iter()
+        .zip(columns)
+        .enumerate()
+        .find(|(_, (a, c))| !c.accepts(a.atttypid))
+        .map(|(i, (a, c))| format!("type oid {} in column {}, not {c:?}", a.atttypid, i + 1))
 }
 
 #[pg_guard]

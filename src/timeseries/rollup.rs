@@ -304,14 +304,8 @@ fn index_time_column(client: &mut SpiClient<'_>, source: &Relation, time_column:
     Ok(())
 }
 
-/// A bucket range to (re)materialize; `None` ends are open (infinite).
-type Range = (Option<TimestampWithTimeZone>, TimestampWithTimeZone);
-
-/// A span's end back as a timestamp (it was one: never out of range).
-fn timestamp(us: i64) -> SqlResult<TimestampWithTimeZone> {
-    TimestampWithTimeZone::try_from(us)
-        .map_err(|e| SqlError::new(ERRCODE_DATETIME_FIELD_OVERFLOW, format!("bucket bound {us}: {e}")))
-}
+/// A bucket range to (re)materialize; a `None` lower end is open.
+type Range = spans::Span<TimestampWithTimeZone>;
 
 /// Materializes what changed in rollup `name`; returns the rows written.
 #[pg_extern(schema = "gridkit")]
@@ -354,7 +348,7 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     // window below or still live), after the first bucket the source still
     // fully holds (retention may have dropped older raw rows: those buckets
     // keep what they have).
-    let mut ranges: Vec<spans::Span> = Vec::new();
+    let mut ranges: Vec<Range> = Vec::new();
     let start = |e: &str| r.rollup.start_sql(e);
     let horizon = first_value::<TimestampWithTimeZone>(
         client,
@@ -386,11 +380,10 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         &[name.into(), old.unwrap_or(TimestampWithTimeZone::negative_infinity()).into()],
     )?;
     let mut ignored = 0usize;
-    let horizon = horizon.map(TimestampWithTimeZone::into_inner);
     for row in invalid {
         let lo = row.get::<TimestampWithTimeZone>(1)?;
         let Some(hi) = row.get::<TimestampWithTimeZone>(2)? else { continue };
-        match spans::after_horizon((lo.map(TimestampWithTimeZone::into_inner), hi.into_inner()), horizon) {
+        match spans::after_horizon((lo, hi), horizon, TimestampWithTimeZone::into_inner) {
             Some(span) => ranges.push(span),
             None => ignored += 1,
         }
@@ -402,13 +395,10 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     }
     if let Some(new) = new_watermark {
         if old.is_none_or(|o| o.into_inner() < new.into_inner()) {
-            ranges.push((old.map(TimestampWithTimeZone::into_inner), new.into_inner()));
+            ranges.push((old, new));
         }
     }
-    let ranges = spans::merge(ranges)
-        .into_iter()
-        .map(|(lo, hi)| -> SqlResult<Range> { Ok((lo.map(timestamp).transpose()?, timestamp(hi)?)) })
-        .collect::<SqlResult<Vec<Range>>>()?;
+    let ranges = spans::merge(ranges, TimestampWithTimeZone::into_inner);
     // (Its check of text keys' collation is a catalog query: only when
     // something is to be written.)
     let native = if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup && !ranges.is_empty() {

@@ -9,10 +9,7 @@ use std::f64::consts::PI;
 
 use crate::Error;
 
-/// Radius of the Web Mercator sphere in metres (EPSG:3857).
-pub const EARTH_RADIUS: f64 = 6_378_137.0;
-/// Half the width of the Web Mercator world in metres: 20037508.342789244.
-pub const HALF_WORLD: f64 = PI * EARTH_RADIUS;
+pub use gridkit_tilecoord::{EARTH_RADIUS, HALF_WORLD};
 /// Latitude at which Web Mercator's square world ends: atan(sinh(π)).
 pub const MAX_LATITUDE: f64 = 85.051_128_779_806_59;
 /// Deepest zoom accepted (a z24 tile is about 2.4 m wide at the equator).

@@ -29,16 +29,21 @@ pub fn check(z: i64, x: i64, y: i64) -> Result<(u8, u32, u32), CoordError> {
     Ok((z as u8, x as u32, y as u32))
 }
 
+/// Radius of the Web Mercator sphere in metres (EPSG:3857).
+pub const EARTH_RADIUS: f64 = 6_378_137.0;
+/// Half the width of the Web Mercator world in metres: 20037508.342789244.
+pub const HALF_WORLD: f64 = std::f64::consts::PI * EARTH_RADIUS;
+
 /// Web Mercator metres to world units: x to the east, y to the south, the
 /// world spanning [0, 1] on both axes, as tiles count them.
 pub fn mercator_to_world(x: f64, y: f64) -> (f64, f64) {
-    const HALF: f64 = 20037508.342789244;
+    const HALF: f64 = HALF_WORLD;
     ((x + HALF) / (2.0 * HALF), (HALF - y.clamp(-HALF, HALF)) / (2.0 * HALF))
 }
 
 /// World units back to Web Mercator metres.
 pub fn world_to_mercator(x: f64, y: f64) -> (f64, f64) {
-    const HALF: f64 = 20037508.342789244;
+    const HALF: f64 = HALF_WORLD;
     (x * 2.0 * HALF - HALF, HALF - y * 2.0 * HALF)
 }
 
@@ -63,7 +68,7 @@ mod tests {
 
     #[test]
     fn world_units_span_the_mercator_square_y_down() {
-        const HALF: f64 = 20037508.342789244;
+        const HALF: f64 = HALF_WORLD;
         assert_eq!(mercator_to_world(-HALF, HALF), (0.0, 0.0));
         assert_eq!(mercator_to_world(0.0, 0.0), (0.5, 0.5));
         assert_eq!(mercator_to_world(HALF, -HALF), (1.0, 1.0));

@@ -3,34 +3,39 @@
 //! what retention left of the raw rows, then joined so that no bucket is
 //! rewritten twice.
 
-/// Buckets in [lower, upper) in microseconds; a `None` lower starts at the
-/// first bucket the source holds.
-pub type Span = (Option<i64>, i64);
+/// Buckets in [lower, upper) of times `T`; a `None` lower starts at the
+/// first bucket the source holds. Each function orders times by `us`, their
+/// microseconds (the extension's timestamps stay timestamps).
+pub type Span<T> = (Option<T>, T);
 
 /// What of `span` the raw rows still hold, when retention has dropped those
 /// before `horizon` (the start of the first bucket the source fully holds):
 /// its buckets from the horizon on, or `None` when none are left.
-pub fn after_horizon(span: Span, horizon: Option<i64>) -> Option<Span> {
+pub fn after_horizon<T: Copy>(span: Span<T>, horizon: Option<T>, us: impl Fn(T) -> i64) -> Option<Span<T>> {
     let (lower, upper) = span;
     let lower = match (lower, horizon) {
         (None, h) => h,
-        (Some(l), Some(h)) if l < h => Some(h),
+        (Some(l), Some(h)) if us(l) < us(h) => Some(h),
         (l, _) => l,
     };
     match lower {
-        Some(l) if l >= upper => None,
+        Some(l) if us(l) >= us(upper) => None,
         _ => Some((lower, upper)),
     }
 }
 
 /// The spans sorted by lower end, those that overlap or touch joined.
-pub fn merge(mut spans: Vec<Span>) -> Vec<Span> {
-    let lower = |s: &Span| s.0.unwrap_or(i64::MIN);
+pub fn merge<T: Copy>(mut spans: Vec<Span<T>>, us: impl Fn(T) -> i64) -> Vec<Span<T>> {
+    let lower = |s: &Span<T>| s.0.map_or(i64::MIN, &us);
     spans.sort_by_key(lower);
-    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    let mut out: Vec<Span<T>> = Vec::with_capacity(spans.len());
     for s in spans {
         match out.last_mut() {
-            Some(last) if lower(&s) <= last.1 => last.1 = last.1.max(s.1),
+            Some(last) if lower(&s) <= us(last.1) => {
+                if us(s.1) > us(last.1) {
+                    last.1 = s.1;
+                }
+            }
             _ => out.push(s),
         }
     }
@@ -40,6 +45,14 @@ pub fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn merge(spans: Vec<Span<i64>>) -> Vec<Span<i64>> {
+        super::merge(spans, |t| t)
+    }
+
+    fn after_horizon(span: Span<i64>, horizon: Option<i64>) -> Option<Span<i64>> {
+        super::after_horizon(span, horizon, |t| t)
+    }
 
     #[test]
     fn spans_that_overlap_or_touch_are_joined_in_order() {
