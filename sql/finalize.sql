@@ -62,11 +62,13 @@ AS $$
 $$;
 
 -- What a pyramid depends on: when any of it changes, the pyramid no longer
--- describes the layer and is not served (see gridkit.layer_status()).
+-- describes the layer and is not served (see gridkit.layer_status()). The
+-- options part, with defaults spelled out and the build tables' layout
+-- number, comes from the option parser (src/layers/mod.rs).
 CREATE FUNCTION gridkit._pyramid_settings(layer text) RETURNS jsonb
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT gridkit._source_settings(l.name) || jsonb_build_object('cluster', l.options -> 'cluster')
+    SELECT gridkit._source_settings(l.name) || gridkit._cluster_build_settings(l.options)
       FROM gridkit.layer l
      WHERE l.name = $1
 $$;
@@ -81,11 +83,7 @@ CREATE TRIGGER generalization_changed
 CREATE FUNCTION gridkit._generalization_settings(layer text) RETURNS jsonb
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT gridkit._source_settings(l.name)
-           || jsonb_build_object('min_zoom', l.options -> 'min_zoom', 'zoom_rules', l.options -> 'zoom_rules',
-                                 'simplify', l.options -> 'simplify', 'rank', l.options -> 'rank',
-                                 'extent', l.options -> 'extent', 'buffer', l.options -> 'buffer',
-                                 'max_bytes', l.options -> 'max_bytes', 'max_features', l.options -> 'max_features')
+    SELECT gridkit._source_settings(l.name) || gridkit._band_build_settings(l.options)
       FROM gridkit.layer l
      WHERE l.name = $1
 $$;

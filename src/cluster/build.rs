@@ -15,8 +15,9 @@
 
 use std::time::Instant;
 
+use gridkit_attrs::props;
 use gridkit_cluster::{world_to_mercator, ClusterId, Pyramid};
-use gridkit_mvt::{gserialized, props, AttrValue, SourceCrs};
+use gridkit_mvt::{gserialized, AttrValue, SourceCrs};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 

@@ -12,6 +12,13 @@ use pgrx::pg_sys;
 
 use crate::pg::rows::Col;
 
+/// The version of this layout (the two tables here and the packed points
+/// of `cluster::store`), stored in each build's settings
+/// (`gridkit._pyramid_settings`): a build made under another layout no
+/// longer matches and is not read. Raise it when a table's shape or a stored
+/// encoding (`gridkit_attrs::props`, `gridkit_attrs::columns`) changes.
+pub const VERSION: u32 = 1;
+
 /// Ids per row of a leaves table.
 pub const LEAF_CHUNK: u32 = 1024;
 

@@ -6,7 +6,7 @@
 //! is most of its time (measured in BENCHMARKS.md). The build writes the same
 //! points once more, packed: a quadtree of chunks of at most
 //! [`CHUNK_POINTS`] points, each one row of arrays (positions, ids, and
-//! the attributes column by column, see `gridkit_mvt::columns`) with its
+//! the attributes column by column, see `gridkit_attrs::columns`) with its
 //! cell's box under a GiST index. A tile
 //! reads the positions and columns of the few chunks around it, tests the
 //! filter once per distinct value of a chunk and then by code, clusters,
@@ -15,20 +15,21 @@
 //! show the same build as unfiltered ones: a stale pyramid serves both
 //! until refreshed.
 
+use gridkit_attrs::columns::{Column, Columns, ColumnsWriter, NULL_CODE};
+use gridkit_attrs::props;
 use gridkit_cluster::{quadtree, world_to_mercator};
-use gridkit_mvt::columns::{Column, Columns, ColumnsWriter, NULL_CODE};
-use gridkit_mvt::{props, AttrValue, TileCoord};
+use gridkit_mvt::{AttrValue, TileCoord};
 use pgrx::itemptr::item_pointer_get_both;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::derived::{self, Kind};
 use crate::error::*;
-use crate::layers::plan::{AttrKind, LayerPlan, PyramidPlan};
+use crate::layers::plan::{LayerPlan, PyramidPlan};
 use crate::pg::rows::{for_each_row, varlena_bytes, Col};
-use crate::tiles::filter::ResolvedFilter;
 use gridkit_cluster::points::{Input, PointSet};
+use gridkit_options::filter::TypedFilter;
 
 /// Most points per chunk: a chunk is read whole, so small chunks keep
 /// deep tiles cheap; large ones keep the row count low. (Below
@@ -158,54 +159,6 @@ impl ChunkRows {
     }
 }
 
-/// A filter as tests on attribute values.
-struct Matcher {
-    /// Per filtered attribute: its index and accepted values.
-    conditions: Vec<(usize, Accepted)>,
-}
-
-enum Accepted {
-    Text(FxHashSet<String>),
-    Int(FxHashSet<i64>),
-    /// f64 bits of the value as the tile query would compare it.
-    Number(FxHashSet<u64>),
-    Bool(FxHashSet<bool>),
-}
-
-impl Accepted {
-    fn contains(&self, v: &AttrValue<'_>) -> bool {
-        match (self, *v) {
-            (Accepted::Text(set), AttrValue::String(s)) => set.contains(s),
-            (Accepted::Int(set), AttrValue::Int(n)) => set.contains(&n),
-            (Accepted::Number(set), AttrValue::Double(d)) => set.contains(&(d + 0.0).to_bits()),
-            (Accepted::Number(set), AttrValue::Float(f)) => set.contains(&(f64::from(f) + 0.0).to_bits()),
-            (Accepted::Bool(set), AttrValue::Bool(b)) => set.contains(&b),
-            _ => false,
-        }
-    }
-}
-
-impl Matcher {
-    fn new(plan: &LayerPlan, filter: &ResolvedFilter) -> Matcher {
-        let mut conditions = Vec::new();
-        for (i, values) in filter.values.iter().enumerate() {
-            let Some(values) = values else { continue };
-            // The values are canonical texts (see `filter::canonical`), so
-            // each parses back as its attribute's kind.
-            let accepted = match plan.attributes[i].kind {
-                AttrKind::Text => Accepted::Text(values.iter().cloned().collect()),
-                AttrKind::Int => Accepted::Int(values.iter().filter_map(|v| v.parse().ok()).collect()),
-                AttrKind::Float | AttrKind::Double => Accepted::Number(
-                    values.iter().filter_map(|v| v.parse::<f64>().ok()).map(|v| (v + 0.0).to_bits()).collect(),
-                ),
-                AttrKind::Bool => Accepted::Bool(values.iter().filter_map(|v| v.parse().ok()).collect()),
-            };
-            conditions.push((i, accepted));
-        }
-        Matcher { conditions }
-    }
-}
-
 /// Where the points [`read`] added came from, to fetch the ids and
 /// attributes of those that end up alone ([`details`]).
 #[derive(Default)]
@@ -252,7 +205,7 @@ pub fn read(
     pyramid: &PyramidPlan,
     tile: TileCoord,
     margin: f64,
-    filter: &ResolvedFilter,
+    filter: &TypedFilter,
     points: &mut PointSet,
 ) -> SqlResult<Origins> {
     let query = pyramid.points_plan(&plan.postgis_schema)?;
@@ -263,7 +216,6 @@ pub fn read(
     let pad = margin / n;
     let (wx0, wy0) = (f64::from(tile.x) / n - pad, f64::from(tile.y) / n - pad);
     let (wx1, wy1) = (f64::from(tile.x + 1) / n + pad, f64::from(tile.y + 1) / n + pad);
-    let matcher = Matcher::new(plan, filter);
     let inputs: Vec<usize> = points.input_attributes().collect();
     let attribute_count = plan.attributes.len();
     let mut origins = Origins::default();
@@ -299,13 +251,13 @@ pub fn read(
                 return;
             };
             // Each condition decided once per distinct value of the chunk.
-            let mut tests: Vec<(Column<'_>, Vec<bool>)> = Vec::with_capacity(matcher.conditions.len());
-            for (attribute, accepted) in &matcher.conditions {
-                let Some(column) = columns.column(*attribute) else {
+            let mut tests: Vec<(Column<'_>, Vec<bool>)> = Vec::new();
+            for (attribute, accepted) in filter.filtered() {
+                let Some(column) = columns.column(attribute) else {
                     malformed = true;
                     return;
                 };
-                let pass = column.values.iter().map(|v| accepted.contains(v)).collect();
+                let pass = column.values.iter().map(|v| accepted.matches(v)).collect();
                 tests.push((column, pass));
             }
             // Each input resolved once per distinct value, NULL included.

@@ -4,8 +4,9 @@
 //! filter or while no pyramid is built, clustered on the fly from the rows
 //! around the tile.
 
+use gridkit_attrs::props;
 use gridkit_cluster::{world_to_mercator, Params, Pyramid};
-use gridkit_mvt::{props, AttrValue, LayerEncoder, TileCoord};
+use gridkit_mvt::{AttrValue, LayerEncoder, TileCoord};
 use pgrx::prelude::*;
 
 use crate::access::Access;
@@ -13,9 +14,9 @@ use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, ClusterPlan, LayerPlan, PyramidPlan};
 use crate::pg::rows::{for_each_row, varlena_bytes};
-use crate::tiles::filter::ResolvedFilter;
 use crate::tiles::render::read_rows;
 use gridkit_cluster::points::PointSet;
+use gridkit_options::filter::TypedFilter;
 
 /// Pixels per tile side that cluster radii refer to (MapLibre's tile size).
 pub const RADIUS_EXTENT: f64 = 512.0;
@@ -48,7 +49,7 @@ pub fn render(
     plan: &LayerPlan,
     c: &ClusterPlan,
     tile: TileCoord,
-    filter: Option<&ResolvedFilter>,
+    filter: Option<&TypedFilter>,
     access: Access,
     encoder: &mut LayerEncoder,
 ) -> SqlResult<()> {
@@ -59,7 +60,7 @@ pub fn render(
     match (pyramid, filter) {
         (Some(p), None) => from_pyramid(plan, p, tile, None, &keys, encoder),
         (Some(p), Some(f)) if c.partition.is_some_and(|i| f.only_on(i).is_some()) => {
-            let values = c.partition.and_then(|i| f.only_on(i)).map(<[String]>::to_vec);
+            let values = c.partition.and_then(|i| f.only_on(i)).map(|a| a.canonical_texts());
             from_pyramid(plan, p, tile, values, &keys, encoder)
         }
         _ => on_the_fly(plan, c, pyramid, tile, filter, access, &keys, encoder),
@@ -135,7 +136,7 @@ fn on_the_fly(
     c: &ClusterPlan,
     pyramid: Option<&PyramidPlan>,
     tile: TileCoord,
-    filter: Option<&ResolvedFilter>,
+    filter: Option<&TypedFilter>,
     access: Access,
     keys: &ClusterKeys,
     encoder: &mut LayerEncoder,

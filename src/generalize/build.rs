@@ -10,14 +10,16 @@
 
 use std::time::Instant;
 
+use gridkit_attrs::props;
 use gridkit_generalize::thin::{self, Candidate, TileBudget};
 use gridkit_generalize::{tolerance_m, wkb, Generalizer};
 use gridkit_mvt::reader::{read_wkb, Dimension, SourceGeometry};
-use gridkit_mvt::{props, AttrValue, SourceCrs, TileCoord, TileTransform};
+use gridkit_mvt::{AttrValue, SourceCrs, TileCoord, TileTransform};
 use gridkit_options::SimplifyOptions;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
+use super::layout;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{AttrKind, GeneralizationPlan, LayerPlan};
@@ -95,18 +97,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         let build = derived::next_build(client)?;
         let storage = format!("gridkit.generalized_{build}");
         let postgis = &plan.postgis_schema;
-        client.update(
-            &format!(
-                "CREATE TABLE {storage} (
-                    level int2 NOT NULL,
-                    id    int8,
-                    props bytea NOT NULL,
-                    geom  {postgis}.geometry(Geometry, 3857) NOT NULL
-                 ) PARTITION BY LIST (level)"
-            ),
-            None,
-            &[],
-        )?;
+        client.update(&layout::create_sql(&storage, postgis), None, &[])?;
         let relid = derived::created_table(client, &storage)?;
         let mut rows = Rows::default();
         let (mut total_rows, mut total_vertices) = (0i64, 0i64);
@@ -170,14 +161,7 @@ pub fn refresh(layer: &str) -> SqlResult<i64> {
         rows.write(relid, &features)?;
         phases.mark("simplify and write");
 
-        client.update(
-            &format!(
-                "CREATE INDEX generalized_{build}_geom ON {storage} USING gist (geom);
-                 ANALYZE {storage} (level, id);"
-            ),
-            None,
-            &[],
-        )?;
+        client.update(&layout::index_sql(&storage, build), None, &[])?;
         phases.mark("index");
 
         let tiles = format!("gridkit.generalized_{build}_tiles");
@@ -319,18 +303,7 @@ fn store_tiles(
     max_zoom: u8,
     tiles: &str,
 ) -> SqlResult<i64> {
-    client.update(
-        &format!(
-            "CREATE TABLE {tiles} (
-                z int4 NOT NULL, x int4 NOT NULL, y int4 NOT NULL,
-                tile bytea NOT NULL,
-                features int4 NOT NULL, dropped_max_features int4 NOT NULL, dropped_max_bytes int4 NOT NULL,
-                PRIMARY KEY (z, x, y)
-             )"
-        ),
-        None,
-        &[],
-    )?;
+    client.update(&layout::create_tiles_sql(tiles), None, &[])?;
     let p = &plan.postgis_schema;
     let extent = client
         .select(
@@ -406,10 +379,7 @@ impl TileRows {
         }
         let t = std::mem::take(self);
         client.update(
-            &format!(
-                "INSERT INTO {tiles} SELECT * FROM unnest($1::int4[], $2::int4[], $3::int4[], $4::bytea[], \
-                 $5::int4[], $6::int4[], $7::int4[])"
-            ),
+            &layout::tiles_insert_sql(tiles),
             None,
             &[
                 t.z.into(),
@@ -445,7 +415,7 @@ impl Rows {
             return Ok(());
         }
         let rows = std::mem::take(self);
-        copy_rows(relid, &["level", "id", "props", "geom"], rows.rows.len(), &mut |k, row| {
+        copy_rows(relid, &layout::COLUMNS, rows.rows.len(), &mut |k, row| {
             let (zoom, i, wkb) = &rows.rows[k];
             row.int2(i16::from(*zoom));
             match features.ids[*i] {

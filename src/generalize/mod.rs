@@ -4,6 +4,7 @@
 //! full-resolution source.
 
 pub mod build;
+pub mod layout;
 pub mod tile;
 
 use pgrx::prelude::*;
@@ -35,8 +36,8 @@ fn generalized_rows(
         SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{layer}\" has no generalized bands"))
             .hint("Build them with gridkit.generalize_refresh(layer)."),
         "the generalized bands",
-        &format!("level, id, {}(geom)", postgis.f("st_asewkb")),
-        &[crate::pg::rows::Col::Int2, crate::pg::rows::Col::Int8, crate::pg::rows::Col::Varlena],
+        &layout::rows_select(&postgis.f("st_asewkb")),
+        &layout::ROWS_COLUMNS,
         |v, nulls| {
             rows.push((
                 (!nulls[0]).then(|| v[0].value() as i16),

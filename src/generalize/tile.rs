@@ -1,12 +1,13 @@
 //! Tiles from generalized bands: the rows of the tile's zoom around the
 //! tile, or the copy of the tile the build stored.
 
-use gridkit_mvt::{props, AttrValue, SourceCrs, TileCoord};
+use gridkit_attrs::props;
+use gridkit_mvt::{AttrValue, SourceCrs, TileCoord};
 
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{GeneralizationPlan, LayerPlan};
-use crate::pg::rows::{for_each_row, varlena_bytes, Col};
+use crate::pg::rows::{for_each_row, varlena_bytes};
 use crate::tiles::render::Rendered;
 use pgrx::prelude::*;
 
@@ -24,8 +25,8 @@ pub fn read_band(
     let args: Vec<Option<pg_sys::Datum>> = [b.xmin, b.ymin, b.xmax, b.ymax].iter().map(|a| a.into_datum()).collect();
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(plan.attributes.len());
     let mut malformed = false;
-    for_each_row(&query, &args, !bands.unpublished, &[Col::Int8, Col::Varlena, Col::Varlena], |values, nulls| {
-        // SAFETY: the columns are int8, bytea, bytea (checked at start).
+    for_each_row(&query, &args, !bands.unpublished, &super::layout::LEVEL_COLUMNS, |values, nulls| {
+        // SAFETY: the columns are `LEVEL_COLUMNS`: int8, bytea, bytea (checked at start).
         unsafe {
             let id = (!nulls[0]).then(|| values[0].value() as i64);
             let wkb = (!nulls[1]).then(|| varlena_bytes(values[1]));
@@ -63,8 +64,8 @@ pub fn stored(plan: &LayerPlan, bands: &GeneralizationPlan, tile: TileCoord) -> 
     let args: Vec<Option<pg_sys::Datum>> =
         [i32::from(tile.z), tile.x as i32, tile.y as i32].iter().map(|v| v.into_datum()).collect();
     let mut rendered = Rendered::default();
-    for_each_row(&lookup, &args, true, &[Col::Varlena, Col::Int4, Col::Int4, Col::Int4], |values, nulls| {
-        // SAFETY: the columns are bytea and three int4 (checked at start), none NULL.
+    for_each_row(&lookup, &args, true, &super::layout::TILE_COLUMNS, |values, nulls| {
+        // SAFETY: the columns are `TILE_COLUMNS`: bytea and three int4 (checked at start), none NULL.
         unsafe {
             if !nulls[0] {
                 rendered.finished.bytes = varlena_bytes(values[0]).to_vec();

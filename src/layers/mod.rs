@@ -268,15 +268,39 @@ fn layer_register(
 /// server's default). For the api's layer list and TileJSON.
 #[pg_extern(schema = "gridkit", name = "_layer_settings", immutable, strict, parallel_safe)]
 fn layer_settings(options: JsonB) -> JsonB {
-    let parsed = gridkit_options::LayerOptions::parse(&options.0)
-        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))
-        .or_raise();
+    let parsed = parsed_options(&options);
     JsonB(serde_json::json!({
         "min_zoom": parsed.zoom.min_zoom,
         "clustered": parsed.cluster.is_some(),
         "cluster_max_zoom": parsed.cluster.as_ref().map(|c| c.max_zoom),
         "max_age": parsed.max_age,
     }))
+}
+
+/// What a cluster build depends on of a layer's options (defaults spelled
+/// out, `LayerOptions::cluster_settings`) and the layout it writes; part of
+/// `gridkit._pyramid_settings`.
+#[pg_extern(schema = "gridkit", name = "_cluster_build_settings", immutable, strict, parallel_safe)]
+fn cluster_build_settings(options: JsonB) -> JsonB {
+    let mut settings = parsed_options(&options).cluster_settings();
+    settings["layout"] = crate::cluster::layout::VERSION.into();
+    JsonB(settings)
+}
+
+/// What generalized bands depend on of a layer's options
+/// (`LayerOptions::band_settings`) and the layout they are written in; part
+/// of `gridkit._generalization_settings`.
+#[pg_extern(schema = "gridkit", name = "_band_build_settings", immutable, strict, parallel_safe)]
+fn band_build_settings(options: JsonB) -> JsonB {
+    let mut settings = parsed_options(&options).band_settings();
+    settings["layout"] = crate::generalize::layout::VERSION.into();
+    JsonB(settings)
+}
+
+fn parsed_options(options: &JsonB) -> gridkit_options::LayerOptions {
+    gridkit_options::LayerOptions::parse(&options.0)
+        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))
+        .or_raise()
 }
 
 /// What the current role may read of `layer` (`crate::access`): `full`

@@ -186,11 +186,12 @@ pub struct LayerPlan {
     /// there). Columns: id bigint, wkb bytea, then one per attribute.
     /// Parameters: xmin, ymin, xmax, ymax of the bounding box, in the
     /// source's coordinates (Web Mercator when PostGIS transforms the
-    /// source); filtered plans add one text[] per attribute (NULL: no
-    /// condition on it). The custom plan is planned afresh for each tile: for
-    /// large tiles, where a sequential scan may beat the index and planning
-    /// costs nothing; the generic one is planned once (an index scan), for
-    /// small tiles, where planning would be a third of the work.
+    /// source); filtered plans add one array per attribute, of its type
+    /// (`tiles::filter::bound_values`; NULL: no condition on it). The
+    /// custom plan is planned afresh for each tile: for large tiles, where a
+    /// sequential scan may beat the index and planning costs nothing; the
+    /// generic one is planned once (an index scan), for small tiles, where
+    /// planning would be a third of the work.
     plans: RefCell<FxHashMap<PlanKey, Rc<[Plan; 2]>>>,
 }
 
@@ -229,11 +230,8 @@ impl StoredTiles {
         if let Some(p) = self.lookup.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let sql = format!(
-            "SELECT tile, features, dropped_max_features, dropped_max_bytes FROM {} WHERE z = $1 AND x = $2 AND y = $3",
-            self.storage
-        );
-        let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::INT4OID; 3], Planning::Generic, true)?.run_as(self.owner));
+        let (sql, types) = crate::generalize::layout::tile_lookup_sql(&self.storage);
+        let plan = Rc::new(Plan::prepare(&sql, &types, Planning::Generic, true)?.run_as(self.owner));
         *self.lookup.borrow_mut() = Some(plan.clone());
         Ok(plan)
     }
@@ -258,12 +256,7 @@ impl GeneralizationPlan {
         if let Some(p) = self.level_plans.borrow().get(&zoom) {
             return Ok(p.clone());
         }
-        // The literal zoom prunes the plan to that zoom's partition.
-        let sql = format!(
-            "SELECT id, {postgis}.st_asbinary(geom), props FROM {} \
-              WHERE level = {zoom} AND geom OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
-            self.storage
-        );
+        let sql = crate::generalize::layout::level_sql(&self.storage, zoom, postgis);
         let plan = Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?;
         let plan = Rc::new(match self.owner {
             Some(owner) => plan.run_as(owner),
@@ -439,15 +432,15 @@ impl LayerPlan {
         if filtered {
             for (i, a) in self.attributes.iter().enumerate() {
                 let n = i + 5;
-                let cond = match a.kind {
-                    AttrKind::Int => format!("{} = ANY(${n}::pg_catalog.int8[])", a.column),
-                    AttrKind::Float | AttrKind::Double => format!("{} = ANY(${n}::pg_catalog.float8[])", a.column),
-                    AttrKind::Bool => format!("{} = ANY(${n}::pg_catalog.bool[])", a.column),
-                    AttrKind::Text => format!("{}::text = ANY(${n})", a.column),
+                let (cond, array) = match a.kind {
+                    AttrKind::Int => (format!("{} = ANY(${n})", a.column), pg_sys::INT8ARRAYOID),
+                    AttrKind::Float | AttrKind::Double => (format!("{} = ANY(${n})", a.column), pg_sys::FLOAT8ARRAYOID),
+                    AttrKind::Bool => (format!("{} = ANY(${n})", a.column), pg_sys::BOOLARRAYOID),
+                    AttrKind::Text => (format!("{}::text = ANY(${n})", a.column), pg_sys::TEXTARRAYOID),
                 };
                 conditions.push_str(&format!(" AND (${n} IS NULL OR {cond})"));
+                types.push(array);
             }
-            types.extend(std::iter::repeat_n(pg_sys::TEXTARRAYOID, self.attributes.len()));
         }
         let sql =
             format!("SELECT {} FROM {} AS t WHERE {}{conditions}", self.select_list, self.source, self.filter_sql);
@@ -457,10 +450,6 @@ impl LayerPlan {
         ]);
         self.plans.borrow_mut().insert(key, plans.clone());
         Ok(plans)
-    }
-
-    pub fn attribute_index(&self, name: &str) -> Option<usize> {
-        self.attributes.iter().position(|a| a.name == name)
     }
 
     /// The tile plus `margin` (a fraction of the tile's width) on every side,
@@ -631,10 +620,7 @@ impl ClusterPlan {
                         pg_catalog.quote_ident(ln.nspname) || '.' || pg_catalog.quote_ident(l.relname),
                         (SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname)
                            FROM pg_catalog.pg_class pc JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
-                          WHERE pc.oid = p.points_store
-                            AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
-                                         WHERE a.attrelid = pc.oid AND a.attname = 'columns'
-                                           AND NOT a.attisdropped)),
+                          WHERE pc.oid = p.points_store),
                         s.relowner
                    FROM gridkit.pyramid p
                    JOIN pg_catalog.pg_class s ON s.oid = p.storage

@@ -20,7 +20,8 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::PgMemoryContexts;
 
-use gridkit_mvt::{props, AttrValue, TileCoord};
+use gridkit_attrs::props;
+use gridkit_mvt::{AttrValue, TileCoord};
 
 use crate::error::*;
 use crate::layers::registry::{Column, LayerColumns, Source};

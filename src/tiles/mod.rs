@@ -25,8 +25,8 @@ use crate::error::*;
 use crate::generalize;
 use crate::layers::cache;
 use crate::layers::plan::LayerPlan;
-use crate::tiles::filter::ResolvedFilter;
 use crate::tiles::render::{finish, layer_encoder, read_rows, Rendered};
+use gridkit_options::filter::TypedFilter;
 
 /// A Mapbox Vector Tile (MVT 2.1) of layer `layer` at tile `z/x/y`; empty
 /// (zero bytes) when the tile holds no feature.
@@ -89,7 +89,7 @@ fn make_tile(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> 
     }
     let plans: Vec<Rc<LayerPlan>> = names.iter().map(|n| cache::get(n)).collect::<SqlResult<_>>()?;
     let filter = match filter {
-        Some(f) => Some(ResolvedFilter::parse(&plans[0], f)?).filter(|f| !f.is_empty()),
+        Some(f) => filter::resolve(&plans[0], f)?,
         None => None,
     };
     Spi::connect(|_| -> SqlResult<Vec<u8>> {
@@ -102,7 +102,7 @@ fn make_tile(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> 
 }
 
 /// Must be called while connected to SPI.
-fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&ResolvedFilter>) -> SqlResult<Vec<u8>> {
+fn render_layer(plan: &LayerPlan, tile: TileCoord, filter: Option<&TypedFilter>) -> SqlResult<Vec<u8>> {
     if !plan.options.zoom.visible(tile.z) {
         return Ok(Vec::new());
     }

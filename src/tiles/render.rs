@@ -3,15 +3,17 @@
 //! the layer's encoder and its finished bytes, and the rows of the layer's
 //! source in a tile with their attributes decoded from datums.
 
-use gridkit_mvt::{props, AttrValue, FinishedLayer, LayerEncoder, SourceCrs, TileCoord};
+use gridkit_attrs::props;
+use gridkit_mvt::{AttrValue, FinishedLayer, LayerEncoder, SourceCrs, TileCoord};
 use pgrx::prelude::*;
 
 use crate::access::Access;
 use crate::error::*;
 use crate::layers::plan::{AttrKind, LayerPlan};
 use crate::pg::rows::{for_each_row, varlena_bytes, Col};
-use crate::tiles::filter::ResolvedFilter;
+use crate::tiles::filter::bound_values;
 use crate::tiles::index_read;
+use gridkit_options::filter::TypedFilter;
 
 /// One layer of one tile, encoded, with what its NOTICEs say.
 #[derive(Default)]
@@ -57,7 +59,7 @@ pub fn finish(encoder: LayerEncoder) -> Rendered {
 pub fn read_rows(
     plan: &LayerPlan,
     tile: TileCoord,
-    filter: Option<&ResolvedFilter>,
+    filter: Option<&TypedFilter>,
     access: Access,
     margin: f64,
     mut f: impl FnMut(Option<i64>, Option<&[u8]>, &[(u32, AttrValue<'_>)]),
@@ -72,9 +74,7 @@ pub fn read_rows(
         plan.args_with_margin(tile, margin).iter().map(|a| a.into_datum()).collect();
     let (plans, which) = plan.plan_for(tile, filter.is_some())?;
     if let Some(filter) = filter {
-        for values in &filter.values {
-            args.push(values.as_ref().and_then(|v| v.clone().into_datum()));
-        }
+        args.extend(filter.conditions().iter().map(|accepted| accepted.as_ref().and_then(bound_values)));
     }
     let plan_to_run = &plans[which];
     let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(kinds.len());

@@ -4,8 +4,9 @@
 
 use crate::aggregate::{aggregate, AggFn, Aggregated, Column};
 use crate::{mercator_to_world, quadtree, Pyramid};
+use gridkit_attrs::props;
 use gridkit_mvt::tile::{lat_to_mercator_y, lon_to_mercator_x};
-use gridkit_mvt::{props, AttrValue, SourceCrs};
+use gridkit_mvt::{AttrValue, SourceCrs};
 use rustc_hash::FxHashMap;
 
 use gridkit_mvt::AttrKind;

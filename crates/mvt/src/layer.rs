@@ -32,6 +32,8 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
+pub use gridkit_attrs::{AttrKind, AttrValue};
+
 use crate::clip::EncodedGeometry;
 use crate::proto::{self, GeomType};
 
@@ -40,37 +42,6 @@ use crate::proto::{self, GeomType};
 pub struct Budget {
     pub max_features: usize,
     pub max_bytes: usize,
-}
-
-/// How an attribute's values arrive from the source, and so how they are
-/// encoded in a tile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttrKind {
-    /// smallint, integer, bigint (cast to bigint).
-    Int,
-    /// real.
-    Float,
-    /// double precision, and numeric cast to it.
-    Double,
-    Bool,
-    /// Anything else, as its text form in UTF-8.
-    Text,
-}
-
-impl AttrKind {
-    pub fn is_numeric(self) -> bool {
-        matches!(self, AttrKind::Int | AttrKind::Float | AttrKind::Double)
-    }
-}
-
-/// An attribute value as read from the source.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum AttrValue<'a> {
-    String(&'a str),
-    Float(f32),
-    Double(f64),
-    Int(i64),
-    Bool(bool),
 }
 
 /// What a finished layer holds and what it had to drop.

@@ -8,10 +8,8 @@
 //! concatenation of single-layer tiles.
 
 pub mod clip;
-pub mod columns;
 pub mod gserialized;
 pub mod layer;
-pub mod props;
 pub mod proto;
 pub mod reader;
 pub mod simplify;

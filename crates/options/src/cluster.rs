@@ -1,12 +1,13 @@
 //! The `"cluster"` option of a point layer.
 
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::{json_kind, OptionsError};
 pub use gridkit_cluster::aggregate::AggFn;
 
 /// How a point layer is clustered at low zoom.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClusterOptions {
     /// Radius in pixels of a 512-pixel tile.
     pub radius: f64,
@@ -15,6 +16,7 @@ pub struct ClusterOptions {
     /// A group of fewer points is not a cluster.
     pub min_points: u32,
     /// (attribute, aggregate) in the order given.
+    #[serde(serialize_with = "aggregate_names")]
     pub aggregates: Vec<(String, AggFn)>,
     /// Points cluster only with points of the same value of this attribute.
     pub partition_by: Option<String>,
@@ -34,6 +36,11 @@ pub const AGGREGATES: &str = "count, sum, avg, min, max, mode";
 
 /// Names the tile gives cluster features; attributes may not use them.
 pub const RESERVED: &[&str] = &["cluster", "cluster_id", "point_count", "expansion_zoom"];
+
+/// `[["mw", "sum"], ...]`, as the option is written.
+fn aggregate_names<S: Serializer>(aggregates: &[(String, AggFn)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(aggregates.iter().map(|(attribute, f)| (attribute, f.name())))
+}
 
 fn err(message: String) -> OptionsError {
     OptionsError::Cluster(message)

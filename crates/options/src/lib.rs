@@ -2,7 +2,8 @@
 //! `gridkit.layer_register`). Every rejection says which option is wrong and
 //! what would be accepted, so the message can go to the user unchanged.
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 pub mod cluster;
 pub mod filter;
@@ -12,7 +13,7 @@ pub use cluster::ClusterOptions;
 pub use zoom::ZoomRules;
 
 /// Options of one layer, with defaults applied where the layer sets none.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LayerOptions {
     /// Tile units per tile side.
     pub extent: u32,
@@ -51,7 +52,7 @@ impl Default for LayerOptions {
 }
 
 /// How lines and polygons are simplified for a zoom.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SimplifyOptions {
     /// Douglas–Peucker tolerance in screen pixels; a pixel is 1/512 of a
     /// tile's side (MapLibre draws vector tiles 512 pixels wide).
@@ -80,7 +81,7 @@ impl SimplifyOptions {
 /// `"rank": "voltage_kv"` or `{"attribute": "voltage_kv", "order": "desc"}`:
 /// a full tile keeps the highest (`desc`, the default) or lowest (`asc`)
 /// values first; features without a value go first.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RankOptions {
     pub attribute: String,
     pub descending: bool,
@@ -144,6 +145,28 @@ fn integer(map: &Map<String, Value>, name: &'static str, (min, max): (u32, u32))
 }
 
 impl LayerOptions {
+    /// What a cluster build depends on of the options, defaults spelled
+    /// out: `{"cluster": {}}` and `{"cluster": {"radius": 40}}` are the
+    /// same build. Stored with a build and compared when it is read.
+    pub fn cluster_settings(&self) -> Value {
+        json!({ "cluster": self.cluster })
+    }
+
+    /// What generalized bands depend on of the options, defaults spelled
+    /// out: which features show at each zoom, how they are simplified, and
+    /// the tile layout and budget bands are thinned by.
+    pub fn band_settings(&self) -> Value {
+        json!({
+            "zoom": self.zoom,
+            "simplify": self.simplify,
+            "rank": self.rank,
+            "extent": self.extent,
+            "buffer": self.buffer,
+            "max_bytes": self.max_bytes,
+            "max_features": self.max_features,
+        })
+    }
+
     /// Parses and validates `options`.
     pub fn parse(options: &Value) -> Result<Self, OptionsError> {
         let Value::Object(map) = options else {
@@ -240,6 +263,39 @@ mod tests {
     #[test]
     fn defaults() {
         assert_eq!(LayerOptions::parse(&json!({})).unwrap(), LayerOptions::default());
+    }
+
+    #[test]
+    fn build_settings_spell_out_the_defaults() {
+        let settings = |o: Value| LayerOptions::parse(&o).unwrap();
+        let spelled = settings(json!({"cluster": {"radius": 40, "max_zoom": 9, "min_points": 2}}));
+        assert_eq!(settings(json!({"cluster": {}})).cluster_settings(), spelled.cluster_settings());
+        assert_eq!(
+            spelled.cluster_settings(),
+            json!({"cluster": {"radius": 40.0, "max_zoom": 9, "min_points": 2, "aggregates": [], "partition_by": null}})
+        );
+        let aggregated = settings(json!({"cluster": {"aggregates": {"mw": "sum"}}})).cluster_settings();
+        assert_eq!(aggregated["cluster"]["aggregates"], json!([["mw", "sum"]]));
+        assert_ne!(settings(json!({"cluster": {"radius": 50}})).cluster_settings(), spelled.cluster_settings());
+        assert_eq!(settings(json!({})).cluster_settings(), json!({"cluster": null}));
+
+        let plain = settings(json!({})).band_settings();
+        assert_eq!(settings(json!({"simplify": {}})).band_settings(), plain);
+        assert_eq!(
+            settings(json!({"simplify": {"tolerance_px": 1}, "extent": 4096, "buffer": 64})).band_settings(),
+            plain
+        );
+        assert_eq!(plain["simplify"], json!({"tolerance_px": 1.0, "max_zoom": null}));
+        assert_ne!(settings(json!({"simplify": {"tolerance_px": 2}})).band_settings(), plain);
+        let ruled = settings(json!({"min_zoom": 3, "zoom_rules": [{"max_zoom": 6, "where": {"kv": {">=": 345}}}],
+                                    "rank": "kv"}))
+        .band_settings();
+        assert_eq!(ruled["zoom"]["min_zoom"], json!(3));
+        assert_eq!(
+            ruled["zoom"]["rules"],
+            json!([{"max_zoom": 6, "predicate": {"compare": {"attribute": "kv", "op": "ge", "value": 345}}}])
+        );
+        assert_eq!(ruled["rank"], json!({"attribute": "kv", "descending": true}));
     }
 
     #[test]

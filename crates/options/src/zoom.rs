@@ -17,6 +17,7 @@
 //! / `"all": [where, ...]` to combine. A condition on a NULL attribute is not
 //! met (as in SQL).
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::{json_kind, OptionsError};
@@ -28,7 +29,8 @@ const MAX_VALUES: usize = 1000;
 /// Most rules per layer (builds keep one bit per rule per feature).
 pub const MAX_RULES: usize = 32;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CompareOp {
     Eq,
     Ne,
@@ -69,7 +71,8 @@ impl CompareOp {
 }
 
 /// A literal in a rule.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Literal {
     Text(String),
     /// Kept as JSON wrote it, so `345` stays an integer.
@@ -97,7 +100,8 @@ impl Literal {
 }
 
 /// A condition tree over attributes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Predicate {
     All(Vec<Predicate>),
     Any(Vec<Predicate>),
@@ -105,14 +109,14 @@ pub enum Predicate {
     In { attribute: String, values: Vec<Literal> },
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ZoomRule {
     pub max_zoom: u8,
     pub predicate: Predicate,
 }
 
 /// A layer's visibility by zoom.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ZoomRules {
     /// Below this zoom the layer shows nothing.
     pub min_zoom: u8,

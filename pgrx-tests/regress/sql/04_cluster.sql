@@ -110,6 +110,21 @@ SELECT gridkit.layer_register('sites', 'fx.sites', attributes => '{kind,mw,units
     options => '{"cluster": {"radius": 80, "max_zoom": 6, "partition_by": "region"}}');
 SELECT build > :b1 AS rebuilt, stale FROM gridkit.pyramid JOIN gridkit.layer_status() USING (layer) WHERE layer = 'sites';
 SELECT count(DISTINCT part) AS partitions FROM gridkit.pyramid_rows('sites') WHERE level = 0;
+-- The same options with a default spelled out are the same build: kept.
+SELECT build AS b2 FROM gridkit.pyramid WHERE layer = 'sites' \gset
+SELECT gridkit.layer_register('sites', 'fx.sites', attributes => '{kind,mw,units,region}',
+    options => '{"cluster": {"radius": 80.0, "max_zoom": 6, "partition_by": "region", "min_points": 2}}');
+SELECT build = :b2 AS kept, stale FROM gridkit.pyramid JOIN gridkit.layer_status() USING (layer) WHERE layer = 'sites';
+-- A build of another layout of the build tables is not read: stale, and
+-- tiles are clustered from the source until it is rebuilt.
+SELECT grid_tile('sites', 0, 0, 0) AS tile_from_pyramid \gset
+UPDATE gridkit.pyramid SET settings = settings || '{"layout": 0}' WHERE layer = 'sites';
+SELECT stale FROM gridkit.layer_status() WHERE layer = 'sites';
+-- (Cluster ids made on the fly are not the pyramid's, so the bytes differ.)
+SELECT grid_tile('sites', 0, 0, 0) = :'tile_from_pyramid'::bytea AS same_tile_as_pyramid;
+SELECT gridkit.cluster_refresh('sites') > 0 AS rebuilt;
+SELECT stale, (settings -> 'layout')::int > 0 AS current_layout FROM gridkit.pyramid JOIN gridkit.layer_status() USING (layer)
+ WHERE layer = 'sites';
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'fx.sites'::regclass AND tgname = 'gridkit_data_version';
 SELECT gridkit.layer_drop('sites');
 SELECT count(*) AS pyramids FROM gridkit.pyramid WHERE layer = 'sites';

@@ -60,6 +60,19 @@ SELECT gridkit.layer_register('wires', 'fx.wires', attributes => '{kv,owner,in_s
     options => '{"zoom_rules": [{"max_zoom": 3, "where": {"kv": 765}}], "simplify": {"max_zoom": 5}}');
 SELECT stale, bands_max_zoom FROM gridkit.layer_status() WHERE layer = 'wires';
 SELECT level, count(*) FROM gridkit.generalized_rows('wires') GROUP BY 1 ORDER BY 1;
+-- Defaults spelled out are the same bands (kept); a build of another
+-- layout is stale and not read.
+SELECT build AS w1 FROM gridkit.generalization WHERE layer = 'wires' \gset
+SELECT gridkit.layer_register('wires', 'fx.wires', attributes => '{kv,owner,in_service}',
+    options => '{"zoom_rules": [{"max_zoom": 3, "where": {"kv": 765}}], "simplify": {"max_zoom": 5, "tolerance_px": 1},
+                 "extent": 4096, "buffer": 64, "min_zoom": 0}');
+SELECT build = :w1 AS kept, stale FROM gridkit.generalization JOIN gridkit.layer_status() USING (layer)
+ WHERE layer = 'wires';
+UPDATE gridkit.generalization SET settings = settings || '{"layout": 0}' WHERE layer = 'wires';
+SELECT stale FROM gridkit.layer_status() WHERE layer = 'wires';
+SELECT gridkit.generalize_refresh('wires') > 0 AS rebuilt;
+SELECT build > :w1 AS new_build, stale FROM gridkit.generalization JOIN gridkit.layer_status() USING (layer)
+ WHERE layer = 'wires';
 
 -- Bad rules, each rejected at registration with what is wrong.
 SELECT gridkit.layer_register('w2', 'fx.wires', attributes => '{kv}',
