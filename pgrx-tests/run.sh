@@ -31,6 +31,29 @@ if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
     exit 1
 fi
 
+# Each file alone, in a database holding only what 00_setup makes: a file
+# needs nothing an earlier one left (as pg_graphql's tests, each on the
+# shared fixtures), so any one can be run and read by itself.
+echo "==> each pg_regress file alone, on 00_setup's fixtures"
+out_alone=target/regress_alone
+rm -rf "$out_alone" && mkdir -p "$out_alone"
+for t in $tests; do
+    [ "$t" = 00_setup ] && continue
+    db="gridkit_alone_$t"
+    psql -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE $db"
+    psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$PORT" -U postgres -d "$db" \
+        -f pgrx-tests/regress/sql/00_setup.sql >"$out_alone/$t.setup.log" 2>&1 || { cat "$out_alone/$t.setup.log"; exit 1; }
+    if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+            --use-existing --host="$dir" --port="$PORT" --user=postgres --dbname="$db" \
+            --inputdir=pgrx-tests/regress --outputdir="$out_alone/$t" "$t" >"$out_alone/$t.log" 2>&1; then
+        echo "$t fails when run alone:"
+        cat "$out_alone/$t/regression.diffs"
+        exit 1
+    fi
+    psql -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "DROP DATABASE $db"
+done
+echo "$(($(echo $tests | wc -w) - 1)) files pass alone"
+
 # The same suite once more in sessions whose settings differ from the
 # defaults in every way gridkit's SQL could depend on. Printed values
 # change with them (dates, times), so what must match is the outcome: the

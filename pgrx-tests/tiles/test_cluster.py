@@ -234,25 +234,34 @@ def test_numeric_filters_match_sql(conn):
         assert counted == expected, filt
 
 
-def test_filtered_tiles_outlive_a_points_store_of_another_layout(conn):
-    """A build by an earlier version packed its points differently: filtered
-    tiles then cluster the source's rows (the same points) until the next
-    refresh, rather than fail."""
+def test_tiles_outlive_a_build_of_another_layout(conn):
+    """A build by an earlier version laid its tables out differently, and its
+    settings say so (another layout number): it is not read at all. Tiles,
+    filtered or not, cluster the source's rows (the same points) until the
+    next refresh, rather than misread or fail on it."""
     scratch_layer(conn, "pn_layout", "public.pn_layout")
     try:
         conn.execute("SELECT gridkit.cluster_refresh('pn_layout')")
         filt = '{"tier": ["critical", "elevated"]}'
-        count = lambda c: sum(f["properties"].get("point_count", 1) for f in features(c, "pn_layout", 0, 0, 0, filt))
+        count = lambda c, f=filt: sum(p["properties"].get("point_count", 1) for p in features(c, "pn_layout", 0, 0, 0, f))
         expected = conn.execute(
             "SELECT count(*) FROM public.pn_layout WHERE tier IN ('critical', 'elevated')").fetchone()[0]
+        total = conn.execute("SELECT count(*) FROM public.pn_layout").fetchone()[0]
         assert count(conn) == expected
+        # The old layout: another number, and a points store without the
+        # column this one reads (reading it would fail).
         store = conn.execute("SELECT points_store::text FROM gridkit.pyramid WHERE layer = 'pn_layout'").fetchone()[0]
+        conn.execute("""UPDATE gridkit.pyramid SET settings = settings || '{"layout": 0}' WHERE layer = 'pn_layout'""")
         conn.execute(f"ALTER TABLE {store} DROP COLUMN columns")
+        assert conn.execute("SELECT stale FROM gridkit.layer_status() WHERE layer = 'pn_layout'").fetchone()[0]
         # A backend that loads the layer afresh (as after an upgrade).
         with psycopg.connect(os.environ["GRIDKIT_DSN"], autocommit=True) as fresh:
             assert count(fresh) == expected
+            assert count(fresh, None) == total
             conn.execute("SELECT gridkit.cluster_refresh('pn_layout')")
+            assert not conn.execute("SELECT stale FROM gridkit.layer_status() WHERE layer = 'pn_layout'").fetchone()[0]
             assert count(fresh) == expected
+            assert count(fresh, None) == total
     finally:
         conn.execute("SELECT gridkit.layer_drop('pn_layout')")
         conn.execute("DROP TABLE public.pn_layout")

@@ -16,8 +16,6 @@ CREATE VIEW fx.points_view AS SELECT id, name, geom FROM fx.points WHERE ok;
 SELECT gridkit.layer_register('points_view', 'fx.points_view', attributes => '{name}');
 CREATE MATERIALIZED VIEW fx.points_mv AS SELECT * FROM fx.points;
 SELECT gridkit.layer_register('points_mv', 'fx.points_mv');
-CREATE TABLE fx.merc AS SELECT id, ST_Transform(geom, 3857)::geometry(Point, 3857) AS geom FROM fx.points;
-CREATE INDEX ON fx.merc USING gist (geom);
 SELECT gridkit.layer_register('merc', 'fx.merc');
 CREATE TABLE fx.utm AS SELECT id, ST_Transform(geom, 32618)::geometry(Point, 32618) AS geom FROM fx.points;
 -- Tiles filter such a source in Web Mercator, so the index it needs is on

@@ -42,9 +42,9 @@ SELECT data_version, built_version, stale FROM gridkit.layer_status() WHERE laye
 SELECT length(grid_tile('sites', 3, 2, 3)) > 0 AS still_serving;
 SELECT gridkit.cluster_refresh('sites');
 SELECT data_version, built_version, stale FROM gridkit.layer_status() WHERE layer = 'sites';
--- The old id belongs to the previous build.
-SELECT * FROM gridkit.cluster_leaves('sites', :c1);
-\echo :LAST_ERROR_SQLSTATE
+-- The old id belongs to the previous build (22023, naming the id).
+SELECT fx.error_of(format('SELECT * FROM gridkit.cluster_leaves(%L, %s)', 'sites', :c1))
+     = format('22023: %s is not a cluster of the current pyramid of layer "sites"', :c1) AS old_id_refused;
 
 -- Bad input.
 SELECT * FROM gridkit.cluster_leaves('sites', -1);
@@ -57,10 +57,12 @@ SELECT * FROM gridkit.cluster_leaves('sites', 1, 10, -1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM gridkit.cluster_leaves('nope', 1);
 \echo :LAST_ERROR_SQLSTATE
-SELECT * FROM gridkit.cluster_leaves('points', 1);
+SELECT gridkit.layer_register('plain_sites', 'fx.sites');
+SELECT * FROM gridkit.cluster_leaves('plain_sites', 1);
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.cluster_refresh('points');
+SELECT gridkit.cluster_refresh('plain_sites');
 \echo :LAST_ERROR_SQLSTATE
+SELECT gridkit.layer_drop('plain_sites');
 SELECT gridkit.cluster_refresh('nope');
 \echo :LAST_ERROR_SQLSTATE
 SELECT length(grid_tile('sites', 3, 2, 3, '{"colour": "red"}'));

@@ -103,8 +103,8 @@ SELECT gridkit.layer_register('w2', 'fx.wires', attributes => '{kv}', options =>
 \echo :LAST_ERROR_SQLSTATE
 SELECT gridkit.layer_register('w2', 'fx.wires', attributes => '{kv}', options => '{"simplify": {"tolerance_px": 100}}');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.layer_register('w2', 'fx.sites', attributes => '{mw}',
-    options => '{"cluster": {}, "zoom_rules": [{"max_zoom": 3, "where": {"mw": {">": 1}}}]}');
+SELECT gridkit.layer_register('w2', 'fx.points', attributes => '{score}',
+    options => '{"cluster": {}, "zoom_rules": [{"max_zoom": 3, "where": {"score": {">": 1}}}]}');
 \echo :LAST_ERROR_SQLSTATE
 -- A literal is data, never SQL.
 SELECT gridkit.layer_register('w2', 'fx.wires', attributes => '{kv,owner}',
@@ -117,10 +117,10 @@ SELECT gridkit.layer_drop('w2');
 SELECT gridkit.layer_register('pts_g', 'fx.points');
 SELECT gridkit.generalize_refresh('pts_g');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.layer_register('sites_c', 'fx.sites', options => '{"cluster": {}}');
-SELECT gridkit.generalize_refresh('sites_c');
+SELECT gridkit.layer_register('points_c', 'fx.points', options => '{"cluster": {}}');
+SELECT gridkit.generalize_refresh('points_c');
 \echo :LAST_ERROR_SQLSTATE
-SELECT gridkit.layer_drop('sites_c');
+SELECT gridkit.layer_drop('points_c');
 SELECT gridkit.generalize_refresh('nope');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM gridkit.generalized_rows('pts_g');

@@ -3,21 +3,7 @@
 -- poles, in SRID 4326 and 3857; bad input gets 22023, unknown layers 42704.
 \set VERBOSITY default
 
--- Points on a 1-degree grid over the whole globe (4326) and the same within
--- Web Mercator's range (3857), plus lines crossing the antimeridian.
-CREATE TABLE fx.globe (id bigint PRIMARY KEY, kind text, geom geometry(Point, 4326));
-INSERT INTO fx.globe
-SELECT row_number() OVER (), CASE WHEN lat > 80 THEN 'polar' ELSE 'other' END, ST_SetSRID(ST_MakePoint(lon, lat), 4326)
-  FROM generate_series(-180, 179) lon, generate_series(-90, 90) lat;
-CREATE INDEX ON fx.globe USING gist (geom);
-CREATE TABLE fx.globe_3857 (id int PRIMARY KEY, geom geometry(Point, 3857));
-INSERT INTO fx.globe_3857 SELECT id, ST_Transform(geom, 3857) FROM fx.globe WHERE abs(ST_Y(geom)) <= 85;
-CREATE INDEX ON fx.globe_3857 USING gist (geom);
-CREATE TABLE fx.routes (id int PRIMARY KEY, geom geometry(LineString, 4326));
-INSERT INTO fx.routes VALUES
-    (1, 'SRID=4326;LINESTRING(179.5 10, -179.5 10.5)'),   -- across the antimeridian, 110 km long
-    (2, 'SRID=4326;LINESTRING(0 10, 1 10.5)'),
-    (3, 'SRID=4326;LINESTRING(-170 -60, -160 -61)');
+-- The globe and the routes are 00_setup's fixtures.
 SELECT gridkit.layer_register('globe', 'fx.globe', attributes => '{kind}');
 SELECT gridkit.layer_register('globe_3857', 'fx.globe_3857');
 SELECT gridkit.layer_register('routes', 'fx.routes');
@@ -80,13 +66,6 @@ SELECT gridkit.feature('globe', 1);
 SELECT gridkit.feature('routes', 1) ->> 'longitude' IS NOT NULL AS has_position, gridkit.feature('globe', -5) IS NULL AS none;
 
 -- Bad input: the SQLSTATE and the message of each.
-CREATE FUNCTION fx.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 SELECT q, fx.error_of(q) FROM (VALUES
     ($q$SELECT * FROM gridkit.nearby('nope', 0, 0, 10)$q$),
     ($q$SELECT * FROM gridkit.nearby('globe', 181, 0, 10)$q$),

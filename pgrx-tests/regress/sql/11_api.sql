@@ -4,6 +4,10 @@
 -- PostgREST's media-type domain; versions change when tiles may.
 \set VERBOSITY default
 
+-- Layers over 00_setup's globe and routes.
+SELECT gridkit.layer_register('globe', 'fx.globe', attributes => '{kind}');
+SELECT gridkit.layer_register('routes', 'fx.routes');
+
 SELECT gridkit.api_grant('regress_web', create_role => true);
 SELECT rolname, rolcanlogin, rolinherit, rolconfig FROM pg_roles WHERE rolname = 'regress_web';
 -- A role that does not exist is not created unless asked.
@@ -25,7 +29,9 @@ SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) AS args
 -- the api reads (the api runs with its rights): the registered sources and
 -- series, granted by api_grant.
 SELECT count(*) FILTER (WHERE has_table_privilege('regress_web', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS writable,
-       count(*) FILTER (WHERE has_table_privilege('regress_web', c.oid, 'SELECT')) AS readable
+       count(*) FILTER (WHERE n.nspname = 'fx' AND c.oid IN (SELECT rel FROM gridkit._api_relations)) > 0 AS some_registered,
+       count(*) FILTER (WHERE n.nspname = 'fx' AND has_table_privilege('regress_web', c.oid, 'SELECT')
+                              <> (c.oid IN (SELECT rel FROM gridkit._api_relations))) AS read_unlike_registry
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname IN ('gridkit', 'api', 'fx') AND c.relkind IN ('r', 'p', 'v', 'm');
 SELECT p.proname

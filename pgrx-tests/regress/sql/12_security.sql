@@ -125,6 +125,7 @@ GRANT EXECUTE ON FUNCTION gridkit.layer_register(text, regclass, name, name, tex
 CREATE SCHEMA mgr AUTHORIZATION sr_mgr;
 GRANT USAGE ON SCHEMA fx TO sr_mgr;
 GRANT SELECT ON fx.points TO sr_mgr;
+SELECT gridkit.layer_register('points', 'fx.points', attributes => '{name,score,ratio,n,ok,price,day}');
 SET ROLE sr_mgr;
 CREATE TABLE mgr.sites (id integer PRIMARY KEY, kind text, geom geometry(Point, 4326));
 INSERT INTO mgr.sites SELECT i, CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END,
