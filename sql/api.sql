@@ -53,26 +53,6 @@ $$;
 COMMENT ON FUNCTION api.layer_versions() IS
     'Per layer, a version string that changes whenever its tiles may (data, registration, pyramid, bands)';
 
--- "pnodes" or "zones,transmission_lines,pnodes" as registered layer names.
-CREATE FUNCTION gridkit._layer_list(layer text) RETURNS text[]
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    names text[] := string_to_array(layer, ',');
-    n text;
-BEGIN
-    IF layer IS NULL OR layer = '' OR cardinality(names) > 32 THEN
-        RAISE EXCEPTION 'layer must name 1 to 32 layers separated by commas' USING ERRCODE = '22023';
-    END IF;
-    FOREACH n IN ARRAY names LOOP
-        IF NOT EXISTS (SELECT 1 FROM gridkit.layer l WHERE l.name = n) THEN
-            RAISE EXCEPTION 'layer "%" does not exist', n USING ERRCODE = '42704';
-        END IF;
-    END LOOP;
-    RETURN names;
-END
-$$;
-
 -- grid_tile checks the names (42704 for an unknown layer, 22023 for an
 -- empty list or a name listed twice); no lookup here, as this runs once
 -- per tile.

@@ -303,6 +303,35 @@ fn parsed_options(options: &JsonB) -> gridkit_options::LayerOptions {
         .or_raise()
 }
 
+/// A comma-separated list of registered layers (`api.tilejson`), checked
+/// as grid_tile and the server check theirs: 22023 for a malformed list,
+/// 42704 for a layer that does not exist.
+#[pg_extern(schema = "gridkit", name = "_layer_list", stable)]
+fn layer_list(layer: Option<&str>) -> Vec<String> {
+    (|| -> SqlResult<Vec<String>> {
+        let names = gridkit_tilecoord::split_layers(layer.unwrap_or(""))
+            .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))?;
+        let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+        let known: Vec<String> = pgrx::Spi::connect(|client| -> SqlResult<Vec<String>> {
+            let rows = client.select(
+                "SELECT l.name FROM gridkit.layer l WHERE l.name = ANY($1)",
+                None,
+                &[names.clone().into()],
+            )?;
+            let mut known = Vec::with_capacity(names.len());
+            for row in rows {
+                known.extend(row.get::<String>(1)?);
+            }
+            Ok(known)
+        })?;
+        if let Some(missing) = names.iter().find(|n| !known.contains(n)) {
+            return Err(SqlError::new(ERRCODE_UNDEFINED_OBJECT, format!("layer \"{missing}\" does not exist")));
+        }
+        Ok(names)
+    })()
+    .or_raise()
+}
+
 /// What the current role may read of `layer` (`crate::access`): `full`
 /// (derived data may serve it), `row_filtered` (it sees a subset: tiles are
 /// made from its own rows) or `denied`.

@@ -68,25 +68,10 @@ fn layer_names(layers: &Array<&str>) -> SqlResult<Vec<String>> {
         .collect()
 }
 
-/// Layers one tile may hold: a list is checked before any layer is read, and
-/// a request naming thousands is a mistake or an attack.
-pub const MAX_LAYERS: usize = 256;
-
 fn make_tile(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> SqlResult<Vec<u8>> {
     let tile = TileCoord::new(z.into(), x.into(), y.into())?;
-    if names.is_empty() {
-        return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "no layer given"));
-    }
-    if names.len() > MAX_LAYERS {
-        return Err(SqlError::new(
-            ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("a tile holds at most {MAX_LAYERS} layers, not {}", names.len()),
-        ));
-    }
-    let mut seen = std::collections::HashSet::with_capacity(names.len());
-    if let Some(n) = names.iter().find(|n| !seen.insert(**n)) {
-        return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("layer \"{n}\" is listed twice")));
-    }
+    gridkit_tilecoord::check_layers(names)
+        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))?;
     let plans: Vec<Rc<LayerPlan>> = names.iter().map(|n| cache::get(n)).collect::<SqlResult<_>>()?;
     let filter = match filter {
         Some(f) => filter::resolve(&plans[0], f)?,

@@ -1,7 +1,7 @@
-//! The tile coordinates gridkit serves. `grid_tile` (through
-//! `gridkit_mvt::TileCoord`) and gridkit-server check a request with the
-//! same function, so both refuse the same tiles with the same words before
-//! any work is done. World units (the square of Web Mercator as [0, 1]²,
+//! The tiles gridkit serves. `grid_tile` (through `gridkit_mvt::TileCoord`),
+//! the api's SQL and gridkit-server check a request's coordinates and its
+//! list of layers with the same functions, so all refuse the same requests
+//! with the same words before any work is done. World units (the square of Web Mercator as [0, 1]²,
 //! y down) are how tiles count positions.
 
 /// The deepest zoom gridkit renders: a z24 tile is about 2.4 m wide at the
@@ -29,6 +29,54 @@ pub fn check(z: i64, x: i64, y: i64) -> Result<(u8, u32, u32), CoordError> {
     Ok((z as u8, x as u32, y as u32))
 }
 
+/// Most layers one tile may hold: a list is checked before any layer is
+/// read, and a request naming more is a mistake or an attack.
+pub const MAX_LAYERS: usize = 32;
+
+/// Why a list of layers is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayerListError {
+    #[error("no layer given")]
+    Empty,
+    #[error("a tile holds at most {MAX_LAYERS} layers, not {0}")]
+    TooMany(usize),
+    #[error("a layer name in a comma-separated list must not be empty")]
+    EmptyName,
+    #[error("layer \"{0}\" is listed twice")]
+    Twice(String),
+}
+
+/// Checks that `names` holds 1 to [`MAX_LAYERS`] layers, none twice.
+pub fn check_layers(names: &[&str]) -> Result<(), LayerListError> {
+    if names.is_empty() {
+        return Err(LayerListError::Empty);
+    }
+    if names.len() > MAX_LAYERS {
+        return Err(LayerListError::TooMany(names.len()));
+    }
+    if let Some((_, n)) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+        return Err(LayerListError::Twice(n.to_string()));
+    }
+    Ok(())
+}
+
+/// `"pnodes,zones"` as its names, checked as [`check_layers`] does; no name
+/// may be empty.
+pub fn split_layers(list: &str) -> Result<Vec<&str>, LayerListError> {
+    if list.is_empty() {
+        return Err(LayerListError::Empty);
+    }
+    let names: Vec<&str> = list.split(',').collect();
+    if names.len() > MAX_LAYERS {
+        return Err(LayerListError::TooMany(names.len()));
+    }
+    if names.iter().any(|n| n.is_empty()) {
+        return Err(LayerListError::EmptyName);
+    }
+    check_layers(&names)?;
+    Ok(names)
+}
+
 /// Radius of the Web Mercator sphere in metres (EPSG:3857).
 pub const EARTH_RADIUS: f64 = 6_378_137.0;
 /// Half the width of the Web Mercator world in metres: 20037508.342789244.
@@ -50,6 +98,22 @@ pub fn world_to_mercator(x: f64, y: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_lists_hold_one_to_max_layers_each_once() {
+        assert_eq!(split_layers("pnodes,zones"), Ok(vec!["pnodes", "zones"]));
+        assert_eq!(split_layers(""), Err(LayerListError::Empty));
+        assert_eq!(split_layers("a,,b"), Err(LayerListError::EmptyName));
+        assert_eq!(split_layers("a,"), Err(LayerListError::EmptyName));
+        assert_eq!(split_layers("a,b,a"), Err(LayerListError::Twice("a".into())));
+        let many: Vec<String> = (0..=MAX_LAYERS).map(|i| format!("l{i}")).collect();
+        assert_eq!(split_layers(&many.join(",")), Err(LayerListError::TooMany(MAX_LAYERS + 1)));
+        assert_eq!(split_layers(&many[..MAX_LAYERS].join(",")).map(|v| v.len()), Ok(MAX_LAYERS));
+        assert_eq!(check_layers(&[]), Err(LayerListError::Empty));
+        assert_eq!(check_layers(&["a", "a"]), Err(LayerListError::Twice("a".into())));
+        assert_eq!(check_layers(&[""]), Ok(()));
+        assert_eq!(LayerListError::TooMany(40).to_string(), "a tile holds at most 32 layers, not 40");
+    }
 
     #[test]
     fn zooms_and_tiles_outside_the_pyramid_are_refused() {

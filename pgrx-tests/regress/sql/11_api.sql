@@ -70,6 +70,14 @@ SELECT fx.error_of($q$SELECT api.tile('globe', 0, 5, 0)$q$);
 SELECT fx.error_of($q$SELECT api.tile('globe', 99, 0, 0)$q$);
 SELECT fx.error_of($q$SELECT api.tile('globe', 1, 0, 0, '{"nope": 1}')$q$);
 SELECT fx.error_of($q$SELECT api.tilejson('globe', 'http://x/{z}')$q$);
+-- TileJSON takes the lists grid_tile and the server take (crates/tilecoord).
+SELECT q, fx.error_of(q) FROM (VALUES
+    ($q$SELECT api.tilejson('globe,globe')$q$),
+    ($q$SELECT api.tilejson('globe,,routes')$q$),
+    ($q$SELECT api.tilejson('')$q$),
+    ($q$SELECT api.tilejson(NULL)$q$),
+    ($q$SELECT api.tilejson('globe,nope')$q$),
+    ($q$SELECT api.tilejson(repeat('globe,', 32) || 'routes')$q$)) t(q);
 SELECT fx.error_of($q$SELECT * FROM api.history('fx.globe', '{}', now() - interval '1 day', now())$q$);
 SELECT fx.error_of($q$SELECT * FROM api.latest('pg_catalog.pg_authid')$q$);
 RESET ROLE;

@@ -183,6 +183,10 @@ mod tests {
         assert_eq!(layer_list("nope", Some(&l)).unwrap_err().status, StatusCode::NOT_FOUND);
         assert_eq!(layer_list("pnodes,pnodes", Some(&l)).unwrap_err().status, StatusCode::BAD_REQUEST);
         assert_eq!(layer_list("pnodes,", Some(&l)).unwrap_err().status, StatusCode::BAD_REQUEST);
+        let too_many: Vec<String> = (0..33).map(|i| format!("l{i}")).collect();
+        let err = layer_list(&too_many.join(","), None).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.message, "a tile holds at most 32 layers, not 33");
     }
 
     #[test]

@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use crate::error::{AppError, AppResult};
 use crate::versions::LayerInfo;
 
-const MAX_LAYERS: usize = 32;
 const MAX_FILTERS: usize = 16;
 const MAX_FILTER_VALUES: usize = 64;
 const MAX_QUERY_BYTES: usize = 4096;
@@ -26,14 +25,13 @@ pub fn coordinate(what: &str, s: &str) -> AppResult<u32> {
 
 /// Checks the layer list against the registry when it is known.
 pub fn layer_list(names: &str, layers: Option<&HashMap<String, LayerInfo>>) -> AppResult<Vec<String>> {
-    let list: Vec<String> = names.split(',').map(str::to_owned).collect();
-    if list.is_empty() || list.len() > MAX_LAYERS || list.iter().any(String::is_empty) {
-        return Err(AppError::bad_request(format!("name 1 to {MAX_LAYERS} layers separated by commas")));
-    }
-    for (i, n) in list.iter().enumerate() {
-        if list[..i].contains(n) {
-            return Err(AppError::bad_request(format!("layer \"{n}\" is listed twice")));
-        }
+    // The same check as grid_tile's and the api's.
+    let list: Vec<String> = gridkit_tilecoord::split_layers(names)
+        .map_err(|e| AppError::bad_request(e.to_string()))?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for n in &list {
         if let Some(layers) = layers {
             if !layers.contains_key(n) {
                 return Err(AppError::not_found(format!("layer \"{n}\" does not exist")));
