@@ -38,6 +38,26 @@ pub const CHUNK_POINTS: usize = 4096;
 /// Chunks per INSERT.
 const WRITE_CHUNKS: usize = 256;
 
+/// The chunks of the points store `table` whose cells meet a box
+/// (parameters float8 × 4, Web Mercator), read by [`read`]: ctid, n, xy,
+/// columns, and the chunks' total count (int8, on every row), as
+/// [`BOX_COLUMNS`].
+pub fn chunks_in_box_sql(table: &str, postgis: &str) -> String {
+    format!(
+        "SELECT ctid, n, xy, columns, pg_catalog.sum(n) OVER () FROM {table} \
+          WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)"
+    )
+}
+
+pub const BOX_COLUMNS: [Col; 5] = [Col::Tid, Col::Int4, Col::Varlena, Col::Varlena, Col::Int8];
+
+/// The chunks of the points store `table` at some row addresses
+/// (parameter tid[]), read by [`details`] as [`CHUNK_COLUMNS`]: ctid, n,
+/// ids, columns.
+pub fn chunks_at_sql(table: &str) -> String {
+    format!("SELECT ctid, n, ids, columns FROM {table} WHERE ctid = ANY($1)")
+}
+
 /// Creates `table` and fills it with `points`' chunks. Must be called while
 /// connected to SPI. `points` are in quadtree order
 /// ([`PointSet::spatial_order`]), `keys` their Morton keys;
@@ -222,80 +242,73 @@ pub fn read(
     let mut resolved: Vec<Input> = Vec::with_capacity(inputs.len());
     let mut malformed = false;
     let mut reserved = false;
-    for_each_row(
-        &query,
-        &args,
-        true,
-        &[Col::Tid, Col::Int4, Col::Varlena, Col::Varlena, Col::Int8],
-        |values, nulls| {
-            if !reserved {
-                // Room for every point of the chunks at once: growing by
-                // doubling copied the points into fresh memory several times
-                // (the page faults were a fifth of a large tile's time).
-                // SAFETY: the fifth column is the chunks' total count (int8).
-                let total = if nulls[4] { 0 } else { values[4].value() as i64 };
-                let total = usize::try_from(total).unwrap_or(0);
-                points.reserve(total);
-                origins.points.reserve_exact(total);
-                reserved = true;
-            }
-            // SAFETY: `points_plan` selects ctid, n, xy, columns, then the total.
-            let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
-            let Some((ctid, count, xy, columns)) = row else {
+    for_each_row(&query, &args, true, &BOX_COLUMNS, |values, nulls| {
+        if !reserved {
+            // Room for every point of the chunks at once: growing by
+            // doubling copied the points into fresh memory several times
+            // (the page faults were a fifth of a large tile's time).
+            // SAFETY: the fifth column is the chunks' total count (int8).
+            let total = if nulls[4] { 0 } else { values[4].value() as i64 };
+            let total = usize::try_from(total).unwrap_or(0);
+            points.reserve(total);
+            origins.points.reserve_exact(total);
+            reserved = true;
+        }
+        // SAFETY: the columns are `BOX_COLUMNS` (checked at start): ctid, n, xy, columns, then the total.
+        let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
+        let Some((ctid, count, xy, columns)) = row else {
+            malformed = true;
+            return;
+        };
+        let Some(columns) = Columns::parse(columns, attribute_count, count).filter(|_| xy.len() == count * 16) else {
+            malformed = true;
+            return;
+        };
+        // Each condition decided once per distinct value of the chunk.
+        let mut tests: Vec<(Column<'_>, Vec<bool>)> = Vec::new();
+        for (attribute, accepted) in filter.filtered() {
+            let Some(column) = columns.column(attribute) else {
                 malformed = true;
                 return;
             };
-            let Some(columns) = Columns::parse(columns, attribute_count, count).filter(|_| xy.len() == count * 16)
-            else {
+            let pass = column.values.iter().map(|v| accepted.matches(v)).collect();
+            tests.push((column, pass));
+        }
+        // Each input resolved once per distinct value, NULL included.
+        let mut slots: Vec<(Column<'_>, Vec<Input>, Input)> = Vec::with_capacity(inputs.len());
+        for (slot, &attribute) in inputs.iter().enumerate() {
+            let Some(column) = columns.column(attribute) else {
                 malformed = true;
                 return;
             };
-            // Each condition decided once per distinct value of the chunk.
-            let mut tests: Vec<(Column<'_>, Vec<bool>)> = Vec::new();
-            for (attribute, accepted) in filter.filtered() {
-                let Some(column) = columns.column(attribute) else {
-                    malformed = true;
-                    return;
-                };
-                let pass = column.values.iter().map(|v| accepted.matches(v)).collect();
-                tests.push((column, pass));
+            let by_code = column.values.iter().map(|v| points.resolve(slot, Some(v))).collect();
+            let null = points.resolve(slot, None);
+            slots.push((column, by_code, null));
+        }
+        let chunk = origins.chunks.len() as u32;
+        origins.chunks.push((ctid.0, ctid.1));
+        for k in 0..count {
+            let x = f64::from_le_bytes(xy[k * 16..k * 16 + 8].try_into().expect("8 bytes"));
+            let y = f64::from_le_bytes(xy[k * 16 + 8..k * 16 + 16].try_into().expect("8 bytes"));
+            if !(x >= wx0 && x <= wx1 && y >= wy0 && y <= wy1) {
+                continue;
             }
-            // Each input resolved once per distinct value, NULL included.
-            let mut slots: Vec<(Column<'_>, Vec<Input>, Input)> = Vec::with_capacity(inputs.len());
-            for (slot, &attribute) in inputs.iter().enumerate() {
-                let Some(column) = columns.column(attribute) else {
-                    malformed = true;
-                    return;
-                };
-                let by_code = column.values.iter().map(|v| points.resolve(slot, Some(v))).collect();
-                let null = points.resolve(slot, None);
-                slots.push((column, by_code, null));
+            // A NULL attribute matches nothing.
+            if !tests.iter().all(|(column, pass)| {
+                let c = column.code(k);
+                c != NULL_CODE && pass[usize::from(c)]
+            }) {
+                continue;
             }
-            let chunk = origins.chunks.len() as u32;
-            origins.chunks.push((ctid.0, ctid.1));
-            for k in 0..count {
-                let x = f64::from_le_bytes(xy[k * 16..k * 16 + 8].try_into().expect("8 bytes"));
-                let y = f64::from_le_bytes(xy[k * 16 + 8..k * 16 + 16].try_into().expect("8 bytes"));
-                if !(x >= wx0 && x <= wx1 && y >= wy0 && y <= wy1) {
-                    continue;
-                }
-                // A NULL attribute matches nothing.
-                if !tests.iter().all(|(column, pass)| {
-                    let c = column.code(k);
-                    c != NULL_CODE && pass[usize::from(c)]
-                }) {
-                    continue;
-                }
-                resolved.clear();
-                resolved.extend(slots.iter().map(|(column, by_code, null)| match column.code(k) {
-                    NULL_CODE => *null,
-                    c => by_code[usize::from(c)],
-                }));
-                points.push_resolved(x, y, &resolved);
-                origins.points.push((chunk, k as u16));
-            }
-        },
-    );
+            resolved.clear();
+            resolved.extend(slots.iter().map(|(column, by_code, null)| match column.code(k) {
+                NULL_CODE => *null,
+                c => by_code[usize::from(c)],
+            }));
+            points.push_resolved(x, y, &resolved);
+            origins.points.push((chunk, k as u16));
+        }
+    });
     if malformed {
         return Err(derived::malformed(Kind::Pyramid, &plan.name, "points"));
     }

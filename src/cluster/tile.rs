@@ -146,7 +146,7 @@ fn on_the_fly(
     let margin = plan.space().margin().max(c.options.radius / RADIUS_EXTENT);
     let packed = match (pyramid, filter) {
         // The build's own points, packed: the same data as unfiltered tiles.
-        (Some(p), Some(f)) if p.has_points() => Some((p, super::store::read(plan, p, tile, margin, f, &mut points)?)),
+        (Some(p), Some(f)) => Some((p, super::store::read(plan, p, tile, margin, f, &mut points)?)),
         _ => {
             read_rows(plan, tile, filter, access, margin, |id, wkb, attrs| points.push(id, wkb, attrs))?;
             None

@@ -80,10 +80,8 @@ pub struct PyramidPlan {
     /// Schema-qualified, quoted.
     pub storage: String,
     pub leaves: String,
-    /// The build's points, packed for filtered tiles (`cluster::store`);
-    /// `None` for a store of another layout (a build by an earlier
-    /// version), which filtered tiles skip for the source until refreshed.
-    points_store: Option<String>,
+    /// The build's points, packed for filtered tiles (`cluster::store`).
+    points_store: String,
     /// Prepared on first use: (zoom, filtered by partition) -> plan.
     level_plans: RefCell<FxHashMap<(u8, bool), Rc<Plan>>>,
     /// The query of the packed points around a box, prepared on first use.
@@ -93,41 +91,23 @@ pub struct PyramidPlan {
 }
 
 impl PyramidPlan {
-    /// Whether the build's packed points can serve filtered tiles.
-    pub fn has_points(&self) -> bool {
-        self.points_store.is_some()
-    }
-
-    fn points_store(&self) -> SqlResult<&str> {
-        self.points_store
-            .as_deref()
-            .ok_or_else(|| SqlError::new(ERRCODE_INTERNAL_ERROR, "the pyramid has no packed points"))
-    }
-
-    /// The chunks of packed points (`cluster::store`) whose cells meet a box
-    /// (float8 × 4, Web Mercator). Columns: ctid, n, xy, columns, and the
-    /// chunks' total count (int8, on every row).
+    /// `cluster::store::chunks_in_box_sql`, prepared on first use.
     pub fn points_plan(&self, postgis: &str) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.points_plan.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let sql = format!(
-            "SELECT ctid, n, xy, columns, pg_catalog.sum(n) OVER () FROM {} \
-              WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)",
-            self.points_store()?
-        );
+        let sql = crate::cluster::store::chunks_in_box_sql(&self.points_store, postgis);
         let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?.run_as(self.owner));
         *self.points_plan.borrow_mut() = Some(plan.clone());
         Ok(plan)
     }
 
-    /// The chunks of packed points at some row addresses (tid[]). Columns:
-    /// ctid, n, ids, columns.
+    /// `cluster::store::chunks_at_sql`, prepared on first use.
     pub fn details_plan(&self) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.details_plan.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let sql = format!("SELECT ctid, n, ids, columns FROM {} WHERE ctid = ANY($1)", self.points_store()?);
+        let sql = crate::cluster::store::chunks_at_sql(&self.points_store);
         let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::TIDARRAYOID], Planning::Generic, true)?.run_as(self.owner));
         *self.details_plan.borrow_mut() = Some(plan.clone());
         Ok(plan)
@@ -637,7 +617,7 @@ impl ClusterPlan {
                 build: row.get::<i64>(1)?.unwrap_or(0),
                 storage: row.get::<String>(2)?.unwrap_or_default(),
                 leaves: row.get::<String>(3)?.unwrap_or_default(),
-                points_store: row.get::<String>(4)?,
+                points_store: row.get::<String>(4)?.unwrap_or_default(),
                 owner: row.get::<Oid>(5)?.unwrap_or(Oid::INVALID),
                 level_plans: RefCell::new(FxHashMap::default()),
                 points_plan: RefCell::new(None),
