@@ -3,17 +3,19 @@
 //! types each read expects (checked by `pg::rows::for_each_row` when the
 //! query starts).
 //!
-//! A build makes two tables. `storage`: one row per cluster or lone point
+//! A build makes three tables. `storage`: one row per cluster or lone point
 //! per zoom it shows at, partitioned by zoom (`level`), a GiST index on
 //! `geom`. `leaves`: the points' ids in depth-first order, in chunks of
-//! [`LEAF_CHUNK`], so a cluster's members are one contiguous range.
+//! [`LEAF_CHUNK`], so a cluster's members are one contiguous range. The
+//! points store: the points packed in quadtree chunks for filtered tiles
+//! (`cluster::store` writes and reads it), a GiST index on each chunk's
+//! `bbox`.
 
 use pgrx::pg_sys;
 
 use crate::pg::rows::Col;
 
-/// The version of this layout (the two tables here and the packed points
-/// of `cluster::store`), stored in each build's settings
+/// The version of this layout (the three tables), stored in each build's settings
 /// (`gridkit._pyramid_settings`): a build made under another layout no
 /// longer matches and is not read. Raise it when a table's shape or a stored
 /// encoding (`gridkit_attrs::props`, `gridkit_attrs::columns`) changes.
@@ -105,3 +107,57 @@ pub fn member_ids_sql(leaves: &str) -> String {
     )
 }
 pub const IDS_COLUMNS: [Col; 1] = [Col::Int8];
+
+/// The points store of a build.
+pub fn points_create_sql(table: &str, postgis: &str) -> String {
+    format!(
+        "CREATE TABLE {table} (
+             bbox      {postgis}.geometry(Polygon, 3857) NOT NULL,
+             n         int4 NOT NULL,
+             xy        bytea NOT NULL,
+             ids       bytea NOT NULL,
+             columns   bytea NOT NULL
+         );
+         -- Arrays of doubles and ids compress poorly; pglz would cost
+         -- more than it saves.
+         ALTER TABLE {table} ALTER COLUMN xy SET STORAGE EXTERNAL,
+                             ALTER COLUMN ids SET STORAGE EXTERNAL,
+                             ALTER COLUMN columns SET STORAGE EXTERNAL;"
+    )
+}
+
+/// Writes chunks from eight arrays: the cell's corners (float8[] × 4, Web
+/// Mercator), point counts (int4[]), then positions, ids and columns
+/// (bytea[]).
+pub fn points_insert_sql(table: &str, postgis: &str) -> String {
+    format!(
+        "INSERT INTO {table} (bbox, n, xy, ids, columns)
+         SELECT {postgis}.st_makeenvelope(x0, y0, x1, y1, 3857), n, xy, ids, c
+           FROM unnest($1::float8[], $2::float8[], $3::float8[], $4::float8[], $5::int4[],
+                       $6::bytea[], $7::bytea[], $8::bytea[]) AS u(x0, y0, x1, y1, n, xy, ids, c)"
+    )
+}
+
+/// Once the chunks are written: the index the reads below use.
+pub fn points_index_sql(table: &str) -> String {
+    format!("CREATE INDEX ON {table} USING gist (bbox)")
+}
+
+/// The chunks whose cells meet a box (parameters float8 × 4, Web Mercator),
+/// read as [`BOX_COLUMNS`].
+pub fn chunks_in_box_sql(table: &str, postgis: &str) -> String {
+    format!(
+        "SELECT ctid, n, xy, columns, pg_catalog.sum(n) OVER () FROM {table} \
+          WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)"
+    )
+}
+/// ctid, n, xy, columns, and the chunks' total count (int8, on every row).
+pub const BOX_COLUMNS: [Col; 5] = [Col::Tid, Col::Int4, Col::Varlena, Col::Varlena, Col::Int8];
+
+/// The chunks at some row addresses (parameter tid[]), read as
+/// [`CHUNK_COLUMNS`].
+pub fn chunks_at_sql(table: &str) -> String {
+    format!("SELECT ctid, n, ids, columns FROM {table} WHERE ctid = ANY($1)")
+}
+/// ctid, n, ids, columns.
+pub const CHUNK_COLUMNS: [Col; 4] = [Col::Tid, Col::Int4, Col::Varlena, Col::Varlena];

@@ -24,10 +24,11 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use rustc_hash::FxHashMap;
 
+use super::layout;
 use crate::derived::{self, Kind};
 use crate::error::*;
 use crate::layers::plan::{LayerPlan, PyramidPlan};
-use crate::pg::rows::{for_each_row, varlena_bytes, Col};
+use crate::pg::rows::{for_each_row, varlena_bytes};
 use gridkit_cluster::points::{Input, PointSet};
 use gridkit_options::filter::TypedFilter;
 
@@ -37,26 +38,6 @@ use gridkit_options::filter::TypedFilter;
 pub const CHUNK_POINTS: usize = 4096;
 /// Chunks per INSERT.
 const WRITE_CHUNKS: usize = 256;
-
-/// The chunks of the points store `table` whose cells meet a box
-/// (parameters float8 × 4, Web Mercator), read by [`read`]: ctid, n, xy,
-/// columns, and the chunks' total count (int8, on every row), as
-/// [`BOX_COLUMNS`].
-pub fn chunks_in_box_sql(table: &str, postgis: &str) -> String {
-    format!(
-        "SELECT ctid, n, xy, columns, pg_catalog.sum(n) OVER () FROM {table} \
-          WHERE bbox OPERATOR({postgis}.&&) {postgis}.st_makeenvelope($1, $2, $3, $4, 3857)"
-    )
-}
-
-pub const BOX_COLUMNS: [Col; 5] = [Col::Tid, Col::Int4, Col::Varlena, Col::Varlena, Col::Int8];
-
-/// The chunks of the points store `table` at some row addresses
-/// (parameter tid[]), read by [`details`] as [`CHUNK_COLUMNS`]: ctid, n,
-/// ids, columns.
-pub fn chunks_at_sql(table: &str) -> String {
-    format!("SELECT ctid, n, ids, columns FROM {table} WHERE ctid = ANY($1)")
-}
 
 /// Creates `table` and fills it with `points`' chunks. Must be called while
 /// connected to SPI. `points` are in quadtree order
@@ -70,24 +51,7 @@ pub fn write(
     keys: &[u64],
     attribute_count: usize,
 ) -> SqlResult<()> {
-    client.update(
-        &format!(
-            "CREATE TABLE {table} (
-                 bbox      {postgis}.geometry(Polygon, 3857) NOT NULL,
-                 n         int4 NOT NULL,
-                 xy        bytea NOT NULL,
-                 ids       bytea NOT NULL,
-                 columns   bytea NOT NULL
-             );
-             -- Arrays of doubles and ids compress poorly; pglz would cost
-             -- more than it saves.
-             ALTER TABLE {table} ALTER COLUMN xy SET STORAGE EXTERNAL,
-                                 ALTER COLUMN ids SET STORAGE EXTERNAL,
-                                 ALTER COLUMN columns SET STORAGE EXTERNAL;"
-        ),
-        None,
-        &[],
-    )?;
+    client.update(&layout::points_create_sql(table, postgis), None, &[])?;
     // One writer for all chunks: its tables keep their room.
     let mut writer = ColumnsWriter::new(attribute_count);
     let mut rows = ChunkRows::default();
@@ -101,7 +65,7 @@ pub fn write(
         }
     }
     rows.write(client, table, postgis)?;
-    client.update(&format!("CREATE INDEX ON {table} USING gist (bbox)"), None, &[])?;
+    client.update(&layout::points_index_sql(table), None, &[])?;
     Ok(())
 }
 
@@ -157,12 +121,7 @@ impl ChunkRows {
         let rows = std::mem::take(self);
         let corner = |k: usize| rows.boxes.iter().map(|b| b[k]).collect::<Vec<f64>>();
         client.update(
-            &format!(
-                "INSERT INTO {table} (bbox, n, xy, ids, columns)
-                 SELECT {postgis}.st_makeenvelope(x0, y0, x1, y1, 3857), n, xy, ids, c
-                   FROM unnest($1::float8[], $2::float8[], $3::float8[], $4::float8[], $5::int4[],
-                               $6::bytea[], $7::bytea[], $8::bytea[]) AS u(x0, y0, x1, y1, n, xy, ids, c)"
-            ),
+            &layout::points_insert_sql(table, postgis),
             None,
             &[
                 corner(0).into(),
@@ -189,13 +148,10 @@ pub struct Origins {
     points: Vec<(u32, u16)>,
 }
 
-/// A row of the points store as both reading queries select it: the row's
-/// address, the chunk's point count and two bytea columns; `None` if any is
-/// NULL (the store's columns are NOT NULL: a malformed store).
-///
-/// What a chunk read selects: ctid, the chunk's point count, two byte columns.
-const CHUNK_COLUMNS: [Col; 4] = [Col::Tid, Col::Int4, Col::Varlena, Col::Varlena];
-
+/// A row of the points store as both reading queries select it
+/// (`layout::CHUNK_COLUMNS`): the row's address, the chunk's point count
+/// and two bytea columns; `None` if any is NULL (the store's columns are NOT
+/// NULL: a malformed store).
 /// One stored chunk: the row's (block, offset), its chunk number and its two byte columns.
 type ChunkRow<'a> = ((u32, u16), usize, &'a [u8], &'a [u8]);
 
@@ -242,7 +198,7 @@ pub fn read(
     let mut resolved: Vec<Input> = Vec::with_capacity(inputs.len());
     let mut malformed = false;
     let mut reserved = false;
-    for_each_row(&query, &args, true, &BOX_COLUMNS, |values, nulls| {
+    for_each_row(&query, &args, true, &layout::BOX_COLUMNS, |values, nulls| {
         if !reserved {
             // Room for every point of the chunks at once: growing by
             // doubling copied the points into fresh memory several times
@@ -254,7 +210,7 @@ pub fn read(
             origins.points.reserve_exact(total);
             reserved = true;
         }
-        // SAFETY: the columns are `BOX_COLUMNS` (checked at start): ctid, n, xy, columns, then the total.
+        // SAFETY: the columns are `layout::BOX_COLUMNS` (checked at start): ctid, n, xy, columns, then the total.
         let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
         let Some((ctid, count, xy, columns)) = row else {
             malformed = true;
@@ -354,7 +310,7 @@ pub fn details(plan: &LayerPlan, pyramid: &PyramidPlan, origins: &Origins, which
         let attribute_count = plan.attributes.len();
         let mut attrs: Vec<(u32, AttrValue<'_>)> = Vec::with_capacity(attribute_count);
         let mut malformed = false;
-        for_each_row(&query, &[tids.into_datum()], true, &CHUNK_COLUMNS, |values, nulls| {
+        for_each_row(&query, &[tids.into_datum()], true, &layout::CHUNK_COLUMNS, |values, nulls| {
             // SAFETY: `details_plan` selects ctid, n, ids, columns.
             let row = if malformed { None } else { unsafe { chunk_row(values, nulls) } };
             let Some((ctid, count, ids, columns)) = row else {

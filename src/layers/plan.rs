@@ -91,23 +91,23 @@ pub struct PyramidPlan {
 }
 
 impl PyramidPlan {
-    /// `cluster::store::chunks_in_box_sql`, prepared on first use.
+    /// `cluster::layout::chunks_in_box_sql`, prepared on first use.
     pub fn points_plan(&self, postgis: &str) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.points_plan.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let sql = crate::cluster::store::chunks_in_box_sql(&self.points_store, postgis);
+        let sql = crate::cluster::layout::chunks_in_box_sql(&self.points_store, postgis);
         let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::FLOAT8OID; 4], Planning::Generic, true)?.run_as(self.owner));
         *self.points_plan.borrow_mut() = Some(plan.clone());
         Ok(plan)
     }
 
-    /// `cluster::store::chunks_at_sql`, prepared on first use.
+    /// `cluster::layout::chunks_at_sql`, prepared on first use.
     pub fn details_plan(&self) -> SqlResult<Rc<Plan>> {
         if let Some(p) = self.details_plan.borrow().as_ref() {
             return Ok(p.clone());
         }
-        let sql = crate::cluster::store::chunks_at_sql(&self.points_store);
+        let sql = crate::cluster::layout::chunks_at_sql(&self.points_store);
         let plan = Rc::new(Plan::prepare(&sql, &[pg_sys::TIDARRAYOID], Planning::Generic, true)?.run_as(self.owner));
         *self.details_plan.borrow_mut() = Some(plan.clone());
         Ok(plan)
