@@ -57,6 +57,18 @@ impl From<gridkit_mvt::Error> for SqlError {
     }
 }
 
+impl From<gridkit_tilecoord::LayerListError> for SqlError {
+    fn from(e: gridkit_tilecoord::LayerListError) -> Self {
+        SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string())
+    }
+}
+
+impl From<gridkit_options::filter::ResolveError> for SqlError {
+    fn from(e: gridkit_options::filter::ResolveError) -> Self {
+        SqlError { hint: e.hint(), ..SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()) }
+    }
+}
+
 /// Raises `e` unless `r` is Ok.
 pub trait OrRaise<T> {
     fn or_raise(self) -> T;

@@ -309,8 +309,7 @@ fn parsed_options(options: &JsonB) -> gridkit_options::LayerOptions {
 #[pg_extern(schema = "gridkit", name = "_layer_list", stable)]
 fn layer_list(layer: Option<&str>) -> Vec<String> {
     (|| -> SqlResult<Vec<String>> {
-        let names = gridkit_tilecoord::split_layers(layer.unwrap_or(""))
-            .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))?;
+        let names = gridkit_tilecoord::split_layers(layer.unwrap_or(""))?;
         let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
         let known: Vec<String> = pgrx::Spi::connect(|client| -> SqlResult<Vec<String>> {
             let rows = client.select(

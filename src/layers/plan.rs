@@ -598,15 +598,15 @@ impl ClusterPlan {
                 "SELECT p.build,
                         pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(s.relname),
                         pg_catalog.quote_ident(ln.nspname) || '.' || pg_catalog.quote_ident(l.relname),
-                        (SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname)
-                           FROM pg_catalog.pg_class pc JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
-                          WHERE pc.oid = p.points_store),
+                        pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(pc.relname),
                         s.relowner
                    FROM gridkit.pyramid p
                    JOIN pg_catalog.pg_class s ON s.oid = p.storage
                    JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
                    JOIN pg_catalog.pg_class l ON l.oid = p.leaves
                    JOIN pg_catalog.pg_namespace ln ON ln.oid = l.relnamespace
+                   JOIN pg_catalog.pg_class pc ON pc.oid = p.points_store
+                   JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
                   WHERE p.layer = $1 AND p.settings = gridkit._pyramid_settings($1)",
                 Some(1),
                 &[layer.into()],

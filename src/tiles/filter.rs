@@ -12,14 +12,7 @@ use crate::layers::plan::LayerPlan;
 /// condition.
 pub fn resolve(plan: &LayerPlan, json: &JsonB) -> SqlResult<Option<TypedFilter>> {
     let attributes: Vec<(&str, _)> = plan.attributes.iter().map(|a| (a.name.as_str(), a.kind)).collect();
-    let filter = TypedFilter::resolve(&plan.name, &json.0, &attributes).map_err(|e| {
-        let hint = e.hint();
-        let err = SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string());
-        match hint {
-            Some(h) => err.hint(h),
-            None => err,
-        }
-    })?;
+    let filter = TypedFilter::resolve(&plan.name, &json.0, &attributes)?;
     Ok(Some(filter).filter(|f| !f.is_empty()))
 }
 

@@ -70,8 +70,7 @@ fn layer_names(layers: &Array<&str>) -> SqlResult<Vec<String>> {
 
 fn make_tile(names: &[&str], z: i32, x: i32, y: i32, filter: Option<&JsonB>) -> SqlResult<Vec<u8>> {
     let tile = TileCoord::new(z.into(), x.into(), y.into())?;
-    gridkit_tilecoord::check_layers(names)
-        .map_err(|e| SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))?;
+    gridkit_tilecoord::check_layers(names)?;
     let plans: Vec<Rc<LayerPlan>> = names.iter().map(|n| cache::get(n)).collect::<SqlResult<_>>()?;
     let filter = match filter {
         Some(f) => filter::resolve(&plans[0], f)?,

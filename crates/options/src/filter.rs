@@ -103,6 +103,57 @@ fn number_bits(x: f64) -> u64 {
 }
 
 impl Accepted {
+    /// No value yet, for an attribute of `kind`.
+    fn empty(kind: AttrKind) -> Accepted {
+        match kind {
+            AttrKind::Text => Accepted::Text(BTreeSet::new()),
+            AttrKind::Int => Accepted::Int(BTreeSet::new()),
+            AttrKind::Float | AttrKind::Double => Accepted::Number(BTreeSet::new()),
+            AttrKind::Bool => Accepted::Bool(BTreeSet::new()),
+        }
+    }
+
+    /// Adds `v` as a value of an attribute of `kind`; `None` when it cannot
+    /// be one. Text stands for any kind (as SQL's untyped literals do); a
+    /// number or boolean is a text attribute's value as written.
+    fn add(&mut self, kind: AttrKind, v: &FilterValue) -> Option<()> {
+        match (self, v) {
+            (Accepted::Text(set), FilterValue::Text(s)) => {
+                set.insert(s.clone());
+            }
+            (Accepted::Text(set), other) => {
+                set.insert(other.to_sql_text());
+            }
+            (Accepted::Int(set), FilterValue::Number(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                set.insert(*n as i64);
+            }
+            (Accepted::Int(set), FilterValue::Text(s)) => {
+                set.insert(s.trim().parse::<i64>().ok()?);
+            }
+            (Accepted::Number(set), v) => {
+                let d = match v {
+                    FilterValue::Number(n) => *n,
+                    FilterValue::Text(s) => s.trim().parse::<f64>().ok()?,
+                    FilterValue::Bool(_) => return None,
+                };
+                if !d.is_finite() {
+                    return None;
+                }
+                // Stored reals are read as f32: compare at that precision.
+                let d = if kind == AttrKind::Float { f64::from(d as f32) } else { d };
+                set.insert(number_bits(d));
+            }
+            (Accepted::Bool(set), FilterValue::Bool(b)) => {
+                set.insert(*b);
+            }
+            (Accepted::Bool(set), FilterValue::Text(s)) => {
+                set.insert(s.parse::<bool>().ok()?);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
     /// Whether an attribute value read from the source or a build matches.
     /// A value of another kind matches nothing (as NULL does not).
     pub fn matches(&self, v: &AttrValue<'_>) -> bool {
@@ -159,31 +210,6 @@ impl ResolveError {
     }
 }
 
-/// `v` as a value of an attribute of `kind`; `None` when it cannot be one.
-/// Text stands for any kind (as SQL's untyped literals do); a number is a
-/// text attribute's value as written.
-fn typed<'a>(kind: AttrKind, v: &'a FilterValue, number_text: &'a mut String) -> Option<AttrValue<'a>> {
-    let value = match (kind, v) {
-        (AttrKind::Int, FilterValue::Number(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => AttrValue::Int(*n as i64),
-        (AttrKind::Int, FilterValue::Text(s)) => AttrValue::Int(s.trim().parse::<i64>().ok()?),
-        (AttrKind::Float | AttrKind::Double, FilterValue::Number(n)) => AttrValue::Double(*n),
-        (AttrKind::Float | AttrKind::Double, FilterValue::Text(s)) => AttrValue::Double(s.trim().parse::<f64>().ok()?),
-        (AttrKind::Bool, FilterValue::Bool(b)) => AttrValue::Bool(*b),
-        (AttrKind::Bool, FilterValue::Text(s)) => AttrValue::Bool(s.parse::<bool>().ok()?),
-        (AttrKind::Text, FilterValue::Text(s)) => AttrValue::String(s),
-        (AttrKind::Text, other) => {
-            *number_text = other.to_sql_text();
-            AttrValue::String(number_text)
-        }
-        _ => return None,
-    };
-    match value {
-        AttrValue::Double(d) if !d.is_finite() => None,
-        AttrValue::Double(d) if kind == AttrKind::Float => Some(AttrValue::Float(d as f32)),
-        v => Some(v),
-    }
-}
-
 fn expected(kind: AttrKind) -> &'static str {
     match kind {
         AttrKind::Int => "an integer",
@@ -215,38 +241,14 @@ impl TypedFilter {
                 });
             };
             let kind = attributes[i].1;
-            let mut accepted = match kind {
-                AttrKind::Text => Accepted::Text(BTreeSet::new()),
-                AttrKind::Int => Accepted::Int(BTreeSet::new()),
-                AttrKind::Float | AttrKind::Double => Accepted::Number(BTreeSet::new()),
-                AttrKind::Bool => Accepted::Bool(BTreeSet::new()),
-            };
+            let mut accepted = Accepted::empty(kind);
             for v in &c.values {
-                let mut number_text = String::new();
-                let value = typed(kind, v, &mut number_text).ok_or_else(|| ResolveError::WrongType {
+                accepted.add(kind, v).ok_or_else(|| ResolveError::WrongType {
                     layer: layer.to_string(),
                     attribute: c.attribute.clone(),
                     value: shown(v),
                     expected: expected(kind),
                 })?;
-                match (&mut accepted, value) {
-                    (Accepted::Text(set), AttrValue::String(s)) => {
-                        set.insert(s.to_string());
-                    }
-                    (Accepted::Int(set), AttrValue::Int(n)) => {
-                        set.insert(n);
-                    }
-                    (Accepted::Number(set), AttrValue::Double(d)) => {
-                        set.insert(number_bits(d));
-                    }
-                    (Accepted::Number(set), AttrValue::Float(f)) => {
-                        set.insert(number_bits(f64::from(f)));
-                    }
-                    (Accepted::Bool(set), AttrValue::Bool(b)) => {
-                        set.insert(b);
-                    }
-                    _ => unreachable!("typed() returns a value of the attribute's kind"),
-                }
             }
             on[i] = Some(accepted);
         }
@@ -357,26 +359,18 @@ mod tests {
         assert_eq!(e.hint().unwrap(), "Registered attributes: iso, units, mw, share, open.");
         let none = TypedFilter::resolve("bare", &json!({"a": 1}), &[]).unwrap_err();
         assert_eq!(none.hint().unwrap(), "The layer has no attributes.");
-        assert_eq!(
-            err(json!({"units": "many"})).to_string(),
-            "cannot filter layer \"sites\" on \"units\": \"many\" is not an integer"
-        );
-        assert_eq!(
-            err(json!({"units": 1.5})).to_string(),
-            "cannot filter layer \"sites\" on \"units\": 1.5 is not an integer"
-        );
-        assert_eq!(
-            err(json!({"mw": "NaN"})).to_string(),
-            "cannot filter layer \"sites\" on \"mw\": \"NaN\" is not a number"
-        );
-        assert_eq!(
-            err(json!({"open": 1})).to_string(),
-            "cannot filter layer \"sites\" on \"open\": 1 is not a boolean"
-        );
-        assert_eq!(
-            err(json!({"iso": null})).to_string(),
-            "layer \"sites\": filter on \"iso\": a value must be a string, a number or a boolean, not null"
-        );
+        for (filter, message) in [
+            (json!({"units": "many"}), "cannot filter layer \"sites\" on \"units\": \"many\" is not an integer"),
+            (json!({"units": 1.5}), "cannot filter layer \"sites\" on \"units\": 1.5 is not an integer"),
+            (json!({"mw": "NaN"}), "cannot filter layer \"sites\" on \"mw\": \"NaN\" is not a number"),
+            (json!({"open": 1}), "cannot filter layer \"sites\" on \"open\": 1 is not a boolean"),
+            (
+                json!({"iso": null}),
+                "layer \"sites\": filter on \"iso\": a value must be a string, a number or a boolean, not null",
+            ),
+        ] {
+            assert_eq!(err(filter).to_string(), message);
+        }
         assert_eq!(err(json!({"units": 1.5})).hint(), None);
     }
 }

@@ -54,8 +54,8 @@ pub fn check_layers(names: &[&str]) -> Result<(), LayerListError> {
     if names.len() > MAX_LAYERS {
         return Err(LayerListError::TooMany(names.len()));
     }
-    if let Some((_, n)) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
-        return Err(LayerListError::Twice(n.to_string()));
+    if let Some(i) = (1..names.len()).find(|&i| names[..i].contains(&names[i])) {
+        return Err(LayerListError::Twice(names[i].to_string()));
     }
     Ok(())
 }
@@ -67,9 +67,6 @@ pub fn split_layers(list: &str) -> Result<Vec<&str>, LayerListError> {
         return Err(LayerListError::Empty);
     }
     let names: Vec<&str> = list.split(',').collect();
-    if names.len() > MAX_LAYERS {
-        return Err(LayerListError::TooMany(names.len()));
-    }
     if names.iter().any(|n| n.is_empty()) {
         return Err(LayerListError::EmptyName);
     }

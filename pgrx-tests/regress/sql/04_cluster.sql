@@ -127,6 +127,14 @@ SELECT grid_tile('sites', 0, 0, 0) = :'tile_from_pyramid'::bytea AS same_tile_as
 SELECT gridkit.cluster_refresh('sites') > 0 AS rebuilt;
 SELECT stale, (settings -> 'layout')::int > 0 AS current_layout FROM gridkit.pyramid JOIN gridkit.layer_status() USING (layer)
  WHERE layer = 'sites';
+-- The settings functions parse options as registration does: bad ones get
+-- 22023 with the parser's message.
+SELECT gridkit._cluster_build_settings('{"cluster": {"radius": 0}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit._band_build_settings('[1]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT gridkit._band_build_settings('{}') = gridkit._band_build_settings('{"simplify": {}, "extent": 4096}')
+       AS defaults_spelled_out_are_equal;
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'fx.sites'::regclass AND tgname = 'gridkit_data_version';
 SELECT gridkit.layer_drop('sites');
 SELECT count(*) AS pyramids FROM gridkit.pyramid WHERE layer = 'sites';
