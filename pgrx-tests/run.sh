@@ -6,8 +6,11 @@
 #             ST_AsMVT; geometry checked with shapely (pytest)
 #   http/     gridkit-server on the same database: tiles, caching, JSON,
 #             errors, fuzz, load, a database restart, and the map page in
-#             headless Chromium (pytest + web/test/map.test.mjs); last, as
-#             it restarts the cluster
+#             headless Chromium (pytest + web/test/map.test.mjs); after the
+#             other suites on this cluster, as it restarts it
+#   replica/  a primary and a streaming replica of it (clusters of their
+#             own): reads equal, writes refused with 25006, the replica's
+#             server caching and following replayed changes
 # Set KEEP_CLUSTER=1 to leave the cluster running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,3 +90,6 @@ GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" \
 echo "==> HTTP server and map page"
 GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" GRIDKIT_CLUSTER=test \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/http
+
+echo "==> streaming replica"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/replica

@@ -3,6 +3,10 @@
 # to run as root), with its own data directory, port and socket directory.
 #
 #   scripts/cluster.sh start NAME PORT   create if needed, start if stopped
+#   scripts/cluster.sh standby NAME PORT PRIMARY
+#                                        a streaming replica of the running
+#                                        cluster PRIMARY (pg_basebackup -R),
+#                                        hot standby, started
 #   scripts/cluster.sh stop NAME         stop if running
 #   scripts/cluster.sh restart NAME      restart a running cluster (fast shutdown)
 #   scripts/cluster.sh wipe NAME         stop and delete
@@ -28,7 +32,7 @@ as_pg() { sudo -u "$PG_USER" "$@"; }
 # Whether something accepts connections on a local TCP port.
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-cmd=${1:?usage: cluster.sh start|stop|restart|wipe|dir NAME [PORT]}
+cmd=${1:?usage: cluster.sh start|standby|stop|restart|wipe|dir NAME [PORT [PRIMARY]]}
 name=${2:?cluster name}
 dir=$(state_dir "$name")
 
@@ -63,8 +67,37 @@ CONF
     if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         if port_taken "$port"; then
             echo "port $port is in use by another program, so gridkit's '$name' cluster cannot start there;" >&2
-            echo "choose another port: GRIDKIT_PORT for make demo, GRIDKIT_TEST_PORT for make test" \
-                 "(e.g. GRIDKIT_PORT=55430 make demo)" >&2
+            echo "choose another port: GRIDKIT_PORT for make demo, GRIDKIT_TEST_PORT for make test," \
+                 "GRIDKIT_REPLICA_PORT for its replica suite (e.g. GRIDKIT_PORT=55430 make demo)" >&2
+            exit 1
+        fi
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    fi ;;
+standby)
+    port=${3:?port}
+    primary=${4:?primary cluster name}
+    pdir=$(state_dir "$primary")
+    pport=$(sed -n "s/^port = \([0-9]*\)$/\1/p" "$pdir/data/postgresql.conf" | tail -1)
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        chown "$PG_USER" "$dir" "$(dirname "$dir")" 2>/dev/null || true
+        rm -rf "$dir/data.new"
+        # -R writes standby.signal and primary_conninfo; -X stream copies the
+        # WAL made during the copy, so the replica starts consistent.
+        as_pg "$PG_BIN/pg_basebackup" -h "$pdir" -p "$pport" -U postgres -D "$dir/data.new" -R -X stream -c fast
+        as_pg tee -a "$dir/data.new/postgresql.conf" >/dev/null <<CONF
+# gridkit project-local streaming replica of '$primary'
+port = $port
+unix_socket_directories = '$dir'
+hot_standby = on
+hot_standby_feedback = on
+CONF
+        mv "$dir/data.new" "$dir/data"
+    fi
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        if port_taken "$port"; then
+            echo "port $port is in use by another program, so gridkit's '$name' replica cannot start there;" >&2
+            echo "choose another port: GRIDKIT_REPLICA_PORT for make test's replica suite" >&2
             exit 1
         fi
         as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null

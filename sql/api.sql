@@ -38,13 +38,16 @@ CREATE TRIGGER notify_tiles AFTER INSERT ON gridkit.source_change
     FOR EACH STATEMENT EXECUTE FUNCTION gridkit._notify_tiles();
 
 -- Per layer, a version of everything its tiles depend on: equal versions,
--- equal tiles (for the same request and gridkit.* settings).
+-- equal tiles (for the same request and gridkit.* settings). Times enter as
+-- epoch seconds, so the text is the same under any TimeZone or DateStyle:
+-- servers on a primary and its replicas compute the same ETags.
 CREATE FUNCTION api.layer_versions() RETURNS TABLE (layer text, version text)
 LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.name,
-           md5(concat_ws('|', l.registered_at, l.source::oid, l.geom_column, l.id_column, l.attributes::text,
-                         l.options::text, gridkit.layer_data_version(l.name), p.build, p.built_at, g.built_at))
+           md5(concat_ws('|', extract(epoch FROM l.registered_at), l.source::oid, l.geom_column, l.id_column,
+                         l.attributes::text, l.options::text, gridkit.layer_data_version(l.name), p.build,
+                         extract(epoch FROM p.built_at), extract(epoch FROM g.built_at)))
       FROM gridkit.layer l
       LEFT JOIN gridkit.pyramid p ON p.layer = l.name
       LEFT JOIN gridkit.generalization g ON g.layer = l.name
@@ -354,6 +357,7 @@ RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.api_grant');
     IF create_role AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role) THEN
         EXECUTE format('CREATE ROLE %I %s NOINHERIT', role, CASE WHEN login THEN 'LOGIN' ELSE 'NOLOGIN' END);
     END IF;

@@ -147,8 +147,12 @@ CREATE TABLE gridkit.retired_relation (
 -- Folds counted changes into source_version. Safe at any time: the sum a
 -- version reads stays the same. Concurrent calls each fold what they delete.
 CREATE FUNCTION gridkit.compact_data_versions() RETURNS bigint
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM gridkit._require_primary('gridkit.compact_data_versions');
     WITH folded AS (
         DELETE FROM gridkit.source_change RETURNING relid
     ), counted AS (
@@ -157,7 +161,9 @@ AS $$
         ON CONFLICT (relid) DO UPDATE SET compacted = v.compacted + EXCLUDED.compacted
         RETURNING 1
     )
-    SELECT count(*) FROM folded
+    SELECT count(*) INTO n FROM folded;
+    RETURN n;
+END
 $$;
 
 -- The relations a relation reads: itself, and through views (not

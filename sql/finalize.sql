@@ -140,6 +140,7 @@ COMMENT ON FUNCTION gridkit.layer_status() IS
 CREATE FUNCTION gridkit.cluster_refresh_stale() RETURNS TABLE (layer text, points bigint)
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT gridkit._require_primary('gridkit.cluster_refresh_stale');
     SELECT s.layer, gridkit.cluster_refresh(s.layer)
       FROM gridkit.layer_status() s
      WHERE s.stale AND s.clustered
@@ -151,6 +152,7 @@ COMMENT ON FUNCTION gridkit.cluster_refresh_stale() IS
 CREATE FUNCTION gridkit.generalize_refresh_stale() RETURNS TABLE (layer text, features bigint)
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT gridkit._require_primary('gridkit.generalize_refresh_stale');
     SELECT s.layer, gridkit.generalize_refresh(s.layer)
       FROM gridkit.layer_status() s
      WHERE s.stale AND s.generalized AND NOT s.clustered
@@ -162,6 +164,7 @@ COMMENT ON FUNCTION gridkit.generalize_refresh_stale() IS
 CREATE FUNCTION gridkit.refresh_stale() RETURNS TABLE (layer text, kind text, rows bigint)
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT gridkit._require_primary('gridkit.refresh_stale');
     SELECT c.layer, 'cluster pyramid', c.points FROM gridkit.cluster_refresh_stale() c
     UNION ALL
     SELECT g.layer, 'generalization', g.features FROM gridkit.generalize_refresh_stale() g

@@ -38,6 +38,7 @@ DECLARE
     rt timestamptz := coalesce(reference_to, valid_until);
     c gridkit.safety_constants;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.safety_constants_compute');
     IF source IS NULL OR valid_from IS NULL OR valid_until IS NULL THEN
         RAISE EXCEPTION 'safety_constants_compute: source, valid_from and valid_until must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -102,6 +103,7 @@ DECLARE
     -- 22023-class errors on anything that is not a name).
     qualified text := (SELECT string_agg(quote_ident(part), '.') FROM unnest(parse_ident(target)) part);
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.safety_target_create');
     EXECUTE format('CREATE TABLE %s (
         ts timestamptz NOT NULL, intersection_id integer NOT NULL, traffic_volume integer NOT NULL,
         vru_event_count integer NOT NULL, vehicle_event_count integer NOT NULL,

@@ -157,6 +157,7 @@ DECLARE
     r gridkit.rollup;
     dependent text;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.rollup_drop');
     SELECT * INTO r FROM gridkit.rollup WHERE rollup.name = rollup_drop.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'rollup "%" does not exist', name USING ERRCODE = '42704';

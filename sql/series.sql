@@ -103,6 +103,7 @@ DECLARE
     l gridkit.latest;
     s record;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.latest_enable');
     IF key_columns IS NULL OR cardinality(key_columns) = 0 OR expected IS NULL THEN
         RAISE EXCEPTION 'latest_enable: key_columns must name at least one column, expected must not be NULL'
             USING ERRCODE = '22023';
@@ -154,6 +155,7 @@ AS $$
 DECLARE
     l gridkit.latest;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.latest_disable');
     DELETE FROM gridkit.latest x WHERE x.source = latest_disable.source RETURNING * INTO l;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'latest values of % are not kept', source USING ERRCODE = '42704';
@@ -369,6 +371,7 @@ DECLARE
     staged bigint;
     n bigint;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.replace_range');
     IF "from" IS NULL OR "to" IS NULL OR staging IS NULL THEN
         RAISE EXCEPTION 'replace_range: no argument may be NULL' USING ERRCODE = '22004';
     END IF;

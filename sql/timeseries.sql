@@ -202,6 +202,7 @@ DECLARE
     lo timestamptz := gridkit._ts_partition_start(now(), t.partition_interval);
     hi timestamptz := lo;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.ts_premake');
     FOR i IN 0..t.premake LOOP
         hi := gridkit._ts_partition_next(hi, t.partition_interval);
     END LOOP;
@@ -221,6 +222,7 @@ DECLARE
     lo timestamptz;
     moved bigint := 0;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.ts_move_default_rows');
     SELECT p.partition INTO def FROM gridkit.ts_partitions(source) p WHERE p.is_default;
     IF def IS NULL THEN
         RETURN 0;
@@ -251,6 +253,7 @@ DECLARE
     n bigint;
     dropped bigint := 0;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.ts_apply_retention');
     IF t.keep IS NULL THEN
         RETURN 0;
     END IF;
@@ -296,6 +299,7 @@ DECLARE
     nsp name;
     rel name;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.ts_create');
     IF source IS NULL OR time_column IS NULL OR partition_interval IS NULL OR premake IS NULL THEN
         RAISE EXCEPTION 'ts_create: no argument may be NULL' USING ERRCODE = '22004';
     END IF;
@@ -368,6 +372,7 @@ DECLARE
     before bigint;
     after bigint;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.ts_convert');
     IF source IS NULL OR time_column IS NULL OR partition_interval IS NULL OR premake IS NULL THEN
         RAISE EXCEPTION 'ts_convert: no argument may be NULL' USING ERRCODE = '22004';
     END IF;
@@ -473,6 +478,7 @@ CREATE FUNCTION gridkit.retention_set(target regclass, keep interval) RETURNS vo
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.retention_set');
     PERFORM gridkit._ts_row(target);
     IF keep IS NOT NULL AND keep <= interval '0' THEN
         RAISE EXCEPTION 'keep must be a positive interval, not %', keep USING ERRCODE = '22023';
@@ -503,6 +509,7 @@ DECLARE
     started timestamptz;
     n bigint;
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.run_maintenance');
     IF jobs IS NULL OR jobs NOT IN ('all', 'hourly', 'daily') THEN
         RAISE EXCEPTION 'run_maintenance: jobs must be ''all'', ''hourly'' or ''daily'', not %',
             coalesce(quote_literal(jobs), 'NULL') USING ERRCODE = '22023';
@@ -556,6 +563,7 @@ RETURNS TABLE (job text, jobid bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM gridkit._require_primary('gridkit.schedule');
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = '55000',
             HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron.';

@@ -254,6 +254,7 @@ fn demo_generate(
     scale: default!(f64, 1.0),
     seed: default!(i32, 42),
 ) -> TableIterator<'static, (name!(layer, String), name!(features, i64))> {
+    crate::pg::standby::require_primary("gridkit.demo_generate").or_raise();
     check_scale(scale).or_raise();
     let demo = Demo::new(scale, seed as i64 as u64);
     let counts = Spi::connect_mut(|client| -> SqlResult<_> {

@@ -2,50 +2,14 @@
 driven with the standard library's HTTP client (no decoding done for us),
 tiles decoded by mapbox-vector-tile."""
 
-import gzip
-import http.client
-import json
 import os
-import pathlib
-import signal
-import subprocess
-import time
 import urllib.parse
 
 import psycopg
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from serverproc import ROOT, running_server, server_env
 PORT = int(os.environ.get("GRIDKIT_HTTP_PORT", "54339"))
-
-
-class Client:
-    def __init__(self, port):
-        self.port = port
-
-    def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-            c.request(method, path, body=data, headers=headers or {})
-            r = c.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
-
-    def get(self, path, headers=None):
-        return self.request("GET", path, headers=headers)
-
-    def json(self, path, method="GET", body=None):
-        status, headers, data = self.request(method, path, body)
-        assert headers["content-type"].startswith("application/json"), (path, headers)
-        return status, json.loads(data)
-
-    def tile(self, path, headers=None):
-        status, h, data = self.get(path, headers)
-        if h.get("content-encoding") == "gzip":
-            data = gzip.decompress(data)
-        return status, h, data
 
 
 @pytest.fixture(scope="session")
@@ -85,44 +49,11 @@ def db():
     c.close()
 
 
-def server_env(db):
-    info = db.info
-    url = f"host={info.host} port={info.port} user=gridkit_web dbname={info.dbname}"
-    return {**os.environ, "DATABASE_URL": url, "GRIDKIT_WEB_DIR": str(ROOT / "web"),
-            "GRIDKIT_STATEMENT_TIMEOUT_MS": "2000", "GRIDKIT_POOL_SIZE": "8"}
-
-
-def wait_healthy(client, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            status, body = client.json("/health")
-            if status == 200 and body.get("listening"):
-                return
-        except (OSError, json.JSONDecodeError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the server did not become healthy")
-
-
 @pytest.fixture(scope="session")
 def server(db):
-    binary = os.environ.get("GRIDKIT_SERVER", str(ROOT / "target/debug/gridkit-server"))
-    log = open(ROOT / "target/http-server.log", "w")
-    proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{PORT}"], env=server_env(db), stdout=log, stderr=log)
-    client = Client(PORT)
-    try:
-        wait_healthy(client)
+    info = db.info
+    with running_server(server_env(info.host, info.port, info.dbname), PORT, "http-server.log") as client:
         yield client
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise AssertionError("the server did not stop within 10 s of SIGTERM")
-        log.close()
-    assert code == 0, f"the server exited with {code} on SIGTERM"
 
 
 def q(s):

@@ -8,7 +8,6 @@ import gzip
 import json
 import os
 import random
-import re
 import subprocess
 import time
 
@@ -60,13 +59,6 @@ def test_etag_304_cache_control_and_gzip(server):
     assert server.get("/tiles/pnodes/3/2/3.mvt")[1]["etag"] != h["etag"]
 
 
-def metric(server, name):
-    status, _, body = server.get("/metrics")
-    assert status == 200
-    m = re.search(rf"^gridkit_{name}(?:_total)? (\d+)", body.decode(), re.M)
-    return int(m.group(1)) if m else 0
-
-
 def vals(tile):
     return sorted(f["properties"]["val"] for f in mapbox_vector_tile.decode(tile)["http_points"]["features"])
 
@@ -74,10 +66,10 @@ def vals(tile):
 def test_a_data_change_invalidates_cached_tiles_at_once(server, db):
     path = "/tiles/http_points/0/0/0.mvt"
     _, h1, t1 = server.tile(path)
-    hits = metric(server, "tile_cache_hits")
+    hits = server.metric("tile_cache_hits")
     _, h2, t2 = server.tile(path)
     assert t2 == t1 and h2["etag"] == h1["etag"]
-    assert metric(server, "tile_cache_hits") == hits + 1
+    assert server.metric("tile_cache_hits") == hits + 1
     db.execute("UPDATE public.http_points SET val = val + 100 WHERE id = 3")
     # The change is heard at commit: the next request gets the new tile
     # (allowing the notification a moment to arrive).
@@ -284,7 +276,7 @@ def test_fifty_concurrent_clients(server):
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(fetch, paths))
     assert statuses.count(200) == len(paths), {s: statuses.count(s) for s in set(statuses)}
-    assert metric(server, "pool_waiting_requests") == 0
+    assert server.metric("pool_waiting_requests") == 0
 
 
 def test_the_servers_role_is_read_only(db):
@@ -316,8 +308,8 @@ def test_a_failing_listener_reports_the_databases_error_once_and_recovers(server
         assert not health["listening"], health
         assert health["listener"]["last_error"].startswith("42501: permission denied for function layer_versions")
         assert 0 < health["listener"]["retry_in_ms"] <= 30000
-        assert metric(server, "change_listener_up") == 0
-        assert metric(server, "change_listener_failures") >= 3
+        assert server.metric("change_listener_up") == 0
+        assert server.metric("change_listener_failures") >= 3
         # While not listening, tiles bypass the cache but are served.
         assert server.get("/tiles/pnodes/2/1/1.mvt")[0] == 200
     finally:
@@ -326,7 +318,7 @@ def test_a_failing_listener_reports_the_databases_error_once_and_recovers(server
     while time.time() < deadline and not server.json("/health")[1]["listening"]:
         time.sleep(0.2)
     assert server.json("/health")[1]["listening"]
-    assert metric(server, "change_listener_up") == 1
+    assert server.metric("change_listener_up") == 1
     # The database's message, logged once for repeated failures.
     logged = [l for l in log_path.read_text().splitlines() if "permission denied for function layer_versions" in l]
     assert len(logged) == 1, logged

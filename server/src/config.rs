@@ -33,6 +33,10 @@ pub struct Config {
     /// The map page and its scripts.
     #[arg(long, env = "GRIDKIT_WEB_DIR", default_value = "web")]
     pub web_dir: PathBuf,
+    /// On a hot standby (which refuses LISTEN), how often to check whether
+    /// WAL was replayed, re-reading the layer versions when it was.
+    #[arg(long, env = "GRIDKIT_POLL_MS", default_value_t = 250)]
+    pub poll_ms: u64,
     /// Public base URL for TileJSON tile URLs (default: from the request's Host).
     #[arg(long, env = "GRIDKIT_PUBLIC_URL")]
     pub public_url: Option<String>,

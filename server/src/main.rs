@@ -41,6 +41,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "failures": listener.failures,
         "last_error": listener.last_error,
         "retry_in_ms": listener.retry_in.filter(|_| !listening).map(|d| d.as_millis() as u64),
+        "watch": listener.watch.map(versions::Watch::name),
     });
     match check {
         Ok(Ok(_)) => {

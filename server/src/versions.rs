@@ -1,11 +1,19 @@
 //! What the server knows of the layers: each one's version (from
 //! `api.layer_versions()`), attribute fields and max-age (from
-//! `api.layers()`), kept current by LISTEN on channel `gridkit_tiles`, which
-//! the extension notifies at the commit of every change a tile may show.
+//! `api.layers()`), kept current on a connection of its own, one of two
+//! ways depending on the database:
 //!
-//! While the listening connection is down, nothing is known for sure:
+//! - a primary: LISTEN on channel `gridkit_tiles`, which the extension
+//!   notifies at the commit of every change a tile may show;
+//! - a hot standby, which refuses LISTEN: every `--poll-ms` the replay
+//!   position (`pg_last_wal_replay_lsn()`), and when it moved a re-read of
+//!   the versions. Versions are read from the standby itself, so the cache
+//!   holds what the standby shows, never newer nor older; a standby that is
+//!   promoted is noticed on the next poll and listened to instead.
+//!
+//! While the watching connection is down, nothing is known for sure:
 //! `Layers::current` returns None and tiles bypass the cache (no stale tile
-//! is ever served); the listener reconnects and re-reads.
+//! is ever served); the watcher reconnects and re-reads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -40,6 +48,26 @@ pub struct ListenerStatus {
     pub failures: u64,
     /// The wait before the next attempt, while not listening.
     pub retry_in: Option<Duration>,
+    /// How changes are heard, while watching.
+    pub watch: Option<Watch>,
+}
+
+/// How the server hears of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// LISTEN gridkit_tiles (a primary).
+    Notify,
+    /// Polling the replay position (a hot standby).
+    Replay,
+}
+
+impl Watch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Watch::Notify => "notify",
+            Watch::Replay => "replay",
+        }
+    }
 }
 
 impl Layers {
@@ -96,7 +124,15 @@ async fn read(client: &tokio_postgres::Client) -> Result<HashMap<String, LayerIn
         .collect())
 }
 
-/// Listens for changes until the process ends, reconnecting after failures.
+/// How a watch ended without an error.
+enum Ended {
+    /// The connection closed.
+    Closed,
+    /// The standby became a primary: watch again, by LISTEN.
+    Promoted,
+}
+
+/// Watches for changes until the process ends, reconnecting after failures.
 /// `on_change` runs after each re-read (the tile cache drops what is stale).
 /// A failure is logged once (with the database's SQLSTATE and message);
 /// the same failure again is logged at debug level, and attempts back off
@@ -106,8 +142,13 @@ pub async fn listen(config: Config, layers: Arc<Layers>, on_change: impl Fn() + 
     let mut backoff = FIRST_RETRY;
     loop {
         let mut heard = false;
-        let error = match listen_once(&config, &layers, &on_change, &mut heard).await {
-            Ok(()) => "the connection closed".to_string(),
+        let error = match watch_once(&config, &layers, &on_change, &mut heard).await {
+            Ok(Ended::Promoted) => {
+                tracing::info!("the standby was promoted: listening for changes instead of polling");
+                layers.listener.write().expect("listener lock").watch = None;
+                continue;
+            }
+            Ok(Ended::Closed) => "the connection closed".to_string(),
             Err(e) => describe(e.as_ref()),
         };
         if heard {
@@ -119,6 +160,7 @@ pub async fn listen(config: Config, layers: Arc<Layers>, on_change: impl Fn() + 
             status.last_error = Some(error.clone());
             status.failures += 1;
             status.retry_in = Some(backoff);
+            status.watch = None;
             repeated
         };
         if repeated {
@@ -137,16 +179,18 @@ pub async fn listen(config: Config, layers: Arc<Layers>, on_change: impl Fn() + 
     }
 }
 
-async fn listen_once(
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn watch_once(
     config: &Config,
     layers: &Layers,
     on_change: &impl Fn(),
     heard: &mut bool,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Ended, BoxError> {
     let pg = crate::db::pg_config(config)?;
     let (client, mut connection) = pg.connect(NoTls).await?;
     // The connection yields notifications only when polled as a stream.
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
@@ -164,18 +208,73 @@ async fn listen_once(
             }
         }
     });
-    client.batch_execute("LISTEN gridkit_tiles").await?;
-    layers.set(Some(read(&client).await?));
-    on_change();
-    tracing::info!("listening for layer changes");
+    let standby: bool = client.query_one("SELECT pg_catalog.pg_is_in_recovery()", &[]).await?.get(0);
+    let ended = if standby {
+        poll_replay(config, &client, layers, on_change, heard).await
+    } else {
+        notified(&client, rx, layers, on_change, heard).await
+    };
+    driver.abort();
+    ended
+}
+
+/// Marks the watch as working: versions known, failures forgiven.
+fn watching(layers: &Layers, watch: Watch, heard: &mut bool) {
+    tracing::info!(watch = watch.name(), "watching for layer changes");
     *heard = true;
-    layers.listener.write().expect("listener lock").retry_in = None;
+    let mut status = layers.listener.write().expect("listener lock");
+    status.retry_in = None;
+    status.watch = Some(watch);
+}
+
+async fn notified(
+    client: &tokio_postgres::Client,
+    mut rx: mpsc::UnboundedReceiver<()>,
+    layers: &Layers,
+    on_change: &impl Fn(),
+    heard: &mut bool,
+) -> Result<Ended, BoxError> {
+    client.batch_execute("LISTEN gridkit_tiles").await?;
+    layers.set(Some(read(client).await?));
+    on_change();
+    watching(layers, Watch::Notify, heard);
     while rx.recv().await.is_some() {
         // Many commits may notify at once: one re-read covers them all.
         while rx.try_recv().is_ok() {}
-        layers.set(Some(read(&client).await?));
+        layers.set(Some(read(client).await?));
         on_change();
     }
-    driver.abort();
-    Ok(())
+    Ok(Ended::Closed)
+}
+
+/// On a standby: the versions are re-read whenever WAL was replayed since
+/// the last read. The position is read before the versions, so a change
+/// replayed in between is read again on the next poll, never missed.
+async fn poll_replay(
+    config: &Config,
+    client: &tokio_postgres::Client,
+    layers: &Layers,
+    on_change: &impl Fn(),
+    heard: &mut bool,
+) -> Result<Ended, BoxError> {
+    let replay =
+        client.prepare("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_last_wal_replay_lsn()::text").await?;
+    let every = Duration::from_millis(config.poll_ms.max(1));
+    let mut read_at: Option<Option<String>> = None;
+    loop {
+        let row = client.query_one(&replay, &[]).await?;
+        if !row.get::<_, bool>(0) {
+            return Ok(Ended::Promoted);
+        }
+        let position: Option<String> = row.get(1);
+        if read_at.as_ref() != Some(&position) {
+            layers.set(Some(read(client).await?));
+            on_change();
+            if read_at.is_none() {
+                watching(layers, Watch::Replay, heard);
+            }
+            read_at = Some(position);
+        }
+        tokio::time::sleep(every).await;
+    }
 }

@@ -19,6 +19,7 @@ use crate::pg::rows::{for_each_row, Plan, Planning};
 /// points clustered. Readers keep the previous pyramid until this commits.
 #[pg_extern(schema = "gridkit", volatile)]
 fn cluster_refresh(layer: &str) -> i64 {
+    crate::pg::standby::require_primary("gridkit.cluster_refresh").or_raise();
     crate::layers::registry::managing_layer(layer, || build::refresh(layer)).or_raise()
 }
 

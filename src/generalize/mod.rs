@@ -16,6 +16,7 @@ use crate::error::*;
 /// previous bands until this commits.
 #[pg_extern(schema = "gridkit", volatile)]
 fn generalize_refresh(layer: &str) -> i64 {
+    crate::pg::standby::require_primary("gridkit.generalize_refresh").or_raise();
     crate::layers::registry::managing_layer(layer, || build::refresh(layer)).or_raise()
 }
 

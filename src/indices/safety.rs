@@ -146,6 +146,7 @@ fn safety_compute(
     k: f64,
     timezone: &str,
 ) -> i64 {
+    crate::pg::standby::require_primary("gridkit.safety_compute").or_raise();
     Spi::connect_mut(|client| -> SqlResult<i64> {
         let method = match method {
             "blend" => Method::Blend,

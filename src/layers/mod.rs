@@ -120,6 +120,7 @@ fn layer_register(
     options: Option<JsonB>,
 ) {
     (|| -> SqlResult<Option<crate::derived::Kind>> {
+        crate::pg::standby::require_primary("gridkit.layer_register")?;
         let name = required(name, "layer name")?;
         let relid = required(source, "source")?;
         let geom_column = required(geom_column, "geom_column")?;
@@ -393,6 +394,7 @@ fn layer_fields(layer: &str) -> JsonB {
 /// Removes a layer from the registry. Its source is not touched.
 #[pg_extern(schema = "gridkit", volatile)]
 fn layer_drop(name: Option<&str>) {
+    crate::pg::standby::require_primary("gridkit.layer_drop").or_raise();
     let name = required(name, "layer name").or_raise();
     let dropped = crate::layers::registry::managing_layer(name, || {
         Spi::connect_mut(|client| -> SqlResult<bool> {

@@ -201,6 +201,7 @@ fn rollup_create(
     aggregates: JsonB,
     timezone: &str,
 ) -> Oid {
+    crate::pg::standby::require_primary("gridkit.rollup_create").or_raise();
     Spi::connect_mut(|client| -> SqlResult<Oid> {
         if name.is_empty() || name.len() > 54 {
             return Err(SqlError::new(ERRCODE_INVALID_PARAMETER_VALUE, "a rollup name must be 1 to 54 bytes")
@@ -310,6 +311,7 @@ type Range = spans::Span<TimestampWithTimeZone>;
 /// Materializes what changed in rollup `name`; returns the rows written.
 #[pg_extern(schema = "gridkit")]
 fn rollup_refresh(name: &str) -> i64 {
+    crate::pg::standby::require_primary("gridkit.rollup_refresh").or_raise();
     Spi::connect_mut(|client| refresh(client, name)).or_raise()
 }
 

@@ -5,19 +5,29 @@
 //! server compresses here, with a deflate state kept per thread.
 
 use std::cell::RefCell;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use sha2::{Digest, Sha256};
 
 use super::cache::TileKey;
 
+/// The same for the same request and layer versions in every server
+/// process, build and machine (a primary's and its replicas' servers behind
+/// one address agree): SHA-256 of the key's fields, each length-prefixed.
 pub fn etag(key: &TileKey) -> String {
-    let mut h = DefaultHasher::new();
-    key.hash(&mut h);
-    format!("\"{:016x}\"", h.finish())
+    let mut h = Sha256::new();
+    for field in [key.layers.as_bytes(), key.filter.as_bytes(), key.versions.as_bytes()] {
+        h.update((field.len() as u64).to_le_bytes());
+        h.update(field);
+    }
+    for n in [key.z, key.x, key.y] {
+        h.update(n.to_le_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
 }
 
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -67,4 +77,27 @@ pub fn gzip(raw: &[u8]) -> Bytes {
     out.extend_from_slice(&crc.sum().to_le_bytes());
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
     Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tag is part of the contract between server instances and with
+    /// caches in front of them: it must not change with the build. The
+    /// expected value is Python's hashlib over the same bytes.
+    #[test]
+    fn etag_is_sha256_of_the_length_prefixed_key() {
+        let key = TileKey {
+            layers: "zones,pnodes".into(),
+            z: 5,
+            x: 9,
+            y: 12,
+            filter: r#"{"iso_id":["PJM"]}"#.into(),
+            versions: "v1,v2".into(),
+        };
+        assert_eq!(etag(&key), "\"139b57c79499e074aab54ba52f49bfda\"");
+        let moved = TileKey { versions: "v1,v3".into(), ..key.clone() };
+        assert_ne!(etag(&moved), etag(&key));
+    }
 }
