@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|instructions|cluster|lines|huge|timeseries|rollups|indices|http|all]
+#   bench/run.sh [tiles|instructions|cluster|lines|huge|timeseries|rollups|indices|http|replica|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -21,6 +21,9 @@
 #          grid_tile against ST_AsMVT SQL, at scale 1
 # http:    gridkit-server (cached and uncached tiles, wrk) against a bare
 #          grid_tile loop in pgbench, at $BENCH_CLUSTER_SCALE
+# replica: gridkit-server on a streaming replica against one on its primary
+#          (cached and uncached tiles, wrk; commit-to-new-ETag), in two
+#          clusters of their own at $BENCH_REPLICA_SCALE (default 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -93,4 +96,23 @@ if [ "$what" = http ] || [ "$what" = all ]; then
     command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
     cargo build -q --release -p gridkit-server
     "$VENV/bin/python" bench/http_load.py "$(demo_db "$CLUSTER_SCALE")"
+fi
+if [ "$what" = replica ] || [ "$what" = all ]; then
+    command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+    cargo build -q --release -p gridkit-server
+    rport=$((PORT + 11))
+    scripts/cluster.sh wipe bench_standby
+    scripts/cluster.sh start bench_primary "$rport"
+    pdir=$(scripts/cluster.sh dir bench_primary)
+    psql -X -q -h "$pdir" -p "$rport" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'gridkit'" |
+        grep -q 1 || psql -X -q -h "$pdir" -p "$rport" -U postgres -d postgres -c "CREATE DATABASE gridkit"
+    echo "==> demo data at scale ${BENCH_REPLICA_SCALE:-100} on the primary" >&2
+    psql -X -q -v ON_ERROR_STOP=1 -h "$pdir" -p "$rport" -U postgres -d gridkit \
+        -c "DROP EXTENSION IF EXISTS gridkit CASCADE" -c "CREATE EXTENSION gridkit CASCADE" \
+        -c "SELECT * FROM gridkit.demo_generate(${BENCH_REPLICA_SCALE:-100}, 42)" >/dev/null
+    scripts/cluster.sh standby bench_standby $((rport + 1)) bench_primary
+    "$VENV/bin/python" bench/replica.py "host=$pdir port=$rport user=postgres dbname=gridkit" \
+        "host=$(scripts/cluster.sh dir bench_standby) port=$((rport + 1)) user=postgres dbname=gridkit"
+    scripts/cluster.sh wipe bench_standby
+    scripts/cluster.sh stop bench_primary
 fi
