@@ -11,6 +11,10 @@
 #   replica/  a primary and a streaming replica of it (clusters of their
 #             own): reads equal, writes refused with 25006, the replica's
 #             server caching and following replayed changes
+#   citus/    a Citus coordinator and two workers (clusters of their own):
+#             layers on distributed and reference tables against the same
+#             layers on local tables (scripts/citus.sh builds Citus; set
+#             GRIDKIT_SKIP_CITUS=1 to leave this suite out)
 # Set KEEP_CLUSTER=1 to leave the cluster running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,3 +97,14 @@ GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" GRIDKIT_CL
 
 echo "==> streaming replica"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/replica
+
+echo "==> Citus: a coordinator and two workers"
+if [ -n "${GRIDKIT_SKIP_CITUS:-}" ]; then
+    echo "skipped: GRIDKIT_SKIP_CITUS is set"
+elif ! scripts/citus.sh check; then
+    echo "Citus is not installed: scripts/setup.sh --test builds it from ../shared/vendor" \
+         "(or set GRIDKIT_SKIP_CITUS=1 to leave this suite out)" >&2
+    exit 1
+else
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/citus
+fi

@@ -13,7 +13,9 @@
 #   scripts/cluster.sh dir NAME          print the cluster's directory
 #
 # The cluster lives in .local/NAME, or under /var/tmp when $PG_USER cannot
-# reach the checkout (for example a clone under /root).
+# reach the checkout (for example a clone under /root). A new cluster
+# preloads $GRIDKIT_PRELOAD (default pg_cron; the Citus suite uses
+# "citus,pg_cron": Citus must come first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -53,7 +55,7 @@ start)
 port = $port
 listen_addresses = 'localhost'
 unix_socket_directories = '$dir'
-shared_preload_libraries = 'pg_cron'
+shared_preload_libraries = '${GRIDKIT_PRELOAD:-pg_cron}'
 cron.database_name = 'gridkit'
 max_worker_processes = 16
 shared_buffers = 512MB
@@ -68,7 +70,7 @@ CONF
         if port_taken "$port"; then
             echo "port $port is in use by another program, so gridkit's '$name' cluster cannot start there;" >&2
             echo "choose another port: GRIDKIT_PORT for make demo, GRIDKIT_TEST_PORT for make test," \
-                 "GRIDKIT_REPLICA_PORT for its replica suite (e.g. GRIDKIT_PORT=55430 make demo)" >&2
+                 "GRIDKIT_REPLICA_PORT and GRIDKIT_CITUS_PORT for its replica and Citus suites (e.g. GRIDKIT_PORT=55430 make demo)" >&2
             exit 1
         fi
         as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null

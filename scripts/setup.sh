@@ -4,8 +4,9 @@
 #
 #   scripts/setup.sh          build and run prerequisites (and the map page's
 #                             npm packages)
-#   scripts/setup.sh --test   also what the test suites use: Python packages
-#                             and Debian's Chromium for the browser test
+#   scripts/setup.sh --test   also what the test suites use: Python packages,
+#                             Debian's Chromium for the browser test, and
+#                             Citus (scripts/citus.sh)
 #   scripts/setup.sh --containers
 #                             also podman, runc, podman-compose and mmdebstrap,
 #                             for the image (make image) and its test
@@ -67,5 +68,10 @@ if [ "$want_test" = yes ]; then
         python3 -m venv "$VENV"
         "$VENV/bin/pip" install -q --disable-pip-version-check -r pgrx-tests/requirements.txt
         cp pgrx-tests/requirements.txt "$VENV/requirements.txt"
+    fi
+    # Citus for the scale-out suite, built from ../shared/vendor when it is
+    # not installed (GRIDKIT_SKIP_CITUS=1 leaves it and the suite out).
+    if [ -z "${GRIDKIT_SKIP_CITUS:-}" ]; then
+        scripts/citus.sh
     fi
 fi

@@ -23,6 +23,13 @@ CREATE FUNCTION gridkit._notify_tiles() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Not on a Citus worker: servers listen on the coordinator, and a
+    -- shard write there is part of a two-phase commit, which NOTIFY forbids.
+    IF to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL THEN
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_local_group WHERE groupid <> 0) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     PERFORM pg_notify('gridkit_tiles', '');
     RETURN NULL;
 END
@@ -78,18 +85,23 @@ COMMENT ON FUNCTION api.tile(text, integer, integer, integer, jsonb) IS
 
 CREATE FUNCTION api.layers()
 RETURNS TABLE (name text, geometry_type text, fields jsonb, min_zoom integer, clustered boolean,
-               cluster_max_zoom integer, max_age integer)
+               cluster_max_zoom integer, max_age integer, notified boolean)
 LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 AS $$
     -- Options with their defaults, as the option parser decides them.
+    -- `notified`: a change to its data is NOTIFYed on this server; not so
+    -- for a layer on a Citus table (its writes commit on the workers), whose
+    -- version a server must poll.
     SELECT l.name, v.geometry_type,
            CASE WHEN v.source_exists THEN gridkit._layer_fields(l.name) ELSE '{}' END, (s ->> 'min_zoom')::int,
-           (s ->> 'clustered')::boolean, (s ->> 'cluster_max_zoom')::int, (s ->> 'max_age')::int
+           (s ->> 'clustered')::boolean, (s ->> 'cluster_max_zoom')::int, (s ->> 'max_age')::int,
+           NOT EXISTS (SELECT 1 FROM gridkit.layer_source_table t WHERE t.layer = l.name AND t.citus)
       FROM gridkit.layer l JOIN gridkit.layers v ON v.name = l.name,
            LATERAL gridkit._layer_settings(l.options) s
      ORDER BY l.name
 $$;
-COMMENT ON FUNCTION api.layers() IS 'The registered layers: geometry type, attribute fields, zooms and HTTP max-age';
+COMMENT ON FUNCTION api.layers() IS
+    'The registered layers: geometry type, attribute fields, zooms, HTTP max-age, whether changes are notified';
 
 -- TileJSON 3.0 for a layer (or comma-separated layers): all MapLibre needs.
 -- `tiles_url` is the tile URL template; by default PostgREST's /rpc/tile.

@@ -41,6 +41,9 @@ CREATE TABLE gridkit.source_version (
 CREATE TABLE gridkit.layer_source_table (
     layer text NOT NULL REFERENCES gridkit.layer (name) ON DELETE CASCADE,
     relid oid NOT NULL,
+    -- A Citus table: its rows, and the change counts of its writes, live
+    -- in shard placements on the nodes (see _citus_changes).
+    citus boolean NOT NULL DEFAULT false,
     PRIMARY KEY (layer, relid)
 );
 CREATE INDEX ON gridkit.layer_source_table (relid);
@@ -71,13 +74,86 @@ CREATE EVENT TRIGGER gridkit_matview_refreshed ON ddl_command_end
     WHEN TAG IN ('REFRESH MATERIALIZED VIEW')
     EXECUTE FUNCTION gridkit._matview_refreshed();
 
+-- Citus. How a relation is placed: 'distributed' (by hash, or append or
+-- range), 'reference', 'citus local', or NULL for a plain table (and when
+-- Citus is not installed: its catalog is read by dynamic SQL only).
+CREATE FUNCTION gridkit._citus_table(rel oid) RETURNS text
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kind text;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE $q$SELECT CASE WHEN partmethod = 'n' AND repmodel = 't' THEN 'reference'
+                           WHEN partmethod = 'n' THEN 'citus local'
+                           ELSE 'distributed' END
+                 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1$q$ INTO kind USING rel;
+    RETURN kind;
+END
+$$;
+
+-- On any Citus node: the changes counted by the shard placements of
+-- `source` that this node holds (the statement trigger runs on each shard,
+-- where the write runs, and counts there).
+CREATE FUNCTION gridkit._shard_changes(source regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    total bigint;
+BEGIN
+    EXECUTE $q$
+        WITH shards AS (
+            -- shard_name leaves schema public out.
+            SELECT to_regclass(CASE WHEN n.nspname = 'public' THEN 'public.' ELSE '' END
+                               || shard_name($1, s.shardid))::oid AS relid
+              FROM pg_dist_shard s
+              JOIN pg_dist_placement p ON p.shardid = s.shardid
+              JOIN pg_class c ON c.oid = $1
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE s.logicalrelid = $1 AND p.groupid = (SELECT groupid FROM pg_dist_local_group)
+        )
+        SELECT coalesce(sum(coalesce(v.compacted, 0)
+                            + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = sh.relid)), 0)::bigint
+          FROM shards sh LEFT JOIN gridkit.source_version v ON v.relid = sh.relid
+         WHERE sh.relid IS NOT NULL$q$ INTO total USING source;
+    RETURN total;
+END
+$$;
+REVOKE ALL ON FUNCTION gridkit._shard_changes(regclass) FROM PUBLIC;
+
+-- On the coordinator: the changes of a Citus table counted on every node
+-- (this one included: reference tables have a placement here). A TRUNCATE
+-- is counted on the coordinator's own table, as for a plain table.
+CREATE FUNCTION gridkit._citus_changes(rel oid) RETURNS bigint
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    total bigint := gridkit._shard_changes(rel::regclass);
+    r record;
+BEGIN
+    FOR r IN EXECUTE 'SELECT nodename, nodeport, success, result FROM run_command_on_workers($1)'
+               USING format('SELECT gridkit._shard_changes(%L::regclass)', rel::regclass::text) LOOP
+        IF NOT r.success THEN
+            RAISE EXCEPTION 'cannot read the change count of % on worker %:%', rel::regclass, r.nodename, r.nodeport
+                USING ERRCODE = '08000', DETAIL = r.result;
+        END IF;
+        total := total + r.result::bigint;
+    END LOOP;
+    RETURN total;
+END
+$$;
+REVOKE ALL ON FUNCTION gridkit._citus_changes(oid) FROM PUBLIC;
+
 -- SECURITY DEFINER: it reads only gridkit's own change counters (not
 -- readable by PUBLIC), with fixed SQL, and callers such as api roles need it.
 CREATE FUNCTION gridkit.layer_data_version(layer text) RETURNS bigint
 LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(sum(coalesce(v.compacted, 0)
-                        + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = s.relid)), 0)::bigint
+                        + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = s.relid)
+                        + CASE WHEN s.citus THEN gridkit._citus_changes(s.relid) ELSE 0 END), 0)::bigint
       FROM gridkit.layer_source_table s
       LEFT JOIN gridkit.source_version v ON v.relid = s.relid
      WHERE s.layer = $1
@@ -153,6 +229,16 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.compact_data_versions');
+    -- On a Citus coordinator, the workers' shard counts too (each node
+    -- folds its own: the sums a version reads stay the same).
+    -- (Nested: a condition naming a Citus catalog is parsed only where
+    -- Citus is installed.)
+    IF to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL
+       AND EXISTS (SELECT 1 FROM gridkit.layer_source_table WHERE citus) THEN
+        IF (SELECT groupid FROM pg_catalog.pg_dist_local_group) = 0 THEN
+            PERFORM * FROM run_command_on_workers('SELECT gridkit.compact_data_versions()');
+        END IF;
+    END IF;
     WITH folded AS (
         DELETE FROM gridkit.source_change RETURNING relid
     ), counted AS (

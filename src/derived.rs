@@ -124,15 +124,17 @@ pub fn created_table(client: &SpiClient<'_>, name: &str) -> SqlResult<pg_sys::Oi
 /// tile's query, whose zoom is a literal, reads one partition. Readers go
 /// through `storage` only, so the partition gets no grant of its own.
 pub fn create_zoom_partition(client: &mut SpiClient<'_>, storage: &str, z: u8) -> SqlResult<()> {
-    client.update(
-        &format!(
-            "CREATE TABLE {storage}_z{z} PARTITION OF {storage} FOR VALUES IN ({z});
-             ALTER EXTENSION gridkit ADD TABLE {storage}_z{z};"
-        ),
-        None,
-        &[],
-    )?;
-    Ok(())
+    crate::pg::citus::node_local_ddl(client, |client| {
+        client.update(
+            &format!(
+                "CREATE TABLE {storage}_z{z} PARTITION OF {storage} FOR VALUES IN ({z});
+                 ALTER EXTENSION gridkit ADD TABLE {storage}_z{z};"
+            ),
+            None,
+            &[],
+        )?;
+        Ok(())
+    })
 }
 
 /// Makes a build's tables members of the extension, readable by their
@@ -149,7 +151,10 @@ pub fn adopt_tables(client: &mut SpiClient<'_>, tables: &[&str], comment: &str) 
     if let Some(first) = tables.first() {
         ddl.push_str(&format!("COMMENT ON TABLE {first} IS {};", crate::layers::plan::quote_literal(comment)));
     }
-    client.update(&ddl, None, &[])?;
+    crate::pg::citus::node_local_ddl(client, |client| {
+        client.update(&ddl, None, &[])?;
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -216,14 +221,17 @@ pub fn drop_retired(client: &mut SpiClient<'_>) -> SqlResult<()> {
                        FROM pg_catalog.pg_inherits WHERE inhparent = $1",
                     &[oid.into()],
                 )?;
-                client.update(
-                    &format!(
-                        "{} ALTER EXTENSION gridkit DROP TABLE {name}; DROP TABLE {name}",
-                        release.unwrap_or_default()
-                    ),
-                    None,
-                    &[],
-                )?;
+                crate::pg::citus::node_local_ddl(client, |client| {
+                    client.update(
+                        &format!(
+                            "{} ALTER EXTENSION gridkit DROP TABLE {name}; DROP TABLE {name}",
+                            release.unwrap_or_default()
+                        ),
+                        None,
+                        &[],
+                    )?;
+                    Ok(())
+                })?;
             }
         }
         client.update("DELETE FROM gridkit.retired_relation WHERE relation = $1", None, &[oid.into()])?;

@@ -37,6 +37,10 @@ pub struct Config {
     /// WAL was replayed, re-reading the layer versions when it was.
     #[arg(long, env = "GRIDKIT_POLL_MS", default_value_t = 250)]
     pub poll_ms: u64,
+    /// On a primary with layers on Citus tables (whose writes commit on the
+    /// workers and notify nothing here), how often to re-read their versions.
+    #[arg(long, env = "GRIDKIT_CITUS_POLL_MS", default_value_t = 1000)]
+    pub citus_poll_ms: u64,
     /// Public base URL for TileJSON tile URLs (default: from the request's Host).
     #[arg(long, env = "GRIDKIT_PUBLIC_URL")]
     pub public_url: Option<String>,

@@ -25,12 +25,14 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::config::Config;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerInfo {
     pub version: String,
     /// Attribute name -> "Number" | "String" | "Boolean".
     pub fields: HashMap<String, String>,
     pub max_age: Option<u32>,
+    /// Changes to its data are NOTIFYed (not so on Citus tables: polled).
+    pub notified: bool,
 }
 
 #[derive(Default)]
@@ -109,7 +111,7 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-const READ_LAYERS: &str = "SELECT v.layer, v.version, l.fields::text, l.max_age
+const READ_LAYERS: &str = "SELECT v.layer, v.version, l.fields::text, l.max_age, l.notified
                              FROM api.layer_versions() v JOIN api.layers() l ON l.name = v.layer";
 
 async fn read(client: &tokio_postgres::Client) -> Result<HashMap<String, LayerInfo>, tokio_postgres::Error> {
@@ -119,7 +121,9 @@ async fn read(client: &tokio_postgres::Client) -> Result<HashMap<String, LayerIn
         .map(|r| {
             let fields: HashMap<String, String> = serde_json::from_str(r.get::<_, &str>(2)).unwrap_or_default();
             let max_age: Option<i32> = r.get(3);
-            (r.get(0), LayerInfo { version: r.get(1), fields, max_age: max_age.map(|a| a.max(0) as u32) })
+            let info =
+                LayerInfo { version: r.get(1), fields, max_age: max_age.map(|a| a.max(0) as u32), notified: r.get(4) };
+            (r.get(0), info)
         })
         .collect())
 }
@@ -212,7 +216,7 @@ async fn watch_once(
     let ended = if standby {
         poll_replay(config, &client, layers, on_change, heard).await
     } else {
-        notified(&client, rx, layers, on_change, heard).await
+        notified(config, &client, rx, layers, on_change, heard).await
     };
     driver.abort();
     ended
@@ -228,6 +232,7 @@ fn watching(layers: &Layers, watch: Watch, heard: &mut bool) {
 }
 
 async fn notified(
+    config: &Config,
     client: &tokio_postgres::Client,
     mut rx: mpsc::UnboundedReceiver<()>,
     layers: &Layers,
@@ -235,16 +240,32 @@ async fn notified(
     heard: &mut bool,
 ) -> Result<Ended, BoxError> {
     client.batch_execute("LISTEN gridkit_tiles").await?;
-    layers.set(Some(read(client).await?));
+    let mut known = read(client).await?;
+    layers.set(Some(known.clone()));
     on_change();
     watching(layers, Watch::Notify, heard);
-    while rx.recv().await.is_some() {
-        // Many commits may notify at once: one re-read covers them all.
-        while rx.try_recv().is_ok() {}
-        layers.set(Some(read(client).await?));
-        on_change();
+    let every = Duration::from_millis(config.citus_poll_ms.max(1));
+    loop {
+        // Layers on Citus tables change without a notification here: while
+        // there are any, the versions are also re-read on a timer.
+        let polled = known.values().any(|l| !l.notified);
+        tokio::select! {
+            heard = rx.recv() => {
+                if heard.is_none() {
+                    return Ok(Ended::Closed);
+                }
+                // Many commits may notify at once: one re-read covers them all.
+                while rx.try_recv().is_ok() {}
+            }
+            _ = tokio::time::sleep(every), if polled => {}
+        }
+        let now = read(client).await?;
+        if now != known {
+            known = now;
+            layers.set(Some(known.clone()));
+            on_change();
+        }
     }
-    Ok(Ended::Closed)
 }
 
 /// On a standby: the versions are re-read whenever WAL was replayed since

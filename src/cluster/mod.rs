@@ -168,11 +168,13 @@ fn leaves(layer: &str, cluster_id: i64, limit: i32, offset: i32) -> SqlResult<Ve
         format!("pg_catalog.jsonb_build_object({})", pairs.join(", "))
     };
     let postgis = &plan.postgis_schema;
+    // No LATERAL over the source's columns: Citus plans such a join over a
+    // distributed table with the lateral side empty.
     let sql = format!(
-        "SELECT ids.id, {postgis}.st_x(g.p), {postgis}.st_y(g.p), CASE WHEN {id_col} IS NOT NULL THEN {json} END
+        "SELECT ids.id, {postgis}.st_x({postgis}.st_transform({geom}, 4326)),
+                {postgis}.st_y({postgis}.st_transform({geom}, 4326)), CASE WHEN {id_col} IS NOT NULL THEN {json} END
            FROM pg_catalog.unnest($1::int8[]) WITH ORDINALITY AS ids(id, o)
            LEFT JOIN {source} AS t ON {id_col} = ids.id
-           LEFT JOIN LATERAL (SELECT {postgis}.st_transform({geom}, 4326) AS p) AS g ON true
           ORDER BY ids.o",
         source = plan.source,
         id_col = plan.id_column,

@@ -161,6 +161,9 @@ pub struct LayerPlan {
     pub id_column: String,
     /// Reading raw rows through the GiST index, when the source allows.
     pub index_read: Option<IndexRead>,
+    /// Its tile queries run on Citus tables, which Citus plans only with
+    /// the parameters' values: custom plans at every zoom.
+    reads_citus: bool,
     /// The tile query, [custom, generic], per rule and filter, prepared on
     /// first use (the plain one at load, so a broken source is reported
     /// there). Columns: id bigint, wkb bytea, then one per attribute.
@@ -373,6 +376,7 @@ impl LayerPlan {
             filter_sql,
             id_column: format!("t.{}", quote_ident(&columns.id.name)),
             index_read,
+            reads_citus: source.reads_citus,
             plans: RefCell::new(FxHashMap::default()),
         };
         plan.plans((None, false)).map_err(|e| broken(name, &source.qualified_name, e))?;
@@ -391,12 +395,12 @@ impl LayerPlan {
         TileSpace { extent: self.options.extent, buffer: self.options.buffer }
     }
 
-    /// The plan for `tile`: custom below [`GENERIC_PLAN_FROM_ZOOM`], else
-    /// generic; with the zoom rule that applies at the tile's zoom and,
-    /// when `filtered`, the attribute filter.
+    /// The plan for `tile`: custom below [`GENERIC_PLAN_FROM_ZOOM`] (and on
+    /// Citus tables), else generic; with the zoom rule that applies at the
+    /// tile's zoom and, when `filtered`, the attribute filter.
     pub fn plan_for(&self, tile: TileCoord, filtered: bool) -> SqlResult<(Rc<[Plan; 2]>, usize)> {
         let plans = self.plans((self.options.zoom.rule_at(tile.z), filtered))?;
-        Ok((plans, usize::from(tile.z >= GENERIC_PLAN_FROM_ZOOM)))
+        Ok((plans, usize::from(tile.z >= GENERIC_PLAN_FROM_ZOOM && !self.reads_citus)))
     }
 
     fn plans(&self, key: PlanKey) -> SqlResult<Rc<[Plan; 2]>> {

@@ -41,6 +41,8 @@ pub struct Source {
     /// The relations it reads: itself and, through views, every relation
     /// under it (their DDL changes what it shows).
     pub relations_under: Vec<Oid>,
+    /// It is, or reads, a Citus table (see `crate::pg::citus`).
+    pub reads_citus: bool,
     pub columns: Vec<Column>,
 }
 
@@ -61,7 +63,9 @@ impl Source {
             .select(
                 "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
                         c.relkind::text, pg_catalog.quote_ident(n.nspname),
-                        gridkit._rows_depend_on_reader(c.oid), gridkit._relations_under(c.oid)
+                        gridkit._rows_depend_on_reader(c.oid), gridkit._relations_under(c.oid),
+                        EXISTS (SELECT 1 FROM pg_catalog.unnest(gridkit._relations_under(c.oid)) r(relid)
+                                 WHERE gridkit._citus_table(r.relid) IS NOT NULL)
                    FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.oid = $1",
@@ -77,6 +81,7 @@ impl Source {
         let schema = head.get::<String>(3)?.unwrap_or_default();
         let rows_depend_on_reader = head.get::<bool>(4)?.unwrap_or(true);
         let relations_under = head.get::<Vec<Oid>>(5)?.unwrap_or_default();
+        let reads_citus = head.get::<bool>(6)?.unwrap_or(false);
         let mut columns = Vec::new();
         for row in client.select(
             "SELECT a.attname::text,
@@ -98,7 +103,16 @@ impl Source {
                 attnum: row.get::<i16>(5)?.unwrap_or(0),
             });
         }
-        Ok(Some(Source { relid, qualified_name, schema, relkind, rows_depend_on_reader, relations_under, columns }))
+        Ok(Some(Source {
+            relid,
+            qualified_name,
+            schema,
+            relkind,
+            rows_depend_on_reader,
+            relations_under,
+            reads_citus,
+            columns,
+        }))
     }
 
     /// Like `load`, for a relation an argument named: a missing one is

@@ -33,6 +33,10 @@ pub fn sync(client: &mut SpiClient<'_>, layer: &str, relid: Oid) -> SqlResult<()
                 pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
                 EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
                          WHERE g.tgrelid = c.oid AND g.tgname = 'gridkit_data_version')
+                AND (gridkit._citus_table(c.oid) IS NULL
+                     OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                                 WHERE g.tgrelid = c.oid AND g.tgname = 'gridkit_data_version_truncate')),
+                gridkit._citus_table(c.oid) IS NOT NULL
            FROM tables t
            JOIN pg_catalog.pg_class c ON c.oid = t.relid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -41,32 +45,40 @@ pub fn sync(client: &mut SpiClient<'_>, layer: &str, relid: Oid) -> SqlResult<()
         None,
         &[relid.into()],
     )?;
-    let mut found: Vec<(Oid, String, String, bool)> = Vec::new();
+    let mut found: Vec<(Oid, String, String, bool, bool)> = Vec::new();
     for row in tables {
         found.push((
             row.get::<Oid>(1)?.unwrap_or(Oid::INVALID),
             row.get::<String>(2)?.unwrap_or_default(),
             row.get::<String>(3)?.unwrap_or_default(),
             row.get::<bool>(4)?.unwrap_or(false),
+            row.get::<bool>(5)?.unwrap_or(false),
         ));
     }
+    if found.iter().any(|t| t.4) {
+        crate::pg::citus::require_coordinator(client)?;
+    }
     client.update("DELETE FROM gridkit.layer_source_table WHERE layer = $1", None, &[layer.into()])?;
-    for (oid, kind, name, has_trigger) in &found {
+    for (oid, kind, name, has_trigger, citus) in &found {
         client.update(
-            "INSERT INTO gridkit.layer_source_table (layer, relid) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO gridkit.layer_source_table (layer, relid, citus) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             None,
-            &[layer.into(), (*oid).into()],
+            &[layer.into(), (*oid).into(), (*citus).into()],
         )?;
         // Materialized views change only by REFRESH, which an event trigger counts.
         if kind != "m" && !has_trigger {
-            client.update(
-                &format!(
-                    "CREATE TRIGGER gridkit_data_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name}
-                     FOR EACH STATEMENT EXECUTE FUNCTION gridkit._source_changed()"
-                ),
-                None,
-                &[],
-            )?;
+            if *citus {
+                crate::pg::citus::count_changes_on_shards(client, name)?;
+            } else {
+                client.update(
+                    &format!(
+                        "CREATE TRIGGER gridkit_data_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name}
+                         FOR EACH STATEMENT EXECUTE FUNCTION gridkit._source_changed()"
+                    ),
+                    None,
+                    &[],
+                )?;
+            }
         }
     }
     drop_unused_triggers(client)
@@ -75,19 +87,27 @@ pub fn sync(client: &mut SpiClient<'_>, layer: &str, relid: Oid) -> SqlResult<()
 /// Removes the trigger from tables no layer reads any more.
 pub fn drop_unused_triggers(client: &mut SpiClient<'_>) -> SqlResult<()> {
     let unused = client.select(
-        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+                pg_catalog.quote_ident(g.tgname)
            FROM pg_catalog.pg_trigger g
            JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE g.tgname = 'gridkit_data_version'
+          WHERE g.tgname IN ('gridkit_data_version', 'gridkit_data_version_truncate')
             AND g.tgfoid = 'gridkit._source_changed()'::regprocedure
             AND NOT EXISTS (SELECT 1 FROM gridkit.layer_source_table s WHERE s.relid = c.oid)",
         None,
         &[],
     )?;
-    let names: Vec<String> = unused.into_iter().filter_map(|r| r.get::<String>(1).ok().flatten()).collect();
-    for name in names {
-        client.update(&format!("DROP TRIGGER gridkit_data_version ON {name}"), None, &[])?;
+    let mut triggers: Vec<(String, String)> = Vec::new();
+    for row in unused {
+        triggers.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default()));
+    }
+    for (table, trigger) in triggers {
+        // A Citus table's trigger is dropped from its shards too.
+        crate::pg::citus::with_shard_triggers(client, |client| {
+            client.update(&format!("DROP TRIGGER {trigger} ON {table}"), None, &[])?;
+            Ok(())
+        })?;
     }
     Ok(())
 }

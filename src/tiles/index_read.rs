@@ -105,6 +105,10 @@ impl IndexRead {
         if !matches!(source.relkind, b'r' | b'm') || !(srid == 4326 || srid == 3857 || srid == 900913) {
             return Ok(None);
         }
+        // A Citus table's rows are in its shards, not in this heap.
+        if source.reads_citus {
+            return Ok(None);
+        }
         // SAFETY: plain lookups.
         let utf8 = unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32;
         let attnum = |name: &str| -> Option<i16> {

@@ -154,6 +154,7 @@ mod tests {
             version: "v1".into(),
             fields: fields.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             max_age: None,
+            notified: true,
         };
         HashMap::from([
             ("pnodes".to_string(), info(&[("iso_id", "String"), ("severity_score", "Number"), ("ok", "Boolean")])),

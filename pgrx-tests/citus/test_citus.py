@@ -1,0 +1,240 @@
+"""Layers on Citus tables (distributed by hash, reference, a view over a
+distributed table) against the same layers on the local tables they were
+copied from, on a coordinator with two workers."""
+
+import math
+import time
+
+import mapbox_vector_tile
+import psycopg
+import pytest
+
+from conftest import CITUS_POLL_MS
+
+# (demo layer whose registration is copied, local table, Citus table)
+CASES = [
+    ("data_centers", "demo.data_centers", "public.dc"),
+    ("pnodes", "demo.pnodes", "public.pn"),
+    ("zones", "demo.zones", "public.zones_ref"),
+    ("transmission_lines", "demo.transmission_lines", "public.lines_dist"),
+    ("data_centers", "public.dc_operating_local", "public.dc_operating"),
+]
+FILTERS = {"data_centers": '{"status": ["operating", "planned"]}', "pnodes": '{"tier": "critical"}',
+           "zones": '{"iso_id": "PJM"}', "transmission_lines": '{"voltage_kv": [345, 500]}'}
+
+
+def tile_of(lon, lat, z):
+    n = 2**z
+    x = min(n - 1, max(0, int((lon + 180) / 360 * n)))
+    r = math.radians(lat)
+    y = min(n - 1, max(0, int((1 - math.asinh(math.tan(r)) / math.pi) / 2 * n)))
+    return z, x, y
+
+
+def tiles_over(db, table):
+    """Tiles at zooms 0-14 around a few of the table's features (generic
+    plans start at zoom 6: both kinds are covered)."""
+    points = db.execute(f"SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM {table} "
+                        f"ORDER BY id LIMIT 4) s").fetchall()
+    return sorted({tile_of(lon, lat, z) for lon, lat in points for z in (0, 2, 4, 5, 6, 8, 10, 12, 14)})
+
+
+def register_like(db, name, source, demo_layer):
+    attributes, options = db.execute("SELECT attributes, options FROM gridkit.layer WHERE name = %s",
+                                      [demo_layer]).fetchone()
+    db.execute("SELECT gridkit.layer_register(%s, %s, attributes => %s, options => %s::jsonb)",
+               [name, source, attributes, psycopg.types.json.Jsonb(options)])
+    status = db.execute("SELECT clustered, generalized FROM gridkit.layer_status() WHERE layer = %s", [name]).fetchone()
+    if status[0]:
+        db.execute("SELECT gridkit.cluster_refresh(%s)", [name])
+    elif status[1]:
+        db.execute("SELECT gridkit.generalize_refresh(%s)", [name])
+
+
+def all_tiles(db, name, tiles, filt):
+    out = []
+    for z, x, y in tiles:
+        out.append(db.execute("SELECT grid_tile(%s, %s, %s, %s)", [name, z, x, y]).fetchone()[0])
+        if filt:
+            out.append(db.execute("SELECT grid_tile(%s, %s, %s, %s, %s::jsonb)", [name, z, x, y, filt]).fetchone()[0])
+    return out
+
+
+@pytest.mark.parametrize("demo_layer,local,citus", CASES, ids=[c[2] for c in CASES])
+def test_tiles_of_a_citus_table_equal_the_local_tables_byte_for_byte(coordinator, demo_layer, local, citus):
+    db = coordinator
+    name = "cmp_" + citus.split(".")[1]
+    tiles = tiles_over(db, local)
+    register_like(db, name, local, demo_layer)
+    expected = all_tiles(db, name, tiles, FILTERS.get(demo_layer))
+    register_like(db, name, citus, demo_layer)
+    got = all_tiles(db, name, tiles, FILTERS.get(demo_layer))
+    assert sum(len(t) for t in expected) > 0
+    clustered = db.execute("SELECT clustered FROM gridkit.layer_status() WHERE layer = %s", [name]).fetchone()[0]
+    addresses = [t for t in tiles for _ in (0, 1) if FILTERS.get(demo_layer) or _ == 0]
+    for (z, x, y), e, g in zip(addresses, expected, got):
+        if clustered:
+            # A cluster's id carries its build's number: all else is equal.
+            assert without_cluster_ids(g) == without_cluster_ids(e), f"{citus} tile {z}/{x}/{y} differs"
+        else:
+            assert g == e, f"{citus} tile {z}/{x}/{y} differs from {local}'s"
+    db.execute("SELECT gridkit.layer_drop(%s)", [name])
+
+
+def without_cluster_ids(tile):
+    layers = mapbox_vector_tile.decode(tile)
+    for layer in layers.values():
+        for f in layer["features"]:
+            if "point_count" in f["properties"]:
+                f["properties"].pop("cluster_id", None)
+                f.pop("id", None)
+    return layers
+
+
+def test_a_table_distributed_with_rows_in_its_heap_shows_only_its_shards(coordinator):
+    db = coordinator
+    db.execute("SELECT gridkit.layer_register('moved', 'public.moved')")
+    tiles = [(0, 0, 0)] + tiles_over(db, "public.moved")
+    before = [db.execute("SELECT grid_tile('moved', %s, %s, %s)", t).fetchone()[0] for t in tiles]
+    db.execute("DELETE FROM public.moved WHERE id % 2 = 0")
+    # The coordinator's own heap still holds every row it had (Citus leaves
+    # them on disk): a read of the heap would show the deleted rows.
+    assert db.execute("SELECT pg_relation_size('public.moved')").fetchone()[0] > 0
+    for t, old in zip(tiles, before):
+        db.execute("SET gridkit.index_read = on")
+        tile = db.execute("SELECT grid_tile('moved', %s, %s, %s)", t).fetchone()[0]
+        db.execute("SET gridkit.index_read = off")
+        assert tile == db.execute("SELECT grid_tile('moved', %s, %s, %s)", t).fetchone()[0]
+        assert tile != old or not old, f"tile {t} still shows the deleted rows"
+    db.execute("RESET gridkit.index_read")
+    db.execute("SELECT gridkit.layer_drop('moved')")
+
+
+@pytest.mark.parametrize("table,layer", [("public.dc", "v_dc"), ("public.zones_ref", "v_zones")])
+def test_every_write_counts_on_the_coordinator(coordinator, worker, table, layer):
+    db = coordinator
+    db.execute("SELECT gridkit.layer_register(%s, %s)", [layer, table])
+
+    def version():
+        return db.execute("SELECT gridkit.layer_data_version(%s)", [layer]).fetchone()[0]
+
+    seen = [version()]
+    db.execute(f"UPDATE {table} SET name = name WHERE id = 1" if table == "public.dc"
+               else f"UPDATE {table} SET zone_code = zone_code WHERE id = 1")
+    seen.append(version())
+    db.execute(f"CREATE TEMP TABLE keep AS SELECT * FROM {table}")
+    five = [r[0] for r in db.execute("SELECT id FROM keep ORDER BY id LIMIT 5")]
+    db.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [five])
+    seen.append(version())
+    db.execute(f"INSERT INTO {table} SELECT * FROM keep WHERE id = ANY(%s)", [five])
+    seen.append(version())
+    # A rolled-back write counts nothing.
+    with pytest.raises(psycopg.errors.RaiseException):
+        with db.transaction():
+            db.execute(f"DELETE FROM {table}")
+            db.execute("DO $$ BEGIN RAISE EXCEPTION 'undo'; END $$")
+    assert version() == seen[-1]
+    db.execute(f"TRUNCATE {table}")
+    seen.append(version())
+    db.execute(f"INSERT INTO {table} SELECT * FROM keep")
+    seen.append(version())
+    db.execute("DROP TABLE keep")
+    assert all(b > a for a, b in zip(seen, seen[1:])), seen
+    # Compaction folds the counts on every node; versions stay as they are.
+    db.execute("SELECT gridkit.compact_data_versions()")
+    assert version() == seen[-1]
+    assert worker.execute("SELECT count(*) FROM gridkit.source_change").fetchone()[0] == 0
+    db.execute("SELECT gridkit.layer_drop(%s)", [layer])
+
+
+def test_a_write_makes_the_pyramid_stale_and_refresh_stale_rebuilds_it(coordinator):
+    db = coordinator
+    register_like(db, "stale_pn", "public.pn", "pnodes")
+    assert not db.execute("SELECT stale FROM gridkit.layer_status() WHERE layer = 'stale_pn'").fetchone()[0]
+    db.execute("UPDATE public.pn SET tier = tier WHERE id = 3")
+    assert db.execute("SELECT stale FROM gridkit.layer_status() WHERE layer = 'stale_pn'").fetchone()[0]
+    assert ("stale_pn", "cluster pyramid") in [r[:2] for r in db.execute("SELECT * FROM gridkit.refresh_stale()")]
+    assert not db.execute("SELECT stale FROM gridkit.layer_status() WHERE layer = 'stale_pn'").fetchone()[0]
+    db.execute("SELECT gridkit.layer_drop('stale_pn')")
+
+
+def test_cluster_leaves_and_the_spatial_functions_answer_as_on_the_local_table(coordinator):
+    db = coordinator
+    register_like(db, "leaves_local", "demo.pnodes", "pnodes")
+    register_like(db, "leaves_citus", "public.pn", "pnodes")
+    # Cluster ids carry the build's number: clusters are matched by zoom,
+    # position and size, then their members compared.
+    pairs = db.execute("""
+        SELECT l.cluster_id, c.cluster_id
+          FROM gridkit.pyramid_rows('leaves_local') l
+          JOIN gridkit.pyramid_rows('leaves_citus') c
+            ON c.level = l.level AND c.x = l.x AND c.y = l.y AND c.point_count = l.point_count
+         WHERE l.point_count > 1
+         ORDER BY l.level, l.cluster_id""").fetchall()
+    clusters = db.execute("SELECT count(*) FROM gridkit.pyramid_rows('leaves_local') WHERE point_count > 1").fetchone()[0]
+    assert len(pairs) == clusters > 0
+    for local_id, citus_id in pairs[:: max(1, len(pairs) // 20)]:
+        local = db.execute("SELECT * FROM gridkit.cluster_leaves('leaves_local', %s, 100000) ORDER BY id",
+                           [local_id]).fetchall()
+        assert db.execute("SELECT * FROM gridkit.cluster_leaves('leaves_citus', %s, 100000) ORDER BY id",
+                          [citus_id]).fetchall() == local
+        assert local
+    db.execute("SELECT gridkit.layer_register('sp_local', 'demo.data_centers', attributes => '{name,status}')")
+    db.execute("SELECT gridkit.layer_register('sp_citus', 'public.dc', attributes => '{name,status}')")
+    for sql in ["SELECT * FROM gridkit.nearby(%s, -87.6, 41.9, 300000) ORDER BY distance_m, id",
+                "SELECT * FROM gridkit.bbox(%s, -100, 30, -80, 45) ORDER BY id",
+                "SELECT * FROM gridkit.within(%s, '{\"type\": \"Polygon\", \"coordinates\": "
+                "[[[-100,30],[-90,30],[-90,40],[-100,40],[-100,30]]]}') ORDER BY id",
+                "SELECT * FROM gridkit.along_route(%s, '[[-100,30],[-90,40]]', 50000) ORDER BY distance_m, id",
+                "SELECT gridkit.feature(%s, 7)"]:
+        local = db.execute(sql, ["sp_local"]).fetchall()
+        assert local and db.execute(sql, ["sp_citus"]).fetchall() == local, sql
+    for layer in ("leaves_local", "leaves_citus", "sp_local", "sp_citus"):
+        db.execute("SELECT gridkit.layer_drop(%s)", [layer])
+
+
+def test_a_layer_on_a_citus_table_is_registered_on_the_coordinator(coordinator, worker):
+    with pytest.raises(psycopg.Error) as e:
+        worker.execute("SELECT gridkit.layer_register('from_worker', 'public.dc')")
+    assert e.value.diag.sqlstate == "0A000"
+    assert "coordinator" in e.value.diag.message_primary
+
+
+def test_dropping_a_layer_drops_its_triggers_on_every_shard(coordinator, worker):
+    db = coordinator
+    db.execute("SELECT gridkit.layer_register('drop_me', 'public.lines_dist')")
+    count = ("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'gridkit_data_version%' "
+             "AND tgrelid::regclass::text LIKE 'lines_dist%'")
+    worker.execute("SET citus.show_shards_for_app_name_prefixes = '*'")
+    assert worker.execute(count).fetchone()[0] > 1
+    db.execute("SELECT gridkit.layer_drop('drop_me')")
+    assert worker.execute(count).fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.lines_dist'::regclass "
+                      "AND tgname LIKE 'gridkit%'").fetchone()[0] == 0
+
+
+def test_the_server_caches_tiles_of_a_citus_layer_and_follows_its_writes(coordinator, server):
+    db = coordinator
+    db.execute("SELECT gridkit.layer_register('served', 'public.dc', attributes => '{capacity_mw}')")
+    db.execute("SELECT gridkit.api_grant('gridkit_web')")
+    deadline = time.monotonic() + 5
+    while server.json("/api/layers")[1] and "served" not in [l["name"] for l in server.json("/api/layers")[1]]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    layers = {l["name"]: l for l in server.json("/api/layers")[1]}
+    assert layers["served"]["notified"] is False and layers["data_centers"]["notified"] is True
+    path = "/tiles/served/0/0/0.mvt"
+    status, h1, t1 = server.tile(path)
+    hits = server.metric("tile_cache_hits")
+    assert server.tile(path)[1]["etag"] == h1["etag"] and server.metric("tile_cache_hits") == hits + 1
+    assert server.get(path, {"If-None-Match": h1["etag"]})[0] == 304
+    db.execute("UPDATE public.dc SET capacity_mw = capacity_mw + 1 WHERE id = 1")
+    changed = time.monotonic()
+    while True:
+        status, h2, t2 = server.tile(path)
+        if h2["etag"] != h1["etag"]:
+            break
+        assert time.monotonic() - changed < CITUS_POLL_MS / 1000 + 3, "the write never reached the server"
+        time.sleep(0.02)
+    assert t2 != t1 and t2 == db.execute("SELECT grid_tile('served', 0, 0, 0)").fetchone()[0]
+    db.execute("SELECT gridkit.layer_drop('served')")
