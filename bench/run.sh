@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|instructions|cluster|lines|huge|timeseries|rollups|indices|http|replica|all]
+#   bench/run.sh [tiles|instructions|cluster|lines|huge|timeseries|rollups|indices|http|replica|citus|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -21,6 +21,8 @@
 #          grid_tile against ST_AsMVT SQL, at scale 1
 # http:    gridkit-server (cached and uncached tiles, wrk) against a bare
 #          grid_tile loop in pgbench, at $BENCH_CLUSTER_SCALE
+# citus:   single node against a Citus coordinator with two workers (three
+#          clusters of their own): LMP ingest, congestion indices, raw tiles
 # replica: gridkit-server on a streaming replica against one on its primary
 #          (cached and uncached tiles, wrk; commit-to-new-ETag), in two
 #          clusters of their own at $BENCH_REPLICA_SCALE (default 100)
@@ -115,4 +117,23 @@ if [ "$what" = replica ] || [ "$what" = all ]; then
         "host=$(scripts/cluster.sh dir bench_standby) port=$((rport + 1)) user=postgres dbname=gridkit"
     scripts/cluster.sh wipe bench_standby
     scripts/cluster.sh stop bench_primary
+fi
+if [ "$what" = citus ] || [ "$what" = all ]; then
+    scripts/citus.sh
+    cport=$((PORT + 38))
+    for n in 0 1 2; do
+        scripts/cluster.sh wipe "bench_citus$n"
+        GRIDKIT_PRELOAD=citus,pg_cron scripts/cluster.sh start "bench_citus$n" $((cport + n))
+        cdir=$(scripts/cluster.sh dir "bench_citus$n")
+        psql -X -q -h "$cdir" -p $((cport + n)) -U postgres -d postgres -c "CREATE DATABASE gridkit"
+        psql -X -q -h "$cdir" -p $((cport + n)) -U postgres -d gridkit -c "CREATE EXTENSION citus"
+    done
+    cdir=$(scripts/cluster.sh dir bench_citus0)
+    echo "==> demo data at scale 100 on the Citus coordinator" >&2
+    psql -X -q -v ON_ERROR_STOP=1 -h "$cdir" -p "$cport" -U postgres -d gridkit \
+        -c "SELECT citus_set_coordinator_host('localhost', $cport)" \
+        -c "SELECT citus_add_node('localhost', $((cport + 1)))" -c "SELECT citus_add_node('localhost', $((cport + 2)))" \
+        -c "CREATE EXTENSION gridkit CASCADE" -c "SELECT * FROM gridkit.demo_generate(100, 42)" >/dev/null
+    "$VENV/bin/python" bench/citus.py "host=$cdir port=$cport user=postgres dbname=gridkit"
+    for n in 2 1 0; do scripts/cluster.sh wipe "bench_citus$n"; done
 fi

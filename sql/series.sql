@@ -127,6 +127,7 @@ BEGIN
     SELECT n.nspname, c.relname INTO nsp, rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
     tbl := format('%I.%I', nsp, left(rel, 56) || '_latest');
+    PERFORM gridkit._refuse_on_citus_table(source, 'latest values');
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)', tbl, source);
     -- gridkit's trigger writes it with gridkit's owner's rights, so nobody
     -- else may own it (an owner's trigger on it would run with those

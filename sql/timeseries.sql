@@ -163,6 +163,11 @@ BEGIN
     -- ATTACH builds the parent's indexes on the new partition.
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)', source, part,
                    gridkit._ts_literal(lo), gridkit._ts_literal(hi));
+    -- On a Citus table, ATTACH copied the rows into the new partition's
+    -- shards and left them in its coordinator heap too: they go.
+    IF moved > 0 AND gridkit._citus_table(source) IS NOT NULL THEN
+        EXECUTE 'SELECT truncate_local_data_after_distributing_table($1)' USING part::regclass;
+    END IF;
     -- A new partition of a rollup source logs its changes too.
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = source AND tgname = 'gridkit_rollup_insert') THEN
         PERFORM gridkit._rollup_watch(source, t.time_column);
@@ -402,6 +407,13 @@ BEGIN
             HINT = format('Unique keys of a partitioned table must include the partition column; add %I to the key first.', time_column);
     END LOOP;
     PERFORM gridkit._ts_check_interval(partition_interval);
+    -- The copy would be a local table: a Citus table is partitioned first.
+    IF gridkit._citus_table(source) IS NOT NULL THEN
+        RAISE EXCEPTION 'ts_convert cannot convert % (a Citus % table)', source, gridkit._citus_table(source)
+            USING ERRCODE = '0A000',
+            HINT = 'Create the partitioned table, distribute it with create_distributed_table, copy the rows, '
+                   'then call gridkit.ts_create; or convert the local table before distributing it.';
+    END IF;
     -- No writes while the rows move.
     EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', source);
     EXECUTE format('SELECT count(*) FROM %s', source) INTO before;

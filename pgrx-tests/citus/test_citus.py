@@ -238,3 +238,73 @@ def test_the_server_caches_tiles_of_a_citus_layer_and_follows_its_writes(coordin
         time.sleep(0.02)
     assert t2 != t1 and t2 == db.execute("SELECT grid_tile('served', 0, 0, 0)").fetchone()[0]
     db.execute("SELECT gridkit.layer_drop('served')")
+
+
+def test_a_time_series_distributed_by_key_is_managed_like_a_local_one(coordinator):
+    db = coordinator
+    for table in ("public.lmp_local", "public.lmp_dist"):
+        db.execute("SELECT gridkit.ts_create(%s, 'ts', '7 days', premake => 1)", [table])
+        # Two weeks of 2024 land in the default partition, then move out.
+        db.execute(f"INSERT INTO {table} SELECT * FROM public.lmp_rows")
+        assert db.execute("SELECT gridkit.ts_move_default_rows(%s)", [table]).fetchone()[0] == 1344
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 1344
+    def partitions(table):
+        bounds = db.execute("SELECT lower, upper FROM gridkit.ts_partitions(%s) WHERE NOT is_default "
+                            "ORDER BY lower", [table]).fetchall()
+        return [(lo, hi, db.execute(f"SELECT count(*) FROM {table} WHERE ts >= %s AND ts < %s", [lo, hi]).fetchone()[0])
+                for lo, hi in bounds]
+
+    local = partitions("public.lmp_local")
+    assert len(local) >= 3 and partitions("public.lmp_dist") == local
+    # Citus copied the moved rows into the new partitions' shards; the
+    # copies ATTACH left in the coordinator's heap are gone.
+    for (partition,) in db.execute("SELECT partition FROM gridkit.ts_partitions('public.lmp_dist') "
+                                   "WHERE lower < '2025-01-01'"):
+        assert db.execute("SELECT pg_relation_size(%s)", [partition]).fetchone()[0] == 0, partition
+    window = ["2024-06-03 00:00+00", "2024-06-17 00:00+00"]
+    for sql in ["SELECT * FROM gridkit.history(%s, '{\"pnode_id\": \"a1\"}', %s, %s, max_points => 14, "
+                "value_column => 'lmp')",
+                "SELECT * FROM gridkit.history(%s, '{\"pnode_id\": \"b1\"}', %s, %s, value_column => 'energy')",
+                "SELECT * FROM gridkit.zone_classify(%s, %s, %s, iso_column => 'iso')",
+                "SELECT * FROM gridkit.pnode_severity(%s, %s, %s, iso_column => 'iso', min_hours => 1)"]:
+        expected = db.execute(sql, ["public.lmp_local", *window]).fetchall()
+        got = db.execute(sql, ["public.lmp_dist", *window]).fetchall()
+        # Workers sum their shards' floats, then the coordinator sums those:
+        # another order of the same additions, equal to the last few bits.
+        assert expected and len(got) == len(expected), sql
+        for g, e in zip(got, expected):
+            assert g == pytest.approx(e, rel=1e-12, abs=1e-12), sql
+    # Retention drops the same partitions.
+    for table in ("public.lmp_local", "public.lmp_dist"):
+        db.execute("SELECT gridkit.retention_set(%s, '30 days')", [table])
+        assert db.execute("SELECT gridkit.ts_apply_retention(%s)", [table]).fetchone()[0] == 1344
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("sql,feature", [
+    ("SELECT gridkit.rollup_create('lmp_dist_daily', 'public.lmp_dist', 'ts', '1 day', ARRAY['pnode_id'], "
+     "'{\"avg\": \"avg(lmp)\"}')", "rollups"),
+    ("SELECT gridkit.latest_enable('public.lmp_dist', '{pnode_id}')", "latest values"),
+])
+def test_features_a_citus_table_cannot_have_yet_are_refused_by_name(coordinator, sql, feature):
+    db = coordinator
+    db.execute("SELECT gridkit.ts_create('public.lmp_dist', 'ts', '7 days', premake => 0)")
+    with pytest.raises(psycopg.Error) as e:
+        db.execute(sql)
+    assert e.value.diag.sqlstate == "0A000"
+    assert e.value.diag.message_primary == f"{feature} of a Citus table (distributed) are not supported"
+    assert db.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.lmp_dist'::regclass "
+                      "AND tgname LIKE 'gridkit%'").fetchone()[0] == 0
+
+
+def test_converting_a_citus_table_is_refused_with_the_way_to_do_it(coordinator):
+    db = coordinator
+    db.execute("CREATE TABLE public.plain_dist (ts timestamptz NOT NULL, pnode_id text NOT NULL, lmp float8)")
+    db.execute("SELECT create_distributed_table('public.plain_dist', 'pnode_id')")
+    with pytest.raises(psycopg.Error) as e:
+        db.execute("SELECT gridkit.ts_convert('public.plain_dist', 'ts')")
+    assert e.value.diag.sqlstate == "0A000"
+    assert e.value.diag.message_primary == "ts_convert cannot convert public.plain_dist (a Citus distributed table)"
+    assert "create_distributed_table" in e.value.diag.message_hint
+    assert db.execute("SELECT to_regclass('public.plain_dist') IS NOT NULL").fetchone()[0]
+    db.execute("DROP TABLE public.plain_dist")

@@ -220,7 +220,7 @@ fn pnode_severity(
             "SELECT {iso}, {zone}::text, {node}::text, count(*), coalesce(avg(abs({cong}::float8)), 0),
                     coalesce(avg((abs({cong}::float8) > $3)::int), 0)::float8
                FROM {source} WHERE {ts} >= $1 AND {ts} < $2 AND {zone} IS NOT NULL AND {node} IS NOT NULL
-              GROUP BY 1, 2, 3",
+              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             iso = iso_sql(iso_column),
             zone = quote_ident(zone_column),
             node = quote_ident(node_column),

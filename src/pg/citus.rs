@@ -19,7 +19,30 @@
 
 use pgrx::spi::SpiClient;
 
+use pgrx::prelude::*;
+
 use crate::error::*;
+
+thread_local! {
+    static LOADED: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
+}
+
+/// Whether Citus is loaded in this backend (it is preloaded, so this does
+/// not change while the backend lives). Statements that may read a Citus
+/// table are planned with their parameters' values then: Citus cannot plan
+/// a generic plan's parameters over several shards.
+pub fn loaded(client: &SpiClient<'_>) -> SqlResult<bool> {
+    if let Some(l) = LOADED.with(|l| l.get().copied()) {
+        return Ok(l);
+    }
+    let loaded = client
+        .select("SELECT pg_catalog.current_setting('citus.enable_ddl_propagation', true) IS NOT NULL", None, &[])?
+        .first()
+        .get::<bool>(1)?
+        .unwrap_or(false);
+    LOADED.with(|l| l.set(loaded).ok());
+    Ok(loaded)
+}
 
 /// Layers on Citus tables are registered on the coordinator: the shard
 /// triggers are made from there, and it adds up their counts.
@@ -100,4 +123,29 @@ pub fn count_changes_on_shards(client: &mut SpiClient<'_>, name: &str) -> SqlRes
         )?;
         Ok(())
     })
+}
+
+/// The features a Citus table cannot have yet: each keeps a log of its
+/// source's changes that must commit with them, and Citus commits them
+/// on the workers.
+pub fn refuse_on_citus_table(client: &SpiClient<'_>, relid: pgrx::pg_sys::Oid, feature: &str) -> SqlResult<()> {
+    let kind = client.select("SELECT gridkit._citus_table($1)", None, &[relid.into()])?.first().get::<String>(1)?;
+    match kind {
+        None => Ok(()),
+        Some(kind) => Err(SqlError::new(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{feature} of a Citus table ({kind}) are not supported"),
+        )
+        .detail(format!(
+            "gridkit keeps {feature} exact with a log of the source's changes written in the same transaction; \
+             Citus commits a {kind} table's writes on its workers."
+        ))
+        .hint("Keep the series in a local table on the coordinator, or aggregate the Citus table in SQL (docs/SCALING.md).")),
+    }
+}
+
+/// The same check for the features set up in SQL.
+#[pg_extern(schema = "gridkit", stable, name = "_refuse_on_citus_table")]
+fn refuse_on_citus_table_sql(relid: pgrx::pg_sys::Oid, feature: &str) {
+    Spi::connect(|client| refuse_on_citus_table(client, relid, feature)).or_raise()
 }

@@ -214,6 +214,7 @@ fn rollup_create(
         // An unknown zone raises PostgreSQL's own 22023 here.
         client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
         let bucket = bucket_of(client, &bucket_width)?;
+        crate::pg::citus::refuse_on_citus_table(client, source, "rollups")?;
         let src = source_of(client, source, time_column)?;
         let parsed = parse_aggregates(&aggregates.0).map_err(definition_error)?;
         let rollup = Rollup::new(bucket, timezone, &group_by, parsed, &src).map_err(definition_error)?;
@@ -263,7 +264,13 @@ fn rollup_create(
         // asks about its reader, who must be able to read every row the
         // buckets aggregate (gridkit._rollup_readable raises 42501 if not).
         let guard = format!("(SELECT gridkit._rollup_readable({}))", quote_literal(name));
-        client.update(&rollup.realtime_view_sql(&view, &table, &live_from, &watermark, &guard), None, &[])?;
+        // A view over the rollup's local table: Citus need not try (and
+        // warn that it cannot) to create it on the workers.
+        let view_sql = rollup.realtime_view_sql(&view, &table, &live_from, &watermark, &guard);
+        crate::pg::citus::node_local_ddl(client, |client| {
+            client.update(&view_sql, None, &[])?;
+            Ok(())
+        })?;
         client.update(
             &format!(
                 "UPDATE gridkit.rollup SET realtime = {}::regclass WHERE name = $1;

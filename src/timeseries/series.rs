@@ -44,7 +44,9 @@ fn run_kept(
 ) -> SqlResult<()> {
     let known = PLANS.with(|p| p.borrow().contains_key(sql));
     if !known {
-        let plan = Plan::prepare(sql, &vec![pg_sys::TEXTOID; args.len()], Planning::Generic, true)?;
+        let planning = Spi::connect(crate::pg::citus::loaded)?;
+        let planning = if planning { Planning::Custom } else { Planning::Generic };
+        let plan = Plan::prepare(sql, &vec![pg_sys::TEXTOID; args.len()], planning, true)?;
         plan.check_result_types(columns)?;
         PLANS.with(|p| {
             let mut plans = p.borrow_mut();
