@@ -94,6 +94,18 @@ BEGIN
 END
 $$;
 
+-- The changes counted for one table on this node: folded into
+-- source_version by compaction, plus those not folded yet. No SET clause,
+-- so it is inlined into its callers, which set the search_path (and only
+-- they may call it).
+CREATE FUNCTION gridkit._table_changes(rel oid) RETURNS bigint
+LANGUAGE sql STABLE STRICT
+AS $$
+    SELECT coalesce((SELECT v.compacted FROM gridkit.source_version v WHERE v.relid = rel), 0)
+           + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = rel)
+$$;
+REVOKE ALL ON FUNCTION gridkit._table_changes(oid) FROM PUBLIC;
+
 -- On any Citus node: the changes counted by the shard placements of
 -- `source` that this node holds (the statement trigger runs on each shard,
 -- where the write runs, and counts there).
@@ -114,10 +126,8 @@ BEGIN
               JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE s.logicalrelid = $1 AND p.groupid = (SELECT groupid FROM pg_dist_local_group)
         )
-        SELECT coalesce(sum(coalesce(v.compacted, 0)
-                            + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = sh.relid)), 0)::bigint
-          FROM shards sh LEFT JOIN gridkit.source_version v ON v.relid = sh.relid
-         WHERE sh.relid IS NOT NULL$q$ INTO total USING source;
+        SELECT coalesce(sum(gridkit._table_changes(sh.relid)), 0)::bigint
+          FROM shards sh WHERE sh.relid IS NOT NULL$q$ INTO total USING source;
     RETURN total;
 END
 $$;
@@ -151,11 +161,9 @@ REVOKE ALL ON FUNCTION gridkit._citus_changes(oid) FROM PUBLIC;
 CREATE FUNCTION gridkit.layer_data_version(layer text) RETURNS bigint
 LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(sum(coalesce(v.compacted, 0)
-                        + (SELECT count(*) FROM gridkit.source_change c WHERE c.relid = s.relid)
+    SELECT coalesce(sum(gridkit._table_changes(s.relid)
                         + CASE WHEN s.citus THEN gridkit._citus_changes(s.relid) ELSE 0 END), 0)::bigint
       FROM gridkit.layer_source_table s
-      LEFT JOIN gridkit.source_version v ON v.relid = s.relid
      WHERE s.layer = $1
 $$;
 COMMENT ON FUNCTION gridkit.layer_data_version(text) IS

@@ -45,6 +45,7 @@ def coordinator():
         db.execute("SELECT citus_add_node('localhost', %s)", [port])
     db.execute("CREATE EXTENSION gridkit CASCADE")
     db.execute("SELECT gridkit.demo_generate(1, 42)")
+    db.execute((ROOT / "pgrx-tests/http/lmp_rows.sql").read_text())
     db.execute(open(os.path.join(os.path.dirname(__file__), "fixtures.sql")).read())
     try:
         yield db

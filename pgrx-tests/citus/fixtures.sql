@@ -32,11 +32,4 @@ CREATE TABLE public.lmp_local (ts timestamptz NOT NULL, iso text, zone text, pno
                                energy float8, congestion float8, loss float8) PARTITION BY RANGE (ts);
 CREATE TABLE public.lmp_dist (LIKE public.lmp_local) PARTITION BY RANGE (ts);
 SELECT create_distributed_table('public.lmp_dist', 'pnode_id');
-CREATE TABLE public.lmp_rows AS
-SELECT t AS ts, 'X' AS iso, zone, node AS pnode_id, 0::float8 AS lmp,
-       30 + (zone = 'B')::int * 10 * sin(h / 3.0) AS energy,
-       CASE WHEN zone = 'A' AND extract(hour FROM t) BETWEEN 7 AND 22 THEN 20 ELSE 1 END::float8 AS congestion,
-       0.5::float8 AS loss
-  FROM generate_series(0, 335) h, LATERAL (SELECT timestamptz '2024-06-03 00:00+00' + h * interval '1 hour') x(t),
-       (VALUES ('A', 'a1'), ('A', 'a2'), ('B', 'b1'), ('C', 'c1')) n(zone, node);
-UPDATE public.lmp_rows SET lmp = energy + congestion + loss;
+-- Their rows: public.lmp_rows (pgrx-tests/http/lmp_rows.sql, run first).

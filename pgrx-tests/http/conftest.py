@@ -20,6 +20,7 @@ def db():
     if c.execute("SELECT to_regclass('demo.pnodes') IS NULL").fetchone()[0]:
         c.execute("SELECT gridkit.demo_generate(1, 42)")
     c.execute("SELECT gridkit.api_grant('gridkit_web', create_role => true, login => true)")
+    c.execute((ROOT / "pgrx-tests/http/lmp_rows.sql").read_text())
     # A small layer the tests change.
     c.execute("""
         DROP TABLE IF EXISTS public.http_points CASCADE;
@@ -34,12 +35,7 @@ def db():
         CREATE TABLE public.http_lmp (ts timestamptz NOT NULL, iso text, zone text, pnode_id text, lmp float8,
                                       energy float8, congestion float8, loss float8) PARTITION BY RANGE (ts);
         SELECT gridkit.ts_create('public.http_lmp', 'ts', '7 days', premake => 0);
-        INSERT INTO public.http_lmp
-        SELECT t, 'X', zone, node, 0, 30 + (zone = 'B')::int * 10 * sin(h / 3.0),
-               CASE WHEN zone = 'A' AND extract(hour FROM t) BETWEEN 7 AND 22 THEN 20 ELSE 1 END, 0.5
-          FROM generate_series(0, 335) h, LATERAL (SELECT timestamptz '2024-06-03 00:00+00' + h * interval '1 hour') x(t),
-               (VALUES ('A', 'a1'), ('A', 'a2'), ('B', 'b1'), ('C', 'c1')) n(zone, node);
-        UPDATE public.http_lmp SET lmp = energy + congestion + loss;
+        INSERT INTO public.http_lmp SELECT * FROM public.lmp_rows;
         -- A layer whose every read outlasts the statement timeout.
         CREATE OR REPLACE VIEW public.http_slow AS
           SELECT p.id, p.geom FROM public.http_points p CROSS JOIN LATERAL (SELECT pg_sleep(20)) s;

@@ -63,6 +63,7 @@ def pair():
     primary.execute("CREATE EXTENSION gridkit CASCADE")
     primary.execute("SELECT gridkit.demo_generate(1, 42)")
     primary.execute("SELECT gridkit.api_grant('gridkit_web', create_role => true, login => true)")
+    primary.execute((ROOT / "pgrx-tests/http/lmp_rows.sql").read_text())
     primary.execute(open(os.path.join(os.path.dirname(__file__), "fixtures.sql")).read())
     cluster("standby", "replica_standby", str(STANDBY_PORT), "replica_primary")
     standby = connect("replica_standby", STANDBY_PORT)

@@ -1,6 +1,6 @@
 -- What the replica suite reads besides the demo: a small point layer the
 -- tests change on the primary, and two weeks of hourly LMPs in a
--- time-series table with an hourly rollup (zone A congests at weekday peaks).
+-- time-series table with a daily rollup.
 CREATE TABLE public.replica_points (id int PRIMARY KEY, val int, label text, geom geometry(Point, 4326));
 INSERT INTO public.replica_points SELECT i, i, 'p' || i, ST_SetSRID(ST_MakePoint(-100 + i, 40), 4326)
   FROM generate_series(1, 10) i;
@@ -16,12 +16,8 @@ CREATE TABLE public.replica_noise (n int);
 CREATE TABLE public.replica_lmp (ts timestamptz NOT NULL, iso text, zone text, pnode_id text, lmp float8,
                                  energy float8, congestion float8, loss float8) PARTITION BY RANGE (ts);
 SELECT gridkit.ts_create('public.replica_lmp', 'ts', '7 days', premake => 0);
-INSERT INTO public.replica_lmp
-SELECT t, 'X', zone, node, 0, 30 + (zone = 'B')::int * 10 * sin(h / 3.0),
-       CASE WHEN zone = 'A' AND extract(hour FROM t) BETWEEN 7 AND 22 THEN 20 ELSE 1 END, 0.5
-  FROM generate_series(0, 335) h, LATERAL (SELECT timestamptz '2024-06-03 00:00+00' + h * interval '1 hour') x(t),
-       (VALUES ('A', 'a1'), ('A', 'a2'), ('B', 'b1'), ('C', 'c1')) n(zone, node);
-UPDATE public.replica_lmp SET lmp = energy + congestion + loss;
+-- public.lmp_rows: pgrx-tests/http/lmp_rows.sql, run first.
+INSERT INTO public.replica_lmp SELECT * FROM public.lmp_rows;
 SELECT gridkit.rollup_create('replica_lmp_daily', 'public.replica_lmp', 'ts', '1 day', ARRAY['pnode_id'],
        '{"avg": "avg(lmp)", "lo": "min(lmp)", "hi": "max(lmp)", "rows": "count(*)"}');
 SELECT gridkit.rollup_refresh('replica_lmp_daily');

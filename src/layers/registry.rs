@@ -63,11 +63,12 @@ impl Source {
             .select(
                 "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
                         c.relkind::text, pg_catalog.quote_ident(n.nspname),
-                        gridkit._rows_depend_on_reader(c.oid), gridkit._relations_under(c.oid),
-                        EXISTS (SELECT 1 FROM pg_catalog.unnest(gridkit._relations_under(c.oid)) r(relid)
+                        gridkit._rows_depend_on_reader(c.oid), u.under,
+                        EXISTS (SELECT 1 FROM pg_catalog.unnest(u.under) r(relid)
                                  WHERE gridkit._citus_table(r.relid) IS NOT NULL)
                    FROM pg_catalog.pg_class c
-                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+                        LATERAL (SELECT gridkit._relations_under(c.oid) AS under) u
                   WHERE c.oid = $1",
                 Some(1),
                 &[relid.into()],

@@ -33,13 +33,14 @@ pub fn sync(client: &mut SpiClient<'_>, layer: &str, relid: Oid) -> SqlResult<()
                 pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
                 EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
                          WHERE g.tgrelid = c.oid AND g.tgname = 'gridkit_data_version')
-                AND (gridkit._citus_table(c.oid) IS NULL
+                AND (NOT k.citus
                      OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
                                  WHERE g.tgrelid = c.oid AND g.tgname = 'gridkit_data_version_truncate')),
-                gridkit._citus_table(c.oid) IS NOT NULL
+                k.citus
            FROM tables t
            JOIN pg_catalog.pg_class c ON c.oid = t.relid
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+                LATERAL (SELECT gridkit._citus_table(c.oid) IS NOT NULL AS citus) k
           WHERE c.relkind IN ('r', 'p', 'm')
           ORDER BY c.oid",
         None,

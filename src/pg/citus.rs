@@ -60,16 +60,20 @@ pub fn require_coordinator(client: &SpiClient<'_>) -> SqlResult<()> {
 }
 
 /// Runs `f` with Citus setting `name` at `value` when Citus is loaded
-/// (else just runs `f`); the caller's own value is restored afterwards.
+/// (else just runs `f`, with no query: builds on a plain PostgreSQL pay
+/// nothing); the caller's own value is restored afterwards.
 fn with_citus_setting<T>(
     client: &mut SpiClient<'_>,
     name: &str,
     value: &str,
     f: impl FnOnce(&mut SpiClient<'_>) -> SqlResult<T>,
 ) -> SqlResult<T> {
+    if !loaded(client)? {
+        return f(client);
+    }
     let before =
-        client.select("SELECT pg_catalog.current_setting($1, true)", None, &[name.into()])?.first().get::<String>(1)?;
-    let Some(before) = before else { return f(client) };
+        client.select("SELECT pg_catalog.current_setting($1)", None, &[name.into()])?.first().get::<String>(1)?;
+    let before = before.unwrap_or_default();
     client.update("SELECT pg_catalog.set_config($1, $2, true)", None, &[name.into(), value.into()])?;
     let result = f(client);
     client.update("SELECT pg_catalog.set_config($1, $2, true)", None, &[name.into(), before.into()])?;

@@ -5,6 +5,7 @@
 //! server compresses here, with a deflate state kept per thread.
 
 use std::cell::RefCell;
+use std::fmt::Write;
 
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
@@ -26,8 +27,13 @@ pub fn etag(key: &TileKey) -> String {
         h.update(n.to_le_bytes());
     }
     let digest = h.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    let mut tag = String::with_capacity(34);
+    tag.push('"');
+    for b in &digest[..16] {
+        let _ = write!(tag, "{b:02x}");
+    }
+    tag.push('"');
+    tag
 }
 
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
