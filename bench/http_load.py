@@ -18,6 +18,7 @@ import pathlib
 import random
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -61,16 +62,28 @@ def tiles_over(extent, zooms, per_zoom, rng):
     return out
 
 
-def start_server(dsn_info, port, cache_mb):
+def free_port():
+    """A port nothing holds now, picked by the kernel: fixed ports in the
+    ephemeral range (32768-60999) can be taken by any outgoing connection."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(dsn_info, cache_mb):
+    """gridkit-server (release) on a free port; returns (process, port)."""
+    port = free_port()
     env = {**os.environ,
            "DATABASE_URL": f"host={dsn_info.host} port={dsn_info.port} user=gridkit_web dbname={dsn_info.dbname}",
            "GRIDKIT_CACHE_MB": str(cache_mb), "GRIDKIT_POOL_SIZE": "16", "GRIDKIT_WEB_DIR": str(ROOT / "web"),
            "RUST_LOG": "warn"}
     proc = subprocess.Popen([str(ROOT / "target/release/gridkit-server"), "--listen", f"127.0.0.1:{port}"], env=env)
     for _ in range(100):
+        if proc.poll() is not None:
+            raise SystemExit(f"gridkit-server exited with {proc.returncode} (port {port})")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc
+            return proc, port
         except OSError:
             time.sleep(0.1)
     proc.kill()
@@ -140,13 +153,14 @@ def main():
     (work / "uncached.txt").write_text("".join(f"/tiles/{LAYER}/{z}/{x}/{y}.mvt\n" for z, x, y in uncached_set))
 
     results = {}
-    cached = start_server(db.info, 54391, 256)
-    uncached = start_server(db.info, 54392, 0)
+    cached, cached_port = start_server(db.info, 256)
+    uncached, uncached_port = start_server(db.info, 0)
     try:
         for p in (work / "cached.txt").read_text().split():
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:54391{p}", headers={"Accept-Encoding": "gzip"})).read()
-        results["HTTP, cached tiles (64 connections)"] = wrk(54391, work / "cached.txt", 64)
-        results["HTTP, uncached tiles (16 connections)"] = wrk(54392, work / "uncached.txt", 16)
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{cached_port}{p}",
+                                                          headers={"Accept-Encoding": "gzip"})).read()
+        results["HTTP, cached tiles (64 connections)"] = wrk(cached_port, work / "cached.txt", 64)
+        results["HTTP, uncached tiles (16 connections)"] = wrk(uncached_port, work / "uncached.txt", 16)
         results["SQL loop: grid_tile in pgbench (16 clients)"] = pgbench(db.info, len(uncached_set), 16)
     finally:
         for proc in (cached, uncached):

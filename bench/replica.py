@@ -26,8 +26,6 @@ import psycopg
 
 from http_load import DURATION, LAYER, start_server, tiles_over, wrk
 
-PORTS = {"primary": (54393, 54394), "replica": (54395, 54396)}
-
 
 def etag(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as r:
@@ -75,31 +73,33 @@ def main():
     while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]).fetchone()[0]:
         time.sleep(0.05)
 
-    servers, results, fresh = [], {}, {}
+    # (cached port, uncached port) of each side's two servers
+    servers, ports, results, fresh = [], {}, {}, {}
     try:
         for side, conn in (("primary", primary), ("replica", standby)):
-            c, u = PORTS[side]
-            servers += [start_server(conn.info, c, 256), start_server(conn.info, u, 0)]
+            (c, c_port), (u, u_port) = start_server(conn.info, 256), start_server(conn.info, 0)
+            servers += [c, u]
+            ports[side] = (c_port, u_port)
         for side in ("primary", "replica"):
-            c, _ = PORTS[side]
+            c, _ = ports[side]
             for p in (work / "cached.txt").read_text().split():
                 urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{c}{p}",
                                                               headers={"Accept-Encoding": "gzip"})).read()
         for side in ("primary", "replica"):
-            c, _ = PORTS[side]
+            c, _ = ports[side]
             results[(side, "cached tiles (64 connections)")] = wrk(c, work / "cached.txt", 64)
         for side in ("primary", "replica"):
-            _, u = PORTS[side]
+            _, u = ports[side]
             results[(side, "uncached tiles (16 connections)")] = wrk(u, work / "uncached.txt", 16)
         path = "/tiles/bench_fresh/0/0/0.mvt"
         for side in ("primary", "replica"):
             fresh[side] = []
         for i in range(20):
-            old = {side: etag(PORTS[side][0], path) for side in ("primary", "replica")}
+            old = {side: etag(ports[side][0], path) for side in ("primary", "replica")}
             primary.execute("UPDATE public.bench_fresh SET val = val + 1 WHERE id = %s", [1 + i % 10])
             committed = time.monotonic()
             for side in ("primary", "replica"):
-                fresh[side].append(1000 * (wait_new_etag(PORTS[side][0], path, old[side]) - committed))
+                fresh[side].append(1000 * (wait_new_etag(ports[side][0], path, old[side]) - committed))
     finally:
         for proc in servers:
             proc.send_signal(signal.SIGTERM)

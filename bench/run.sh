@@ -29,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-PORT=${GRIDKIT_BENCH_PORT:-54332}
+PORT=${GRIDKIT_BENCH_PORT:-25432}
 SCALES=${BENCH_SCALES:-1 100}
 CLUSTER_SCALE=${BENCH_CLUSTER_SCALE:-1000}
 what=${1:-all}

@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-PORT=${GRIDKIT_TEST_PORT:-54331}
+PORT=${GRIDKIT_TEST_PORT:-25431}
 
 scripts/cluster.sh wipe test
 scripts/cluster.sh start test "$PORT"

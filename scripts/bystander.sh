@@ -3,13 +3,13 @@
 # tests, the demo and `make stop` leave other clusters alone (CI runs one
 # through all of them; see .ci/run).
 #
-#   scripts/bystander.sh start        initdb and start it on $GRIDKIT_BYSTANDER_PORT (54349)
+#   scripts/bystander.sh start        initdb and start it on $GRIDKIT_BYSTANDER_PORT (25449)
 #   scripts/bystander.sh check WHAT   fail unless it still answers (WHAT: what just ran)
 #   scripts/bystander.sh stop         stop and delete it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-port=${GRIDKIT_BYSTANDER_PORT:-54349}
+port=${GRIDKIT_BYSTANDER_PORT:-25449}
 dir=/var/tmp/gridkit-bystander-$port
 as_pg() { sudo -u "$PG_USER" "$@"; }
 

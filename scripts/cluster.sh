@@ -70,10 +70,10 @@ CONF
         if port_taken "$port"; then
             echo "port $port is in use by another program, so gridkit's '$name' cluster cannot start there;" >&2
             echo "choose another port: GRIDKIT_PORT for make demo, GRIDKIT_TEST_PORT for make test," \
-                 "GRIDKIT_REPLICA_PORT and GRIDKIT_CITUS_PORT for its replica and Citus suites (e.g. GRIDKIT_PORT=55430 make demo)" >&2
+                 "GRIDKIT_REPLICA_PORT and GRIDKIT_CITUS_PORT for its replica and Citus suites (e.g. GRIDKIT_PORT=25530 make demo)" >&2
             exit 1
         fi
-        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null
     fi ;;
 standby)
     port=${3:?port}
@@ -102,7 +102,7 @@ CONF
             echo "choose another port: GRIDKIT_REPLICA_PORT for make test's replica suite" >&2
             exit 1
         fi
-        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null
     fi ;;
 stop)
     if [ -f "$dir/data/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then

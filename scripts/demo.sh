@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 SCALE=${SCALE:-1}
 SEED=${SEED:-42}
-PORT=${GRIDKIT_PORT:-54330}
+PORT=${GRIDKIT_PORT:-25430}
 HTTP_PORT=${GRIDKIT_HTTP_PORT:-8080}
 
 scripts/setup.sh

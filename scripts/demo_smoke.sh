@@ -70,7 +70,7 @@ rm -f "$tile" "$tile.json"
 
 echo "==> every command the README prints, on the demo data"
 dir=$(scripts/cluster.sh dir demo)
-"$VENV/bin/python" scripts/readme_check.py "host=$dir port=${GRIDKIT_PORT:-54330} user=postgres dbname=gridkit" \
+"$VENV/bin/python" scripts/readme_check.py "host=$dir port=${GRIDKIT_PORT:-25430} user=postgres dbname=gridkit" \
     "http://127.0.0.1:$HTTP_PORT"
 bystander_answers "the README's commands"
 

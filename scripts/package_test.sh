@@ -20,8 +20,8 @@ scripts/setup.sh --test --containers
 image=$(scripts/image.sh)
 deb=$(ls target/deb/gridkit_*.deb)
 project=gridkit_pkgtest
-db_port=${PKGTEST_DB_PORT:-54352}
-http_port=${PKGTEST_HTTP_PORT:-54353}
+db_port=${PKGTEST_DB_PORT:-25452}
+http_port=${PKGTEST_HTTP_PORT:-25453}
 
 cleanup() {
     podman rm -f "${project}_deb" >/dev/null 2>&1 || true

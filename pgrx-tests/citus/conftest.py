@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "http"))
 from serverproc import ROOT, running_server, server_env  # noqa: E402
 
-COORDINATOR_PORT = int(os.environ.get("GRIDKIT_CITUS_PORT", "54360"))
+COORDINATOR_PORT = int(os.environ.get("GRIDKIT_CITUS_PORT", "25460"))
 NODES = [("citus_coordinator", COORDINATOR_PORT), ("citus_worker1", COORDINATOR_PORT + 1),
          ("citus_worker2", COORDINATOR_PORT + 2)]
 
@@ -69,5 +69,5 @@ CITUS_POLL_MS = 1000
 def server(coordinator):
     coordinator.execute("SELECT gridkit.api_grant('gridkit_web', create_role => true, login => true)")
     env = server_env(cluster("dir", NODES[0][0]), COORDINATOR_PORT, "gridkit", GRIDKIT_CITUS_POLL_MS=CITUS_POLL_MS)
-    with running_server(env, COORDINATOR_PORT + 3, "citus-server.log") as client:
+    with running_server(env, "citus-server.log") as client:
         yield client

@@ -9,7 +9,6 @@ import psycopg
 import pytest
 
 from serverproc import ROOT, running_server, server_env
-PORT = int(os.environ.get("GRIDKIT_HTTP_PORT", "54339"))
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +47,7 @@ def db():
 @pytest.fixture(scope="session")
 def server(db):
     info = db.info
-    with running_server(server_env(info.host, info.port, info.dbname), PORT, "http-server.log") as client:
+    with running_server(server_env(info.host, info.port, info.dbname), "http-server.log") as client:
         yield client
 
 

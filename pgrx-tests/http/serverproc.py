@@ -75,15 +75,33 @@ def wait_healthy(client, seconds=20):
     raise AssertionError("the server did not become healthy")
 
 
+def bound_port(proc, log_path, seconds=20):
+    """The port the server reports it listens on. Tests let the kernel pick
+    it (--listen 127.0.0.1:0): a fixed port in the ephemeral range
+    (32768-60999 here) can be held by any outgoing connection, one of the
+    suite's own pool connections included."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log_path.read_text())
+        if m:
+            return int(m.group(1))
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited with {proc.returncode}: {log_path.read_text()}")
+        time.sleep(0.05)
+    raise AssertionError("the server did not report the port it listens on")
+
+
 @contextlib.contextmanager
-def running_server(env, port, log_name):
-    """A server on 127.0.0.1:`port`, healthy, logging to target/`log_name`;
-    it must stop with exit code 0 within 10 s of SIGTERM."""
+def running_server(env, log_name):
+    """A server on 127.0.0.1 (a port the kernel picks; the client knows it),
+    healthy, logging to target/`log_name`; it must stop with exit code 0
+    within 10 s of SIGTERM."""
     binary = os.environ.get("GRIDKIT_SERVER", str(ROOT / "target/debug/gridkit-server"))
-    log = open(ROOT / "target" / log_name, "w")
-    proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
-    client = Client(port)
+    log_path = ROOT / "target" / log_name
+    log = open(log_path, "w")
+    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0"], env=env, stdout=log, stderr=log)
     try:
+        client = Client(bound_port(proc, log_path))
         wait_healthy(client)
         yield client
     finally:

@@ -15,10 +15,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "http"))
 from serverproc import ROOT, running_server, server_env  # noqa: E402
 
-PRIMARY_PORT = int(os.environ.get("GRIDKIT_REPLICA_PORT", "54334"))
+PRIMARY_PORT = int(os.environ.get("GRIDKIT_REPLICA_PORT", "25434"))
 STANDBY_PORT = PRIMARY_PORT + 1
-PRIMARY_HTTP = PRIMARY_PORT + 2
-STANDBY_HTTP = PRIMARY_PORT + 3
 # How often the standby's server looks at the replay position (its default).
 POLL_MS = 250
 
@@ -82,12 +80,12 @@ def pair():
 @pytest.fixture(scope="session")
 def standby_server(pair):
     env = server_env(cluster("dir", "replica_standby"), STANDBY_PORT, "gridkit", GRIDKIT_POLL_MS=POLL_MS)
-    with running_server(env, STANDBY_HTTP, "replica-standby-server.log") as client:
+    with running_server(env, "replica-standby-server.log") as client:
         yield client
 
 
 @pytest.fixture(scope="session")
 def primary_server(pair):
     env = server_env(cluster("dir", "replica_primary"), PRIMARY_PORT, "gridkit")
-    with running_server(env, PRIMARY_HTTP, "replica-primary-server.log") as client:
+    with running_server(env, "replica-primary-server.log") as client:
         yield client
