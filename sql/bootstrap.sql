@@ -106,6 +106,24 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION gridkit._table_changes(oid) FROM PUBLIC;
 
+-- The distribution column of a hash-distributed Citus table (NULL for any
+-- other relation): rollups and latest values of a Citus table keep their
+-- logs in tables colocated with it, by this column.
+CREATE FUNCTION gridkit._citus_distribution_column(rel oid) RETURNS name
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col name;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE $q$SELECT column_to_column_name(logicalrelid, partkey)
+                 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1 AND partmethod = 'h'$q$ INTO col USING rel;
+    RETURN col;
+END
+$$;
+
 -- On any Citus node: the changes counted by the shard placements of
 -- `source` that this node holds (the statement trigger runs on each shard,
 -- where the write runs, and counts there).

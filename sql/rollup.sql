@@ -35,7 +35,12 @@ CREATE TABLE gridkit.rollup (
     timezone      text NOT NULL,
     watermark     timestamptz,
     refreshed_at  timestamptz,
-    created_at    timestamptz NOT NULL DEFAULT now()
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- A hash-distributed Citus source's <source>_rollup_changes: its shard
+    -- triggers log there, colocated with the rows they wrote, and a
+    -- refresh moves the log into rollup_invalidation for every rollup of
+    -- the source.
+    citus_changes regclass
 );
 COMMENT ON TABLE gridkit.rollup IS 'Rollups: buckets before the watermark are materialized in the rollup table';
 SELECT pg_catalog.pg_extension_config_dump('gridkit.rollup', '');
@@ -58,6 +63,28 @@ SELECT pg_catalog.pg_extension_config_dump('gridkit.rollup_invalidation', '');
 CREATE FUNCTION gridkit._rollup_log() RETURNS trigger
 LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', '_rollup_log_wrapper';
+
+-- On a Citus worker, from the rollup trigger of a source's shard: logs a
+-- changed time range into the shard of the source's change table that is
+-- colocated with the written shard (the one holding distribution value
+-- `key`), on this node, in this node's part of the transaction. Citus's
+-- functions are reached by dynamic SQL only (gridkit runs without Citus).
+CREATE FUNCTION gridkit._rollup_log_shard(changes regclass, key anyelement, lower timestamptz, upper timestamptz)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    shard text;
+BEGIN
+    EXECUTE 'SELECT shard_name($1, get_shard_id_for_distribution_column($1, $2))' INTO shard USING changes, key;
+    -- shard_name leaves schema public out.
+    IF position('.' IN shard) = 0 THEN
+        shard := 'public.' || shard;
+    END IF;
+    EXECUTE format('INSERT INTO %s (key, lower, upper) VALUES ($1, $2, $3)', shard) USING key, lower, upper;
+END
+$$;
+REVOKE ALL ON FUNCTION gridkit._rollup_log_shard(regclass, anyelement, timestamptz, timestamptz) FROM PUBLIC;
 
 -- The four statement triggers that see every change to a table, with its
 -- transition tables: <prefix>_insert (gridkit_new), _update (gridkit_old
@@ -93,16 +120,73 @@ $$;
 
 -- Puts the change-logging triggers on a rollup source and its partitions
 -- (those missing them; partitions made later get them when attached).
+-- On a hash-distributed Citus source Citus puts the INSERT, UPDATE and
+-- DELETE triggers on every shard, where they log to the colocated change
+-- table (their arguments name it and the distribution column); it makes
+-- no TRUNCATE trigger on shards, so TRUNCATE is logged on the coordinator
+-- as for a plain table. Citus refuses triggers on its tables unless told
+-- that they are safe: gridkit's touch only the colocated shard on the
+-- same node.
 CREATE FUNCTION gridkit._rollup_watch(source regclass, time_column name) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     t regclass;
+    args text := quote_literal(time_column);
+    changes regclass;
+    unsafe_triggers text;
 BEGIN
+    SELECT r.citus_changes INTO changes FROM gridkit.rollup r
+     WHERE r.source = _rollup_watch.source AND r.citus_changes IS NOT NULL LIMIT 1;
+    IF changes IS NOT NULL THEN
+        args := format('%s, %L, %L', args, changes, gridkit._citus_distribution_column(source));
+        unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     FOR t IN SELECT source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = source LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = t AND tgname = 'gridkit_rollup_insert');
-        PERFORM gridkit._change_triggers_add(t, 'gridkit_rollup', 'gridkit._rollup_log', quote_literal(time_column));
+        PERFORM gridkit._change_triggers_add(t, 'gridkit_rollup', 'gridkit._rollup_log', args);
     END LOOP;
+    IF changes IS NOT NULL THEN
+        PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+    END IF;
+END
+$$;
+
+-- Moves what the shards of a Citus source logged into rollup_invalidation,
+-- one row per rollup of the source, in the caller's distributed
+-- transaction: a refresh that aborts puts the log back with it.
+CREATE FUNCTION gridkit._rollup_take_citus_changes(changes regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    taken bigint;
+BEGIN
+    EXECUTE format('WITH taken AS (DELETE FROM %s RETURNING lower, upper)
+                    INSERT INTO gridkit.rollup_invalidation (rollup, lower, upper)
+                    SELECT r.name, t.lower, t.upper FROM taken t CROSS JOIN gridkit.rollup r
+                     WHERE r.citus_changes = $1', changes) USING changes;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    RETURN taken;
+END
+$$;
+
+-- Changes of a rollup not yet applied: its own log, and on a Citus source
+-- what the shards logged since the last refresh of any of its rollups.
+CREATE FUNCTION gridkit._rollup_pending(rollup text) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    changes regclass;
+    on_shards bigint := 0;
+BEGIN
+    SELECT count(*) INTO n FROM gridkit.rollup_invalidation i WHERE i.rollup = _rollup_pending.rollup;
+    SELECT r.citus_changes INTO changes FROM gridkit.rollup r WHERE r.name = _rollup_pending.rollup;
+    IF changes IS NOT NULL THEN
+        EXECUTE format('SELECT count(*) FROM %s', changes) INTO on_shards;
+    END IF;
+    RETURN n + on_shards;
 END
 $$;
 
@@ -156,6 +240,7 @@ AS $$
 DECLARE
     r gridkit.rollup;
     dependent text;
+    unsafe_triggers text;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.rollup_drop');
     SELECT * INTO r FROM gridkit.rollup WHERE rollup.name = rollup_drop.name FOR UPDATE;
@@ -172,8 +257,16 @@ BEGIN
     EXECUTE format('DROP VIEW IF EXISTS %s', r.realtime);
     EXECUTE format('DROP TABLE IF EXISTS %s', r.relid);
     IF NOT EXISTS (SELECT 1 FROM gridkit.rollup o WHERE o.source = r.source) THEN
+        IF r.citus_changes IS NOT NULL THEN
+            unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
+            PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+        END IF;
         PERFORM gridkit._change_triggers_drop(t, 'gridkit_rollup')
            FROM (SELECT r.source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = r.source) x(t);
+        IF r.citus_changes IS NOT NULL THEN
+            PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+            EXECUTE format('DROP TABLE %s', r.citus_changes);
+        END IF;
     END IF;
 END
 $$;
@@ -182,7 +275,7 @@ COMMENT ON FUNCTION gridkit.rollup_drop(text) IS 'Drops a rollup: its table, its
 CREATE VIEW gridkit.rollups AS
 SELECT r.name, r.relid AS "table", r.realtime, r.source, r.source_rollup, r.time_column, r.bucket, r.timezone,
        r.group_by, r.aggregates, r.watermark, r.refreshed_at,
-       (SELECT count(*) FROM gridkit.rollup_invalidation i WHERE i.rollup = r.name) AS pending_changes
+       gridkit._rollup_pending(r.name) AS pending_changes
   FROM gridkit.rollup r;
 COMMENT ON VIEW gridkit.rollups IS 'Rollups with their watermark and the number of source changes not yet applied';
 
@@ -204,5 +297,6 @@ REVOKE ALL ON FUNCTION gridkit._rollup_create(text, oid, text, interval, text[],
 REVOKE ALL ON FUNCTION gridkit.rollup_drop(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.rollup_refresh(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit._rollup_watch(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit._rollup_take_citus_changes(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit._change_triggers_add(regclass, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit._change_triggers_drop(regclass, text) FROM PUBLIC;

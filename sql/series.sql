@@ -51,6 +51,15 @@ $$;
 -- The statement trigger keeping a latest table: inserts upsert the newest
 -- row per key of the statement (newer than what is kept); updates and
 -- deletes recompute their keys from the source.
+--
+-- On a hash-distributed Citus source it runs on each shard, on the worker
+-- holding it (gridkit.latest is the coordinator's alone: its arguments
+-- say the latest table, the distribution column, the keys and the time
+-- column). The latest table is distributed colocated with the source, so
+-- the keys a shard's statement wrote have their latest rows in the
+-- colocated shard on the same node: the trigger keeps that shard from
+-- this shard's rows, in the write's own transaction there. TRUNCATE,
+-- which Citus runs on the coordinator only, truncates the whole table.
 CREATE FUNCTION gridkit._latest_track() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -58,10 +67,25 @@ DECLARE
     l gridkit.latest;
     s record;
     stmt text;
+    shard text;
 BEGIN
-    SELECT * INTO l FROM gridkit.latest WHERE source = TG_RELID;
-    IF NOT FOUND THEN
-        RETURN NULL;
+    IF TG_NARGS = 4 AND TG_OP <> 'TRUNCATE' THEN
+        EXECUTE format('SELECT shard_name(%1$L::regclass, get_shard_id_for_distribution_column(%1$L::regclass, %2$I))
+                          FROM %3$I LIMIT 1', TG_ARGV[0], TG_ARGV[1],
+                       CASE TG_OP WHEN 'DELETE' THEN 'gridkit_old' ELSE 'gridkit_new' END) INTO shard;
+        IF shard IS NULL THEN
+            RETURN NULL;
+        END IF;
+        -- shard_name leaves schema public out.
+        IF position('.' IN shard) = 0 THEN
+            shard := 'public.' || shard;
+        END IF;
+        l := ROW(TG_RELID::regclass, shard::regclass, TG_ARGV[2]::text[], TG_ARGV[3]::name, interval '0');
+    ELSE
+        SELECT * INTO l FROM gridkit.latest WHERE source = TG_RELID;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
     END IF;
     s := gridkit._latest_sql(l);
     IF TG_OP = 'INSERT' THEN
@@ -102,6 +126,9 @@ DECLARE
     k text;
     l gridkit.latest;
     s record;
+    citus text;
+    distribution name;
+    unsafe_triggers text;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.latest_enable');
     IF key_columns IS NULL OR cardinality(key_columns) = 0 OR expected IS NULL THEN
@@ -127,7 +154,27 @@ BEGIN
     SELECT n.nspname, c.relname INTO nsp, rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
     tbl := format('%I.%I', nsp, left(rel, 56) || '_latest');
-    PERFORM gridkit._refuse_on_citus_table(source, 'latest values');
+    citus := gridkit._citus_table(source);
+    IF citus IS NOT NULL THEN
+        distribution := gridkit._citus_distribution_column(source);
+        IF distribution IS NULL THEN
+            RAISE EXCEPTION 'latest values of a Citus table (%) are not supported', citus USING ERRCODE = '0A000',
+                DETAIL = 'gridkit keeps a Citus table''s latest rows in a table colocated with it by its distribution column; a '
+                         || citus || ' table has none (only tables distributed by hash do).',
+                HINT = 'Distribute the table by hash (create_distributed_table), or keep it local.';
+        END IF;
+        IF distribution <> ALL (key_columns) THEN
+            RAISE EXCEPTION 'latest values of % must be kept by keys that include its distribution column %', source, distribution
+                USING ERRCODE = '0A000',
+                DETAIL = 'The latest table is distributed colocated with the source: each key''s row must live on the node of that key''s rows.',
+                HINT = format('Add %s to the keys: gridkit.latest_enable(%L, %L).', distribution, source,
+                              array_append(key_columns, distribution::text));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_dist_local_group WHERE groupid = 0) THEN
+            RAISE EXCEPTION 'latest values of a Citus table are kept from the coordinator' USING ERRCODE = '0A000',
+                HINT = 'Connect to the Citus coordinator and enable them there.';
+        END IF;
+    END IF;
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)', tbl, source);
     -- gridkit's trigger writes it with gridkit's owner's rights, so nobody
     -- else may own it (an owner's trigger on it would run with those
@@ -138,12 +185,25 @@ BEGIN
                    (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = source));
     EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%s)', tbl,
                    (SELECT string_agg(quote_ident(x), ', ') FROM unnest(key_columns) x));
+    IF citus IS NOT NULL THEN
+        PERFORM create_distributed_table(tbl, distribution, colocate_with => source::text);
+    END IF;
     INSERT INTO gridkit.latest VALUES (source, tbl::regclass, key_columns, t.time_column, expected)
     RETURNING * INTO l;
     s := gridkit._latest_sql(l);
     EXECUTE format('INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM %s WHERE %s ORDER BY %s, %I DESC',
                    tbl, s.cols, s.keys, s.cols, source, s.key_not_null, s.keys, t.time_column);
-    PERFORM gridkit._change_triggers_add(source, 'gridkit_latest', 'gridkit._latest_track', '');
+    IF citus IS NULL THEN
+        PERFORM gridkit._change_triggers_add(source, 'gridkit_latest', 'gridkit._latest_track', '');
+    ELSE
+        -- Citus puts them on the shards (it asks to be told they are safe:
+        -- they touch only the colocated latest shard on the same node).
+        unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+        PERFORM gridkit._change_triggers_add(source, 'gridkit_latest', 'gridkit._latest_track',
+                format('%L, %L, %L, %L', tbl, distribution, key_columns, t.time_column));
+        PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+    END IF;
     RETURN tbl::regclass;
 END
 $$;
@@ -155,13 +215,21 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     l gridkit.latest;
+    unsafe_triggers text;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.latest_disable');
     DELETE FROM gridkit.latest x WHERE x.source = latest_disable.source RETURNING * INTO l;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'latest values of % are not kept', source USING ERRCODE = '42704';
     END IF;
+    IF gridkit._citus_table(source) IS NOT NULL THEN
+        unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     PERFORM gridkit._change_triggers_drop(source, 'gridkit_latest');
+    IF unsafe_triggers IS NOT NULL THEN
+        PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
+    END IF;
     EXECUTE format('DROP TABLE %s', l.latest);
 END
 $$;

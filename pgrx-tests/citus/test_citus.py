@@ -9,7 +9,7 @@ import mapbox_vector_tile
 import psycopg
 import pytest
 
-from conftest import CITUS_POLL_MS
+from conftest import CITUS_POLL_MS, NODES, connect
 
 # (demo layer whose registration is copied, local table, Citus table)
 CASES = [
@@ -281,20 +281,197 @@ def test_a_time_series_distributed_by_key_is_managed_like_a_local_one(coordinato
         assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
 
 
-@pytest.mark.parametrize("sql,feature", [
-    ("SELECT gridkit.rollup_create('lmp_dist_daily', 'public.lmp_dist', 'ts', '1 day', ARRAY['pnode_id'], "
-     "'{\"avg\": \"avg(lmp)\"}')", "rollups"),
-    ("SELECT gridkit.latest_enable('public.lmp_dist', '{pnode_id}')", "latest values"),
-])
-def test_features_a_citus_table_cannot_have_yet_are_refused_by_name(coordinator, sql, feature):
+ROLLUP_AGGREGATES = ('{"avg": "avg(lmp)", "n": "count(*)", "congestion": "sum(congestion)", '
+                     '"peak": "max(lmp)", "sd": "stddev(energy)"}')
+
+
+def series_pair(db, suffix):
+    """A local and a distributed (by pnode_id) time-series table holding the
+    two weeks of LMP rows, each with an hourly rollup of the same definition
+    refreshed once. Returns the two table names."""
+    tables = (f"public.rl_local_{suffix}", f"public.rl_dist_{suffix}")
+    for table in tables:
+        db.execute(f"CREATE TABLE {table} (LIKE public.lmp_local) PARTITION BY RANGE (ts)")
+        if "dist" in table:
+            db.execute("SELECT create_distributed_table(%s, 'pnode_id')", [table])
+        db.execute("SELECT gridkit.ts_create(%s, 'ts', '7 days', premake => 0)", [table])
+        db.execute(f"INSERT INTO {table} SELECT * FROM public.lmp_rows")
+        db.execute("SELECT gridkit.ts_move_default_rows(%s)", [table])
+        name = table.split(".")[1] + "_hourly"
+        db.execute("SELECT gridkit.rollup_create(%s, %s, 'ts', '1 hour', ARRAY['pnode_id'], %s)",
+                   [name, table, ROLLUP_AGGREGATES])
+        db.execute("SELECT gridkit.rollup_refresh(%s)", [name])
+    return tables
+
+
+def drop_pair(db, tables):
+    for table in tables:
+        db.execute("SELECT gridkit.rollup_drop(%s)", [table.split(".")[1] + "_hourly"])
+        db.execute(f"DROP TABLE {table}")
+
+
+def rollup_rows(db, table):
+    return db.execute(f"SELECT bucket, pnode_id, avg, n, congestion, peak, sd FROM {table}_hourly "
+                      "ORDER BY bucket, pnode_id").fetchall()
+
+
+def assert_rollups_equal(db, tables):
+    local, dist = (rollup_rows(db, t) for t in tables)
+    assert local and len(dist) == len(local)
+    for d, l in zip(dist, local):
+        assert d[:2] == l[:2]
+        # Sums are exact; stddev's float arithmetic may differ in its last bits.
+        assert d == pytest.approx(l, rel=1e-12, abs=1e-12)
+
+
+def changes_on_workers(table):
+    """Rows of the change table's shards, read on each worker that holds
+    them: (rows on worker 1, rows on worker 2)."""
+    counts = []
+    for node in NODES[1:]:
+        with connect(*node) as c:
+            c.execute("SET citus.override_table_visibility = off")
+            shards = [r[0] for r in c.execute(
+                "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relname ~ %s",
+                [f"^{table.split('.')[1]}_rollup_changes_[0-9]+$"]).fetchall()]
+            counts.append(sum(c.execute(f"SELECT count(*) FROM {s}").fetchone()[0] for s in shards))
+    return counts
+
+
+def test_rollups_of_a_citus_series_stay_equal_to_a_local_ones(coordinator, worker):
     db = coordinator
+    tables = series_pair(db, "r")
+    assert_rollups_equal(db, tables)
+    # Late rows (COPY and INSERT), updates and deletes, the same on both.
+    for table in tables:
+        with db.cursor().copy(f"COPY {table} FROM STDIN") as cp:
+            for h in range(48):
+                cp.write_row((f"2024-06-04 {h % 24:02}:30+00", "X", "A", "a1", 90.0 + h, 30.0, 20.0, 0.5))
+        db.execute(f"INSERT INTO {table} SELECT ts + interval '15 minutes', iso, zone, pnode_id, lmp + 1, energy, "
+                   "congestion, loss FROM public.lmp_rows WHERE pnode_id IN ('b1', 'c1') AND ts < '2024-06-05'")
+        db.execute(f"UPDATE {table} SET lmp = lmp * 2 WHERE ts >= '2024-06-10' AND ts < '2024-06-11'")
+        db.execute(f"DELETE FROM {table} WHERE pnode_id = 'a2' AND ts >= '2024-06-12'")
+    # The shards logged their changes on the workers, where the writes ran.
+    logged = sum(changes_on_workers(tables[1]))
+    assert logged > 0
+    assert db.execute("SELECT pending_changes FROM gridkit.rollups WHERE name = 'rl_dist_r_hourly'").fetchone()[0] \
+        >= logged
+    for table in tables:
+        db.execute("SELECT gridkit.rollup_refresh(%s)", [table.split(".")[1] + "_hourly"])
+    assert_rollups_equal(db, tables)
+    assert db.execute(f"SELECT count(*) FROM {tables[1]}_rollup_changes").fetchone()[0] == 0
+    # A refresh that aborts leaves the workers' log in place.
+    for table in tables:
+        db.execute(f"INSERT INTO {table} VALUES ('2024-06-06 05:10+00', 'X', 'A', 'a1', 100, 1, 1, 0)")
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        with db.transaction():
+            db.execute("SELECT gridkit.rollup_refresh('rl_dist_r_hourly')")
+            db.execute("SET LOCAL statement_timeout = 1")
+            db.execute("SELECT pg_sleep(1)")
+    assert db.execute(f"SELECT count(*) FROM {tables[1]}_rollup_changes").fetchone()[0] == 1
+    for table in tables:
+        db.execute("SELECT gridkit.rollup_refresh(%s)", [table.split(".")[1] + "_hourly"])
+    assert_rollups_equal(db, tables)
+    # The realtime views and history read through the rollup agree too.
+    for sql in ["SELECT bucket, pnode_id, n, congestion FROM {}_hourly_realtime ORDER BY 1, 2",
+                "SELECT * FROM gridkit.history('{}', '{{\"pnode_id\": \"a1\"}}', '2024-06-03', '2024-06-17', "
+                "max_points => 100, value_column => 'lmp')"]:
+        local, dist = (db.execute(sql.format(t)).fetchall() for t in tables)
+        assert local and dist == pytest.approx(local, rel=1e-12), sql
+    # TRUNCATE runs on the coordinator, and is logged there.
+    for table in tables:
+        db.execute(f"TRUNCATE {table}")
+        db.execute("SELECT gridkit.rollup_refresh(%s)", [table.split(".")[1] + "_hourly"])
+        assert db.execute(f"SELECT count(*) FROM {table}_hourly").fetchone()[0] == 0
+    drop_pair(db, tables)
+    # The change table and the shards' triggers went with the last rollup.
+    assert db.execute("SELECT to_regclass('public.rl_dist_r_rollup_changes')").fetchone()[0] is None
+    worker.execute("SET citus.override_table_visibility = off")
+    assert worker.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'gridkit_rollup%'").fetchone()[0] == 0
+
+
+def test_a_partition_made_later_logs_its_rows_on_its_shards(coordinator):
+    db = coordinator
+    tables = series_pair(db, "p")
+    for table in tables:
+        # A week after the last: ts_create made no partition for it yet.
+        db.execute("SELECT gridkit._ts_make_range(%s, '2024-06-17', '2024-06-24')", [table])
+        db.execute(f"INSERT INTO {table} SELECT ts + interval '14 days', iso, zone, pnode_id, lmp, energy, "
+                   "congestion, loss FROM public.lmp_rows WHERE ts < '2024-06-10'")
+        assert db.execute("SELECT count(*) FROM gridkit.ts_partitions(%s) WHERE lower = '2024-06-17'",
+                          [table]).fetchone()[0] == 1
+    assert db.execute(f"SELECT count(*) FROM {tables[1]}_rollup_changes").fetchone()[0] > 0
+    for table in tables:
+        db.execute("SELECT gridkit.rollup_refresh(%s)", [table.split(".")[1] + "_hourly"])
+    assert_rollups_equal(db, tables)
+    assert db.execute(f"SELECT count(*) FROM {tables[1]}_hourly WHERE bucket >= '2024-06-17'").fetchone()[0] == 672
+    drop_pair(db, tables)
+
+
+def test_latest_values_of_a_citus_series_equal_a_local_ones(coordinator):
+    db = coordinator
+    tables = ("public.lv_local", "public.lv_dist")
+    for table in tables:
+        db.execute(f"CREATE TABLE {table} (LIKE public.lmp_local) PARTITION BY RANGE (ts)")
+        if "dist" in table:
+            db.execute("SELECT create_distributed_table(%s, 'pnode_id')", [table])
+        db.execute("SELECT gridkit.ts_create(%s, 'ts', '7 days', premake => 0)", [table])
+        db.execute(f"INSERT INTO {table} SELECT * FROM public.lmp_rows WHERE ts < '2024-06-10'")
+        db.execute("SELECT gridkit.latest_enable(%s, '{pnode_id}')", [table])
+    def latest():
+        return [db.execute(f"SELECT * FROM {t}_latest ORDER BY pnode_id").fetchall() for t in tables]
+    local, dist = latest()
+    assert len(local) == 4 and dist == local
+    # New rows, a late row (older than what is kept), an update and a delete
+    # of the newest rows: each key's row follows, the same on both.
+    for table in tables:
+        db.execute(f"INSERT INTO {table} SELECT * FROM public.lmp_rows WHERE ts >= '2024-06-10' AND pnode_id <> 'c1'")
+        db.execute(f"INSERT INTO {table} VALUES ('2024-06-01 00:00+00', 'X', 'C', 'c1', 1, 1, 1, 0)")
+        db.execute(f"UPDATE {table} SET lmp = -1 WHERE pnode_id = 'a1' AND ts = '2024-06-16 23:00+00'")
+        db.execute(f"DELETE FROM {table} WHERE pnode_id = 'b1' AND ts >= '2024-06-16 12:00+00'")
+    local, dist = latest()
+    assert dist == local
+    by_key = {r[3]: r for r in dist}
+    assert by_key["a1"][4] == -1 and str(by_key["b1"][0]).startswith("2024-06-16 11:00")
+    assert str(by_key["c1"][0]).startswith("2024-06-09 23:00")
+    api = [db.execute("SELECT api.latest(%s)", [t]).fetchall() for t in tables]
+    assert api[1] == api[0]
+    for table in tables:
+        db.execute(f"TRUNCATE {table}")
+    assert latest() == [[], []]
+    for table in tables:
+        db.execute("SELECT gridkit.latest_disable(%s)", [table])
+        db.execute(f"DROP TABLE {table}")
+
+
+@pytest.mark.parametrize("sql,message", [
+    ("SELECT gridkit.rollup_create('ref_daily', 'public.ref_series', 'ts', '1 day', ARRAY['id'], "
+     "'{\"n\": \"count(*)\"}')", "rollups of a Citus table (reference) are not supported"),
+    ("SELECT gridkit.latest_enable('public.lmp_dist', '{zone}')",
+     "latest values of public.lmp_dist must be kept by keys that include its distribution column pnode_id"),
+])
+def test_what_a_citus_table_cannot_have_is_refused_by_name(coordinator, sql, message):
+    db = coordinator
+    if db.execute("SELECT to_regclass('public.ref_series') IS NULL").fetchone()[0]:
+        db.execute("CREATE TABLE public.ref_series (ts timestamptz NOT NULL, id int NOT NULL, v float8)")
+        db.execute("SELECT create_reference_table('public.ref_series')")
     db.execute("SELECT gridkit.ts_create('public.lmp_dist', 'ts', '7 days', premake => 0)")
     with pytest.raises(psycopg.Error) as e:
         db.execute(sql)
     assert e.value.diag.sqlstate == "0A000"
-    assert e.value.diag.message_primary == f"{feature} of a Citus table (distributed) are not supported"
-    assert db.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.lmp_dist'::regclass "
-                      "AND tgname LIKE 'gridkit%'").fetchone()[0] == 0
+    assert e.value.diag.message_primary == message
+    for table in ("public.lmp_dist", "public.ref_series"):
+        assert db.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass "
+                          "AND tgname LIKE 'gridkit_%%' AND tgname NOT LIKE 'gridkit_data_version%%'",
+                          [table]).fetchone()[0] == 0
+
+
+def test_a_rollup_of_a_citus_table_is_made_on_the_coordinator(worker):
+    with pytest.raises(psycopg.Error) as e:
+        worker.execute("SELECT gridkit.rollup_create('w_hourly', 'public.lmp_dist', 'ts', '1 hour', "
+                       "ARRAY['pnode_id'], '{\"n\": \"count(*)\"}')")
+    assert e.value.diag.sqlstate == "0A000"
+    assert e.value.diag.message_primary == "a rollup of a Citus table is made on the coordinator"
 
 
 def test_converting_a_citus_table_is_refused_with_the_way_to_do_it(coordinator):

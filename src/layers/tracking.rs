@@ -57,7 +57,7 @@ pub fn sync(client: &mut SpiClient<'_>, layer: &str, relid: Oid) -> SqlResult<()
         ));
     }
     if found.iter().any(|t| t.4) {
-        crate::pg::citus::require_coordinator(client)?;
+        crate::pg::citus::require_coordinator(client, "a layer")?;
     }
     client.update("DELETE FROM gridkit.layer_source_table WHERE layer = $1", None, &[layer.into()])?;
     for (oid, kind, name, has_trigger, citus) in &found {

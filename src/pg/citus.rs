@@ -17,11 +17,11 @@
 //! table, never another shard, so it sets the option for its own DDL and
 //! puts it back.
 
+use gridkit_sqltext::{quote_ident, quote_literal};
 use pgrx::spi::SpiClient;
 
-use pgrx::prelude::*;
-
 use crate::error::*;
+use crate::layers::registry::Source;
 
 thread_local! {
     static LOADED: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
@@ -44,9 +44,10 @@ pub fn loaded(client: &SpiClient<'_>) -> SqlResult<bool> {
     Ok(loaded)
 }
 
-/// Layers on Citus tables are registered on the coordinator: the shard
-/// triggers are made from there, and it adds up their counts.
-pub fn require_coordinator(client: &SpiClient<'_>) -> SqlResult<()> {
+/// Layers and rollups of Citus tables are made on the coordinator: the
+/// shard triggers are made from there, and it adds up (or takes back) what
+/// they log. `what` names them ("a layer", "a rollup").
+pub fn require_coordinator(client: &SpiClient<'_>, what: &str) -> SqlResult<()> {
     let coordinator = client
         .select("SELECT groupid = 0 FROM pg_catalog.pg_dist_local_group", None, &[])?
         .first()
@@ -55,8 +56,8 @@ pub fn require_coordinator(client: &SpiClient<'_>) -> SqlResult<()> {
     if coordinator {
         return Ok(());
     }
-    Err(SqlError::new(ERRCODE_FEATURE_NOT_SUPPORTED, "a layer on a Citus table is registered on the coordinator")
-        .hint("Connect to the Citus coordinator and register the layer there; workers serve no layers of their own."))
+    Err(SqlError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("{what} of a Citus table is made on the coordinator"))
+        .hint(format!("Connect to the Citus coordinator and make {what} there; workers keep none of their own.")))
 }
 
 /// Runs `f` with Citus setting `name` at `value` when Citus is loaded
@@ -129,27 +130,86 @@ pub fn count_changes_on_shards(client: &mut SpiClient<'_>, name: &str) -> SqlRes
     })
 }
 
-/// The features a Citus table cannot have yet: each keeps a log of its
-/// source's changes that must commit with them, and Citus commits them
-/// on the workers.
-pub fn refuse_on_citus_table(client: &SpiClient<'_>, relid: pgrx::pg_sys::Oid, feature: &str) -> SqlResult<()> {
-    let kind = client.select("SELECT gridkit._citus_table($1)", None, &[relid.into()])?.first().get::<String>(1)?;
-    match kind {
-        None => Ok(()),
-        Some(kind) => Err(SqlError::new(
-            ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("{feature} of a Citus table ({kind}) are not supported"),
-        )
-        .detail(format!(
-            "gridkit keeps {feature} exact with a log of the source's changes written in the same transaction; \
-             Citus commits a {kind} table's writes on its workers."
-        ))
-        .hint("Keep the series in a local table on the coordinator, or aggregate the Citus table in SQL (docs/SCALING.md).")),
-    }
+/// How a relation is placed by Citus ('distributed', 'reference', 'citus
+/// local'), or `None` for a plain table.
+fn citus_kind(client: &SpiClient<'_>, relid: pgrx::pg_sys::Oid) -> SqlResult<Option<String>> {
+    Ok(client.select("SELECT gridkit._citus_table($1)", None, &[relid.into()])?.first().get::<String>(1)?)
 }
 
-/// The same check for the features set up in SQL.
-#[pg_extern(schema = "gridkit", stable, name = "_refuse_on_citus_table")]
-fn refuse_on_citus_table_sql(relid: pgrx::pg_sys::Oid, feature: &str) {
-    Spi::connect(|client| refuse_on_citus_table(client, relid, feature)).or_raise()
+/// A Citus table whose placement `feature` cannot follow.
+fn unsupported(feature: &str, kind: &str) -> SqlError {
+    SqlError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("{feature} of a Citus table ({kind}) are not supported"))
+        .detail(format!(
+            "gridkit keeps {feature} exact with a log of the source's changes written on the node and in the \
+             transaction of each write, colocated with the rows by their distribution column; a {kind} table \
+             has none (only tables distributed by hash do)."
+        ))
+        .hint("Distribute the table by hash (create_distributed_table), keep it local, or aggregate it in SQL (docs/SCALING.md).")
+}
+
+/// The change table of a rollup source on Citus, made with its first
+/// rollup: `<source>_rollup_changes (key, lower, upper)`, distributed by
+/// `key` and colocated with the source, so that each shard's trigger logs
+/// on its own node (`_rollup_log`). `None` for a plain table; refused
+/// (0A000) for Citus tables not distributed by hash.
+pub fn rollup_changes_table(client: &mut SpiClient<'_>, source: &Source) -> SqlResult<Option<String>> {
+    let Some(kind) = citus_kind(client, source.relid)? else { return Ok(None) };
+    let row = client
+        .select(
+            "SELECT gridkit._citus_distribution_column($1)::text, c.relname::text,
+                    (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+                      WHERE a.attrelid = c.oid AND a.attname = gridkit._citus_distribution_column($1)),
+                    (SELECT r.citus_changes::text FROM gridkit.rollup r
+                      WHERE r.source = c.oid AND r.citus_changes IS NOT NULL LIMIT 1)
+               FROM pg_catalog.pg_class c WHERE c.oid = $1",
+            Some(1),
+            &[source.relid.into()],
+        )?
+        .first();
+    if row.get::<String>(1)?.is_none() {
+        return Err(unsupported("rollups", &kind));
+    }
+    require_coordinator(client, "a rollup")?;
+    if let Some(existing) = row.get::<String>(4)? {
+        return Ok(Some(existing));
+    }
+    let relname = row.get::<String>(2)?.unwrap_or_default();
+    let key_type = row.get::<String>(3)?.unwrap_or_default();
+    let stem: String = relname
+        .chars()
+        .scan(0, |n, c| {
+            *n += c.len_utf8();
+            (*n <= 40).then_some(c)
+        })
+        .collect();
+    let table = format!("{}.{}", source.schema, quote_ident(&format!("{stem}_rollup_changes")));
+    let source_text = quote_literal(&source.qualified_name);
+    client.update(
+        &format!(
+            "CREATE TABLE {table} (key {key_type} NOT NULL, lower timestamptz NOT NULL, upper timestamptz NOT NULL);
+             COMMENT ON TABLE {table} IS 'gridkit: time ranges written to the shards of {}, not yet taken by a rollup refresh';
+             ALTER TABLE {table} OWNER TO {};
+             REVOKE ALL ON {table} FROM PUBLIC;
+             SELECT create_distributed_table({}, 'key', colocate_with => {source_text});",
+            source.qualified_name.replace('\'', "''"),
+            quote_ident(&extension_owner(client)?),
+            quote_literal(&table),
+        ),
+        None,
+        &[],
+    )?;
+    Ok(Some(table))
+}
+
+/// The role owning the extension: gridkit's own tables belong to it.
+fn extension_owner(client: &SpiClient<'_>) -> SqlResult<String> {
+    Ok(client
+        .select(
+            "SELECT pg_catalog.pg_get_userbyid(e.extowner)::text FROM pg_catalog.pg_extension e WHERE e.extname = 'gridkit'",
+            None,
+            &[],
+        )?
+        .first()
+        .get::<String>(1)?
+        .unwrap_or_default())
 }

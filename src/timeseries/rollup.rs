@@ -39,6 +39,8 @@ struct Registered {
     watermark: Option<TimestampWithTimeZone>,
     rollup: Rollup,
     time_sql: String,
+    /// A Citus source's change table (the shards' log), qualified.
+    citus_changes: Option<String>,
 }
 
 fn unknown_rollup(name: &str) -> SqlError {
@@ -150,7 +152,7 @@ fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
     let row = client
         .select(
             "SELECT r.relid::oid, r.source::oid, r.source_rollup IS NOT NULL, r.time_column::text, r.bucket,
-                    r.group_by, r.aggregates, r.timezone, r.watermark
+                    r.group_by, r.aggregates, r.timezone, r.watermark, r.citus_changes::text
                FROM gridkit.rollup r WHERE r.name = $1",
             Some(1),
             &[name.into()],
@@ -168,6 +170,7 @@ fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
     let aggregates = row.get::<JsonB>(7)?.map(|j| j.0).unwrap_or_default();
     let zone = row.get::<String>(8)?.unwrap_or_default();
     let watermark = row.get::<TimestampWithTimeZone>(9)?;
+    let citus_changes = row.get::<String>(10)?;
     let table = Relation::require(client, relid)?.qualified_name;
     let source_rel = Relation::require(client, source)?;
     let src = source_of(client, source, &time_column)?;
@@ -186,6 +189,7 @@ fn load(client: &SpiClient<'_>, name: &str) -> SqlResult<Registered> {
         watermark,
         rollup,
         time_sql,
+        citus_changes,
     })
 }
 
@@ -214,7 +218,6 @@ fn rollup_create(
         // An unknown zone raises PostgreSQL's own 22023 here.
         client.select("SELECT pg_catalog.timezone($1, pg_catalog.now())", None, &[timezone.into()])?;
         let bucket = bucket_of(client, &bucket_width)?;
-        crate::pg::citus::refuse_on_citus_table(client, source, "rollups")?;
         let src = source_of(client, source, time_column)?;
         let parsed = parse_aggregates(&aggregates.0).map_err(definition_error)?;
         let rollup = Rollup::new(bucket, timezone, &group_by, parsed, &src).map_err(definition_error)?;
@@ -234,6 +237,10 @@ fn rollup_create(
             }
             None => (None, source_rel.qualified_name.clone()),
         };
+        let citus_changes = match &src.rollup {
+            Some(_) => None,
+            None => crate::pg::citus::rollup_changes_table(client, &source_rel)?,
+        };
         if src.rollup.is_none() {
             index_time_column(client, &source_rel, time_column)?;
         }
@@ -242,10 +249,10 @@ fn rollup_create(
             first_value::<Oid>(client, "SELECT $1::regclass::oid", &[table.as_str().into()])?.unwrap_or(Oid::INVALID);
         client.update(
             "INSERT INTO gridkit.rollup (name, relid, realtime, source, source_rollup, raw_source, time_column,
-                                         bucket, group_by, aggregates, timezone)
+                                         bucket, group_by, aggregates, timezone, citus_changes)
              SELECT $1, $2, $2, $3, $4, coalesce((SELECT p.raw_source FROM gridkit.rollup p WHERE p.name = $4), $3),
                     coalesce((SELECT p.time_column FROM gridkit.rollup p WHERE p.name = $4), $5::name),
-                    $6, $7, $8, $9",
+                    $6, $7, $8, $9, $10::regclass",
             None,
             &[
                 name.into(),
@@ -257,6 +264,7 @@ fn rollup_create(
                 group_by.clone().into(),
                 JsonB(aggregates.0.clone()).into(),
                 timezone.into(),
+                citus_changes.into(),
             ],
         )?;
         let watermark = format!("(SELECT w.watermark FROM gridkit.rollup w WHERE w.name = {})", quote_literal(name));
@@ -376,6 +384,11 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         )?,
         None => None,
     };
+    if let Some(changes) = &r.citus_changes {
+        // What the shards logged, for every rollup of the source, in this
+        // refresh's distributed transaction.
+        client.update("SELECT gridkit._rollup_take_citus_changes($1::regclass)", None, &[changes.as_str().into()])?;
+    }
     let invalid = client.update(
         &format!(
             "WITH consumed AS (DELETE FROM gridkit.rollup_invalidation WHERE rollup = $1 RETURNING lower, upper)
@@ -410,11 +423,14 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     let ranges = spans::merge(ranges, TimestampWithTimeZone::into_inner);
     // (Its check of text keys' collation is a catalog query: only when
     // something is to be written.)
-    let native = if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup && !ranges.is_empty() {
-        crate::timeseries::rollup_native::plan(client, &r.rollup, r.source, &r.source_columns)?
-    } else {
-        None
-    };
+    // A Citus source is aggregated where its shards are: by the SQL
+    // statement, which Citus pushes down, not by pulling its rows here.
+    let native =
+        if crate::gucs::ROLLUP_NATIVE.get() && !r.source_is_rollup && r.citus_changes.is_none() && !ranges.is_empty() {
+            crate::timeseries::rollup_native::plan(client, &r.rollup, r.source, &r.source_columns)?
+        } else {
+            None
+        };
     phases.mark("ranges");
 
     let mut written = 0i64;
@@ -610,12 +626,19 @@ fn rollup_covers(source: Oid, upper: TimestampWithTimeZone) -> bool {
         for name in names {
             let r = load(client, &name)?;
             let end = r.rollup.next_sql(&r.rollup.start_sql("($1 - interval '1 microsecond')"));
+            // On a Citus source, also what the shards logged and no refresh
+            // took yet.
+            let on_shards = match &r.citus_changes {
+                Some(changes) => format!("AND NOT EXISTS (SELECT 1 FROM {changes} c WHERE c.lower < {end})"),
+                None => String::new(),
+            };
             let covered = first_value::<bool>(
                 client,
                 &format!(
                     "SELECT coalesce(r.watermark >= {end}, false)
                             AND NOT EXISTS (SELECT 1 FROM gridkit.rollup_invalidation i
                                              WHERE i.rollup = r.name AND i.lower < {end})
+                            {on_shards}
                        FROM gridkit.rollup r WHERE r.name = $2"
                 ),
                 &[upper.into(), name.as_str().into()],
