@@ -376,6 +376,9 @@ DECLARE
     idx record;
     before bigint;
     after bigint;
+    citus text;
+    distribution name;
+    identity boolean;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.ts_convert');
     IF source IS NULL OR time_column IS NULL OR partition_interval IS NULL OR premake IS NULL THEN
@@ -407,12 +410,22 @@ BEGIN
             HINT = format('Unique keys of a partitioned table must include the partition column; add %I to the key first.', time_column);
     END LOOP;
     PERFORM gridkit._ts_check_interval(partition_interval);
-    -- The copy would be a local table: a Citus table is partitioned first.
-    IF gridkit._citus_table(source) IS NOT NULL THEN
-        RAISE EXCEPTION 'ts_convert cannot convert % (a Citus % table)', source, gridkit._citus_table(source)
-            USING ERRCODE = '0A000',
-            HINT = 'Create the partitioned table, distribute it with create_distributed_table, copy the rows, '
-                   'then call gridkit.ts_create; or convert the local table before distributing it.';
+    -- A table distributed by hash is converted into one distributed by the
+    -- same column, colocated with it (the copy then runs on the workers,
+    -- shard to shard). Citus partitions no other kind of table.
+    citus := gridkit._citus_table(source);
+    IF citus IS NOT NULL THEN
+        distribution := gridkit._citus_distribution_column(source);
+        IF distribution IS NULL THEN
+            RAISE EXCEPTION 'ts_convert cannot convert % (a Citus % table)', source, citus
+                USING ERRCODE = '0A000',
+                DETAIL = 'Citus partitions only tables distributed by hash.',
+                HINT = 'Distribute it by hash first (create_distributed_table), or convert it before it is a Citus table.';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_dist_local_group WHERE groupid = 0) THEN
+            RAISE EXCEPTION 'ts_convert of a Citus table runs on the coordinator' USING ERRCODE = '0A000',
+                HINT = 'Connect to the Citus coordinator and run it there.';
+        END IF;
     END IF;
     -- No writes while the rows move.
     EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', source);
@@ -464,14 +477,18 @@ BEGIN
                 USING ERRCODE = 'XX000', DETAIL = idx.def;
         END IF;
     END LOOP;
+    IF distribution IS NOT NULL THEN
+        PERFORM create_distributed_table(converted, distribution, colocate_with => source::text);
+    END IF;
     PERFORM gridkit.ts_create(converted, time_column, partition_interval, premake);
-    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), bool_or(a.attidentity <> '') INTO cols, identity
       FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
     -- As the owner: the copy evaluates the table's constraints, generated
     -- columns and index expressions (src/timeseries.rs).
     PERFORM gridkit._ts_run_as_owner(converted,
-        format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s', converted, cols, cols, source),
+        format('INSERT INTO %s (%s) %s SELECT %s FROM %s', converted, cols,
+               CASE WHEN identity THEN 'OVERRIDING SYSTEM VALUE' ELSE '' END, cols, source),
         '-infinity', 'infinity');
     PERFORM gridkit.ts_move_default_rows(converted);
     EXECUTE format('SELECT count(*) FROM %s', converted) INTO after;

@@ -474,14 +474,43 @@ def test_a_rollup_of_a_citus_table_is_made_on_the_coordinator(worker):
     assert e.value.diag.message_primary == "a rollup of a Citus table is made on the coordinator"
 
 
-def test_converting_a_citus_table_is_refused_with_the_way_to_do_it(coordinator):
+def test_converting_a_distributed_table_keeps_it_distributed_and_colocated(coordinator):
     db = coordinator
-    db.execute("CREATE TABLE public.plain_dist (ts timestamptz NOT NULL, pnode_id text NOT NULL, lmp float8)")
-    db.execute("SELECT create_distributed_table('public.plain_dist', 'pnode_id')")
+    for table in ("public.conv_local", "public.conv_dist"):
+        db.execute(f"CREATE TABLE {table} (ts timestamptz NOT NULL, pnode_id text NOT NULL, "
+                   "lmp float8 CHECK (lmp > -1000), PRIMARY KEY (pnode_id, ts))")
+        if "dist" in table:
+            db.execute("SELECT create_distributed_table(%s, 'pnode_id')", [table])
+        db.execute(f"INSERT INTO {table} SELECT ts, pnode_id, lmp FROM public.lmp_rows")
+        db.execute("SELECT gridkit.ts_convert(%s, 'ts', '7 days', premake => 0)", [table])
+    assert db.execute("SELECT gridkit._citus_table('public.conv_dist'::regclass), "
+                      "gridkit._citus_distribution_column('public.conv_dist'::regclass)::text").fetchone() \
+        == ("distributed", "pnode_id")
+    # Colocated with what it was converted from, its partitions distributed.
+    assert db.execute("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN "
+                      "('public.conv_dist'::regclass, 'public.conv_dist_unpartitioned'::regclass)").fetchone()[0] == 1
+    parts = db.execute("SELECT partition FROM gridkit.ts_partitions('public.conv_dist')").fetchall()
+    assert len(parts) >= 3
+    for (p,) in parts:
+        assert db.execute("SELECT gridkit._citus_table(%s::regclass)", [p]).fetchone()[0] == "distributed"
+    rows = [db.execute(f"SELECT * FROM {t} ORDER BY pnode_id, ts").fetchall()
+            for t in ("public.conv_local", "public.conv_dist")]
+    assert len(rows[0]) == 1344 and rows[1] == rows[0]
+    # The coordinator's heaps hold none of the rows.
+    assert db.execute("SELECT sum(pg_relation_size(partition)) "
+                      "FROM gridkit.ts_partitions('public.conv_dist')").fetchone()[0] == 0
+    for table in ("public.conv_local", "public.conv_dist"):
+        db.execute(f"DROP TABLE {table}, {table}_unpartitioned")
+
+
+def test_converting_a_reference_table_is_refused_with_the_way_to_do_it(coordinator):
+    db = coordinator
+    db.execute("CREATE TABLE public.plain_ref (ts timestamptz NOT NULL, pnode_id text NOT NULL, lmp float8)")
+    db.execute("SELECT create_reference_table('public.plain_ref')")
     with pytest.raises(psycopg.Error) as e:
-        db.execute("SELECT gridkit.ts_convert('public.plain_dist', 'ts')")
+        db.execute("SELECT gridkit.ts_convert('public.plain_ref', 'ts')")
     assert e.value.diag.sqlstate == "0A000"
-    assert e.value.diag.message_primary == "ts_convert cannot convert public.plain_dist (a Citus distributed table)"
+    assert e.value.diag.message_primary == "ts_convert cannot convert public.plain_ref (a Citus reference table)"
     assert "create_distributed_table" in e.value.diag.message_hint
-    assert db.execute("SELECT to_regclass('public.plain_dist') IS NOT NULL").fetchone()[0]
-    db.execute("DROP TABLE public.plain_dist")
+    assert db.execute("SELECT to_regclass('public.plain_ref') IS NOT NULL").fetchone()[0]
+    db.execute("DROP TABLE public.plain_ref")
