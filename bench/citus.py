@@ -5,11 +5,13 @@ same data, one after the other:
   rows) into a gridkit time-series table (weekly partitions), local on the
   coordinator, then distributed by pnode_id;
 - congestion indices: zone_classify and pnode_severity over those 90 days;
+- one more day (12,000 rows) by COPY, then an hourly rollup by zone
+  (count, avg, max, exact sum): its first refresh over the 91 days; COPY
+  of a further day through the rollup's change triggers (on the shards,
+  for Citus), against the day before without them; the refresh after that
+  day and a correction of one day of 50 nodes (late rows and updates);
 - raw tiles of data centres (the demo at scale 100, 117,900 points), a
   local table against the same rows distributed by id: p50 per zoom.
-
-Hourly rollups of a Citus table are not supported yet (docs/SCALING.md),
-so no rollup refresh is measured.
 
 Usage: bench/citus.py COORDINATOR_DSN   (superuser; Citus nodes added)
 """
@@ -24,6 +26,7 @@ import time
 import psycopg
 
 NODES, DAYS = 500, 90
+ROLLUP = '{"n": "count(*)", "lmp_avg": "avg(lmp)", "lmp_max": "max(lmp)", "congestion": "sum(congestion)"}'
 
 
 def ms(conn, sql, args=()):
@@ -32,10 +35,10 @@ def ms(conn, sql, args=()):
     return (time.perf_counter() - t) * 1000
 
 
-def lmp_csv():
+def lmp_csv(first_hour=0, hours=DAYS * 24):
     out = io.StringIO()
     start = 1735689600  # 2025-01-01 00:00 UTC
-    for h in range(DAYS * 24):
+    for h in range(first_hour, first_hour + hours):
         ts = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(start + h * 3600))
         for n in range(NODES):
             energy = 30 + 10 * math.sin(h / 24.0 * 2 * math.pi) + n % 25
@@ -57,7 +60,8 @@ def main():
     workers = db.execute("SELECT count(*) FROM citus_get_active_worker_nodes()").fetchone()[0]
     data = lmp_csv()
     rows = data.count("\n")
-    results = {}
+    next_days = [lmp_csv(DAYS * 24, 24), lmp_csv((DAYS + 1) * 24, 24)]
+    results, rollups = {}, {}
     for kind in ("local", "distributed"):
         table = f"bench_lmp_{kind}"
         db.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
@@ -67,7 +71,7 @@ def main():
             db.execute(f"SELECT create_distributed_table('{table}', 'pnode_id')")
         db.execute(f"SELECT gridkit.ts_create('{table}', 'ts', '7 days', premake => 0)")
         # Partitions for the 90 days first, as maintenance keeps them ahead.
-        db.execute(f"SELECT gridkit._ts_make_range('{table}'::regclass, '2025-01-01', '2025-04-02')")
+        db.execute(f"SELECT gridkit._ts_make_range('{table}'::regclass, '2025-01-01', '2025-04-03')")
         t = time.perf_counter()
         with db.cursor().copy(f"COPY {table} FROM STDIN (FORMAT csv)") as cp:
             cp.write(data)
@@ -89,6 +93,27 @@ def main():
             # rounding, so the difference is absolute.
             worst = max((abs(a - b) for g, e in zip(zones, z_local) for a, b in zip(g, e) if isinstance(a, float)),
                         default=0.0)
+        name = f"{table}_hourly"
+        for day, (label, rollup) in enumerate((("copy day", False), ("copy day with rollup", True))):
+            if rollup:
+                db.execute("SELECT gridkit.rollup_create(%s, %s, 'ts', '1 hour', ARRAY['zone'], %s)",
+                           [name, table, ROLLUP])
+                results[(kind, "first refresh")] = ms(db, "SELECT gridkit.rollup_refresh(%s)", [name])
+            t = time.perf_counter()
+            with db.cursor().copy(f"COPY {table} FROM STDIN (FORMAT csv)") as cp:
+                cp.write(next_days[day])
+            results[(kind, label)] = (time.perf_counter() - t) * 1000
+        db.execute(f"UPDATE {table} SET lmp = lmp + 1 WHERE ts >= '2025-02-01' AND ts < '2025-02-02' "
+                   "AND pnode_id = ANY (%s)", [[f"N{n}" for n in range(0, NODES, NODES // 50)]])
+        results[(kind, "incremental refresh")] = ms(db, "SELECT gridkit.rollup_refresh(%s)", [name])
+        rollups[kind] = db.execute(f"SELECT bucket, zone, n, lmp_avg, lmp_max, congestion FROM {name} "
+                                   "ORDER BY bucket, zone").fetchall()
+        db.execute("SELECT gridkit.rollup_drop(%s)", [name])
+    buckets = len(rollups["local"])
+    # Counts, maxima and exact sums are equal; averages up to float rounding.
+    rollups_equal = buckets > 0 and len(rollups["distributed"]) == buckets and all(
+        d[:3] == l[:3] and d[4:] == l[4:] and abs(d[3] - l[3]) <= 1e-12 * abs(l[3])
+        for d, l in zip(rollups["distributed"], rollups["local"]))
     # Tiles: the demo's data centres and the same rows distributed by id.
     db.execute("DROP TABLE IF EXISTS bench_dc CASCADE")
     db.execute("CREATE TABLE bench_dc (LIKE demo.data_centers INCLUDING ALL)")
@@ -123,11 +148,20 @@ def main():
     for w in ("zone_classify", "pnode_severity"):
         l, d = results[("local", w)], results[("distributed", w)]
         print(f"| gridkit.{w}, 90 days | {l:.0f} | {d:.0f} | {d / l:.2f}x |")
+    day_rows = next_days[0].count("\n")
+    for w, label in (("copy day", f"COPY one more day ({day_rows:,} rows), no rollup"),
+                     ("first refresh", f"hourly rollup by zone: first refresh, 91 days ({buckets - 24 * 25:,} buckets)"),
+                     ("copy day with rollup", f"COPY a further day ({day_rows:,} rows) through the rollup triggers"),
+                     ("incremental refresh", "refresh after that day and one corrected day of 50 nodes")):
+        l, d = results[("local", w)], results[("distributed", w)]
+        print(f"| {label} | {l:.0f} | {d:.0f} | {d / l:.2f}x |")
     for z in tiles:
         l, d = tile_ms[("bench_dc_local", z)], tile_ms[("bench_dc_dist", z)]
         print(f"| raw tile z{z} | {l:.2f} | {d:.2f} | {d / l:.2f}x |")
     print(f"\nzone_classify: same class for every zone on both: {same}; "
           f"largest difference of a score: {worst:.1e}")
+    print(f"rollup by zone: {buckets:,} buckets, equal on both (counts, maxima and exact sums identical, "
+          f"averages within 1e-12): {rollups_equal}")
 
 
 if __name__ == "__main__":
