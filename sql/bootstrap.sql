@@ -124,6 +124,24 @@ BEGIN
 END
 $$;
 
+-- On a Citus node: the shard of distributed table `rel` that holds
+-- distribution value `key` (on this node when `rel` is colocated with a
+-- shard being written here). Citus's functions by dynamic SQL only.
+CREATE FUNCTION gridkit._shard_of(rel regclass, key anyelement) RETURNS regclass
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    shard text;
+BEGIN
+    EXECUTE 'SELECT shard_name($1, get_shard_id_for_distribution_column($1, $2))' INTO shard USING rel, key;
+    -- shard_name leaves schema public out.
+    IF position('.' IN shard) = 0 THEN
+        shard := 'public.' || shard;
+    END IF;
+    RETURN shard::regclass;
+END
+$$;
+
 -- On any Citus node: the changes counted by the shard placements of
 -- `source` that this node holds (the statement trigger runs on each shard,
 -- where the write runs, and counts there).

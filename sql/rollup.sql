@@ -73,15 +73,9 @@ CREATE FUNCTION gridkit._rollup_log_shard(changes regclass, key anyelement, lowe
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    shard text;
 BEGIN
-    EXECUTE 'SELECT shard_name($1, get_shard_id_for_distribution_column($1, $2))' INTO shard USING changes, key;
-    -- shard_name leaves schema public out.
-    IF position('.' IN shard) = 0 THEN
-        shard := 'public.' || shard;
-    END IF;
-    EXECUTE format('INSERT INTO %s (key, lower, upper) VALUES ($1, $2, $3)', shard) USING key, lower, upper;
+    EXECUTE format('INSERT INTO %s (key, lower, upper) VALUES ($1, $2, $3)', gridkit._shard_of(changes, key))
+      USING key, lower, upper;
 END
 $$;
 REVOKE ALL ON FUNCTION gridkit._rollup_log_shard(regclass, anyelement, timestamptz, timestamptz) FROM PUBLIC;
@@ -90,9 +84,13 @@ REVOKE ALL ON FUNCTION gridkit._rollup_log_shard(regclass, anyelement, timestamp
 -- transition tables: <prefix>_insert (gridkit_new), _update (gridkit_old
 -- and gridkit_new), _delete (gridkit_old) and _truncate, each calling
 -- `fn_name` with `args` (SQL text). Rollups and latest values both keep
--- themselves up to date this way.
+-- themselves up to date this way. On a Citus table Citus puts them on
+-- every shard; it refuses triggers on its tables unless told they are
+-- safe, and gridkit's are: each touches only the shard it fires on and
+-- the colocated shard of its own log or latest table, on the same node.
+-- (Without Citus the setting is a placeholder that nothing reads.)
 CREATE FUNCTION gridkit._change_triggers_add(t regclass, prefix text, fn_name text, args text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET citus.enable_unsafe_triggers = on
 AS $$
 BEGIN
     EXECUTE format('CREATE TRIGGER %1$I AFTER INSERT ON %2$s REFERENCING NEW TABLE AS gridkit_new
@@ -107,7 +105,7 @@ END
 $$;
 
 CREATE FUNCTION gridkit._change_triggers_drop(t regclass, prefix text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET citus.enable_unsafe_triggers = on
 AS $$
 DECLARE
     op text;
@@ -124,9 +122,7 @@ $$;
 -- DELETE triggers on every shard, where they log to the colocated change
 -- table (their arguments name it and the distribution column); it makes
 -- no TRUNCATE trigger on shards, so TRUNCATE is logged on the coordinator
--- as for a plain table. Citus refuses triggers on its tables unless told
--- that they are safe: gridkit's touch only the colocated shard on the
--- same node.
+-- as for a plain table.
 CREATE FUNCTION gridkit._rollup_watch(source regclass, time_column name) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -134,22 +130,16 @@ DECLARE
     t regclass;
     args text := quote_literal(time_column);
     changes regclass;
-    unsafe_triggers text;
 BEGIN
     SELECT r.citus_changes INTO changes FROM gridkit.rollup r
      WHERE r.source = _rollup_watch.source AND r.citus_changes IS NOT NULL LIMIT 1;
     IF changes IS NOT NULL THEN
         args := format('%s, %L, %L', args, changes, gridkit._citus_distribution_column(source));
-        unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
-        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
     END IF;
     FOR t IN SELECT source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = source LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = t AND tgname = 'gridkit_rollup_insert');
         PERFORM gridkit._change_triggers_add(t, 'gridkit_rollup', 'gridkit._rollup_log', args);
     END LOOP;
-    IF changes IS NOT NULL THEN
-        PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
-    END IF;
 END
 $$;
 
@@ -240,7 +230,6 @@ AS $$
 DECLARE
     r gridkit.rollup;
     dependent text;
-    unsafe_triggers text;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.rollup_drop');
     SELECT * INTO r FROM gridkit.rollup WHERE rollup.name = rollup_drop.name FOR UPDATE;
@@ -257,14 +246,9 @@ BEGIN
     EXECUTE format('DROP VIEW IF EXISTS %s', r.realtime);
     EXECUTE format('DROP TABLE IF EXISTS %s', r.relid);
     IF NOT EXISTS (SELECT 1 FROM gridkit.rollup o WHERE o.source = r.source) THEN
-        IF r.citus_changes IS NOT NULL THEN
-            unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
-            PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
-        END IF;
         PERFORM gridkit._change_triggers_drop(t, 'gridkit_rollup')
            FROM (SELECT r.source UNION ALL SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = r.source) x(t);
         IF r.citus_changes IS NOT NULL THEN
-            PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
             EXECUTE format('DROP TABLE %s', r.citus_changes);
         END IF;
     END IF;

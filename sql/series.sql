@@ -67,20 +67,15 @@ DECLARE
     l gridkit.latest;
     s record;
     stmt text;
-    shard text;
+    shard regclass;
 BEGIN
     IF TG_NARGS = 4 AND TG_OP <> 'TRUNCATE' THEN
-        EXECUTE format('SELECT shard_name(%1$L::regclass, get_shard_id_for_distribution_column(%1$L::regclass, %2$I))
-                          FROM %3$I LIMIT 1', TG_ARGV[0], TG_ARGV[1],
+        EXECUTE format('SELECT gridkit._shard_of(%L::regclass, %I) FROM %I LIMIT 1', TG_ARGV[0], TG_ARGV[1],
                        CASE TG_OP WHEN 'DELETE' THEN 'gridkit_old' ELSE 'gridkit_new' END) INTO shard;
         IF shard IS NULL THEN
             RETURN NULL;
         END IF;
-        -- shard_name leaves schema public out.
-        IF position('.' IN shard) = 0 THEN
-            shard := 'public.' || shard;
-        END IF;
-        l := ROW(TG_RELID::regclass, shard::regclass, TG_ARGV[2]::text[], TG_ARGV[3]::name, interval '0');
+        l := ROW(TG_RELID::regclass, shard, TG_ARGV[2]::text[], TG_ARGV[3]::name, interval '0');
     ELSE
         SELECT * INTO l FROM gridkit.latest WHERE source = TG_RELID;
         IF NOT FOUND THEN
@@ -128,7 +123,6 @@ DECLARE
     s record;
     citus text;
     distribution name;
-    unsafe_triggers text;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.latest_enable');
     IF key_columns IS NULL OR cardinality(key_columns) = 0 OR expected IS NULL THEN
@@ -170,10 +164,7 @@ BEGIN
                 HINT = format('Add %s to the keys: gridkit.latest_enable(%L, %L).', distribution, source,
                               array_append(key_columns, distribution::text));
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_dist_local_group WHERE groupid = 0) THEN
-            RAISE EXCEPTION 'latest values of a Citus table are kept from the coordinator' USING ERRCODE = '0A000',
-                HINT = 'Connect to the Citus coordinator and enable them there.';
-        END IF;
+        PERFORM gridkit._require_citus_coordinator('a latest table');
     END IF;
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)', tbl, source);
     -- gridkit's trigger writes it with gridkit's owner's rights, so nobody
@@ -193,17 +184,11 @@ BEGIN
     s := gridkit._latest_sql(l);
     EXECUTE format('INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM %s WHERE %s ORDER BY %s, %I DESC',
                    tbl, s.cols, s.keys, s.cols, source, s.key_not_null, s.keys, t.time_column);
-    IF citus IS NULL THEN
-        PERFORM gridkit._change_triggers_add(source, 'gridkit_latest', 'gridkit._latest_track', '');
-    ELSE
-        -- Citus puts them on the shards (it asks to be told they are safe:
-        -- they touch only the colocated latest shard on the same node).
-        unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
-        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
-        PERFORM gridkit._change_triggers_add(source, 'gridkit_latest', 'gridkit._latest_track',
-                format('%L, %L, %L, %L', tbl, distribution, key_columns, t.time_column));
-        PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
-    END IF;
+    -- On Citus the triggers run on the shards, where gridkit.latest is
+    -- empty: their arguments say what it would.
+    PERFORM gridkit._change_triggers_add(source, 'gridkit_latest', 'gridkit._latest_track',
+            CASE WHEN citus IS NULL THEN ''
+                 ELSE format('%L, %L, %L, %L', tbl, distribution, key_columns, t.time_column) END);
     RETURN tbl::regclass;
 END
 $$;
@@ -215,21 +200,13 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     l gridkit.latest;
-    unsafe_triggers text;
 BEGIN
     PERFORM gridkit._require_primary('gridkit.latest_disable');
     DELETE FROM gridkit.latest x WHERE x.source = latest_disable.source RETURNING * INTO l;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'latest values of % are not kept', source USING ERRCODE = '42704';
     END IF;
-    IF gridkit._citus_table(source) IS NOT NULL THEN
-        unsafe_triggers := current_setting('citus.enable_unsafe_triggers');
-        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
-    END IF;
     PERFORM gridkit._change_triggers_drop(source, 'gridkit_latest');
-    IF unsafe_triggers IS NOT NULL THEN
-        PERFORM set_config('citus.enable_unsafe_triggers', unsafe_triggers, true);
-    END IF;
     EXECUTE format('DROP TABLE %s', l.latest);
 END
 $$;

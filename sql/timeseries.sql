@@ -422,10 +422,7 @@ BEGIN
                 DETAIL = 'Citus partitions only tables distributed by hash.',
                 HINT = 'Distribute it by hash first (create_distributed_table), or convert it before it is a Citus table.';
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_dist_local_group WHERE groupid = 0) THEN
-            RAISE EXCEPTION 'ts_convert of a Citus table runs on the coordinator' USING ERRCODE = '0A000',
-                HINT = 'Connect to the Citus coordinator and run it there.';
-        END IF;
+        PERFORM gridkit._require_citus_coordinator('a conversion');
     END IF;
     -- No writes while the rows move.
     EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', source);

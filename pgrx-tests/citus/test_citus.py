@@ -285,17 +285,23 @@ ROLLUP_AGGREGATES = ('{"avg": "avg(lmp)", "n": "count(*)", "congestion": "sum(co
                      '"peak": "max(lmp)", "sd": "stddev(energy)"}')
 
 
+def lmp_series(db, table, where="true"):
+    """Time-series table `table` like public.lmp_local (distributed by
+    pnode_id when its name says dist), holding the LMP rows `where` says."""
+    db.execute(f"CREATE TABLE {table} (LIKE public.lmp_local) PARTITION BY RANGE (ts)")
+    if "dist" in table:
+        db.execute("SELECT create_distributed_table(%s, 'pnode_id')", [table])
+    db.execute("SELECT gridkit.ts_create(%s, 'ts', '7 days', premake => 0)", [table])
+    db.execute(f"INSERT INTO {table} SELECT * FROM public.lmp_rows WHERE {where}")
+
+
 def series_pair(db, suffix):
     """A local and a distributed (by pnode_id) time-series table holding the
     two weeks of LMP rows, each with an hourly rollup of the same definition
     refreshed once. Returns the two table names."""
     tables = (f"public.rl_local_{suffix}", f"public.rl_dist_{suffix}")
     for table in tables:
-        db.execute(f"CREATE TABLE {table} (LIKE public.lmp_local) PARTITION BY RANGE (ts)")
-        if "dist" in table:
-            db.execute("SELECT create_distributed_table(%s, 'pnode_id')", [table])
-        db.execute("SELECT gridkit.ts_create(%s, 'ts', '7 days', premake => 0)", [table])
-        db.execute(f"INSERT INTO {table} SELECT * FROM public.lmp_rows")
+        lmp_series(db, table)
         db.execute("SELECT gridkit.ts_move_default_rows(%s)", [table])
         name = table.split(".")[1] + "_hourly"
         db.execute("SELECT gridkit.rollup_create(%s, %s, 'ts', '1 hour', ARRAY['pnode_id'], %s)",
@@ -412,11 +418,7 @@ def test_latest_values_of_a_citus_series_equal_a_local_ones(coordinator):
     db = coordinator
     tables = ("public.lv_local", "public.lv_dist")
     for table in tables:
-        db.execute(f"CREATE TABLE {table} (LIKE public.lmp_local) PARTITION BY RANGE (ts)")
-        if "dist" in table:
-            db.execute("SELECT create_distributed_table(%s, 'pnode_id')", [table])
-        db.execute("SELECT gridkit.ts_create(%s, 'ts', '7 days', premake => 0)", [table])
-        db.execute(f"INSERT INTO {table} SELECT * FROM public.lmp_rows WHERE ts < '2024-06-10'")
+        lmp_series(db, table, "ts < '2024-06-10'")
         db.execute("SELECT gridkit.latest_enable(%s, '{pnode_id}')", [table])
     def latest():
         return [db.execute(f"SELECT * FROM {t}_latest ORDER BY pnode_id").fetchall() for t in tables]

@@ -60,6 +60,13 @@ pub fn require_coordinator(client: &SpiClient<'_>, what: &str) -> SqlResult<()> 
         .hint(format!("Connect to the Citus coordinator and make {what} there; workers keep none of their own.")))
 }
 
+/// The same check for the features set up in SQL (latest values,
+/// ts_convert).
+#[pgrx::pg_extern(schema = "gridkit", stable, name = "_require_citus_coordinator")]
+fn require_coordinator_sql(what: &str) {
+    pgrx::Spi::connect(|client| require_coordinator(client, what)).or_raise()
+}
+
 /// Runs `f` with Citus setting `name` at `value` when Citus is loaded
 /// (else just runs `f`, with no query: builds on a plain PostgreSQL pay
 /// nothing); the caller's own value is restored afterwards.
@@ -156,14 +163,15 @@ pub fn rollup_changes_table(client: &mut SpiClient<'_>, source: &Source) -> SqlR
     let Some(kind) = citus_kind(client, source.relid)? else { return Ok(None) };
     let row = client
         .select(
-            "SELECT gridkit._citus_distribution_column($1)::text, c.relname::text,
+            "SELECT d.col::text, c.relname::text,
                     (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-                      WHERE a.attrelid = c.oid AND a.attname = gridkit._citus_distribution_column($1)),
+                      WHERE a.attrelid = c.oid AND a.attname = d.col),
                     (SELECT r.citus_changes::text FROM gridkit.rollup r
-                      WHERE r.source = c.oid AND r.citus_changes IS NOT NULL LIMIT 1)
-               FROM pg_catalog.pg_class c WHERE c.oid = $1",
+                      WHERE r.source = c.oid AND r.citus_changes IS NOT NULL LIMIT 1),
+                    pg_catalog.pg_get_userbyid($2)::text
+               FROM pg_catalog.pg_class c, gridkit._citus_distribution_column(c.oid) d(col) WHERE c.oid = $1",
             Some(1),
-            &[source.relid.into()],
+            &[source.relid.into(), crate::access::extension_owner()?.into()],
         )?
         .first();
     if row.get::<String>(1)?.is_none() {
@@ -175,6 +183,7 @@ pub fn rollup_changes_table(client: &mut SpiClient<'_>, source: &Source) -> SqlR
     }
     let relname = row.get::<String>(2)?.unwrap_or_default();
     let key_type = row.get::<String>(3)?.unwrap_or_default();
+    let owner = row.get::<String>(5)?.unwrap_or_default();
     let stem: String = relname
         .chars()
         .scan(0, |n, c| {
@@ -192,24 +201,11 @@ pub fn rollup_changes_table(client: &mut SpiClient<'_>, source: &Source) -> SqlR
              REVOKE ALL ON {table} FROM PUBLIC;
              SELECT create_distributed_table({}, 'key', colocate_with => {source_text});",
             source.qualified_name.replace('\'', "''"),
-            quote_ident(&extension_owner(client)?),
+            quote_ident(&owner),
             quote_literal(&table),
         ),
         None,
         &[],
     )?;
     Ok(Some(table))
-}
-
-/// The role owning the extension: gridkit's own tables belong to it.
-fn extension_owner(client: &SpiClient<'_>) -> SqlResult<String> {
-    Ok(client
-        .select(
-            "SELECT pg_catalog.pg_get_userbyid(e.extowner)::text FROM pg_catalog.pg_extension e WHERE e.extname = 'gridkit'",
-            None,
-            &[],
-        )?
-        .first()
-        .get::<String>(1)?
-        .unwrap_or_default())
 }

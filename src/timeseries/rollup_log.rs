@@ -227,26 +227,26 @@ fn _rollup_log<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, 
     let on_shard = args.get(1).zip(args.get(2));
     let data = trigger.trigger_data();
     let mut range = None;
-    let missing = |what: &str, column: &str| {
+    // `what` as the message names the column, `role` as the hint does.
+    let missing = |what: &str, role: &str, column: &str| {
         let table =
             format!("{}.{}", trigger.table_schema().unwrap_or_default(), trigger.table_name().unwrap_or_default());
-        let which = if what == "timestamptz" { "time" } else { "distribution" };
         SqlError::new(
             ERRCODE_UNDEFINED_COLUMN,
             format!("gridkit: rollup source {table} has no {what} column \"{column}\""),
         )
-        .hint(format!("Drop and recreate its rollups: the {which} column was renamed, dropped or changed type."))
+        .hint(format!("Drop and recreate its rollups: the {role} column was renamed, dropped or changed type."))
     };
     // SAFETY: the trigger's relation, its descriptor and its transition
     // tables are alive for the call; the tuplestores hold tuples of that
     // descriptor.
     let key = unsafe {
         let Some((attnum, ..)) = attribute(data.tg_relation, &column, Some(pg_sys::TIMESTAMPTZOID)) else {
-            missing("timestamptz", &column).raise();
+            missing("timestamptz", "time", &column).raise();
         };
         let mut key = on_shard.map(|(_, key_column)| match attribute(data.tg_relation, key_column, None) {
             Some((attnum, type_oid, by_value, length)) => ShardKey { attnum, type_oid, by_value, length, value: None },
-            None => missing("distribution", key_column).raise(),
+            None => missing("distribution", "distribution", key_column).raise(),
         });
         let desc = (*data.tg_relation).rd_att;
         time_range(data.tg_oldtable, desc, attnum, &mut range, key.as_mut());
