@@ -2,7 +2,7 @@
 # Benchmarks gridkit against what a user would otherwise run, on the demo
 # data, in a project-local cluster. Prints Markdown tables; see BENCHMARKS.md.
 #
-#   bench/run.sh [tiles|instructions|cluster|lines|huge|timeseries|rollups|indices|http|replica|citus|all]
+#   bench/run.sh [tiles|instructions|cluster|lines|huge|timeseries|rollups|archive|indices|http|replica|citus|all]
 #
 # tiles:   grid_tile against ST_AsMVT SQL at each scale in $BENCH_SCALES
 #          (default "1 100")
@@ -16,6 +16,8 @@
 # rollups: ingest with change-logging triggers against plain COPY; incremental
 #          refresh against INSERT ... GROUP BY and REFRESH MATERIALIZED VIEW;
 #          latest values against DISTINCT ON; history against GROUP BY
+# archive: retention archiving partitions to Parquet against COPY TO binary;
+#          archive_restore against COPY FROM of the same rows (demo, scale 1)
 # indices: safety_compute over 1.44M minute rows against the same formulas in SQL
 # instructions: instructions per small tile (callgrind, single-user backend),
 #          grid_tile against ST_AsMVT SQL, at scale 1
@@ -83,6 +85,10 @@ fi
 
 if [ "$what" = huge ] || [ "$what" = all ]; then
     "$VENV/bin/python" bench/huge.py "$(demo_db 1)"
+fi
+
+if [ "$what" = archive ] || [ "$what" = all ]; then
+    "$VENV/bin/python" bench/archive.py "$(demo_db 1)"
 fi
 
 if [ "$what" = timeseries ] || [ "$what" = all ]; then

@@ -4,6 +4,10 @@
 #             then again under other session settings (same outcomes)
 #   tiles/    tiles decoded by mapbox-vector-tile and compared with PostGIS
 #             ST_AsMVT; geometry checked with shapely (pytest)
+#   archive/  the cold tier: partitions archived to Parquet and read back
+#             with pyarrow, restored, re-materialized, backends killed
+#             between the steps (its own database: the kills restart every
+#             backend)
 #   http/     gridkit-server on the same database: tiles, caching, JSON,
 #             errors, fuzz, load, a database restart, and the map page in
 #             headless Chromium (pytest + web/test/map.test.mjs); after the
@@ -90,6 +94,11 @@ done
 echo "==> tile comparison"
 GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/tiles
+
+echo "==> cold tier: archives read by pyarrow, restores, crashes"
+psql -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE gridkit_archive"
+GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_archive" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/archive
 
 echo "==> HTTP server and map page"
 GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" GRIDKIT_CLUSTER=test \

@@ -66,6 +66,12 @@ checkpoint_timeout = 30min
 CONF
         mv "$dir/data.new" "$dir/data"
     fi
+    # Retention archives partitions here (gridkit.archive_directory; a
+    # cluster made before archives existed gets it too).
+    as_pg mkdir -p -m 700 "$dir/archive"
+    if ! grep -q "^gridkit.archive_directory" "$dir/data/postgresql.conf"; then
+        echo "gridkit.archive_directory = '$dir/archive'" | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+    fi
     if ! as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         if port_taken "$port"; then
             echo "port $port is in use by another program, so gridkit's '$name' cluster cannot start there;" >&2

@@ -103,9 +103,12 @@ SELECT gridkit.rollup_refresh(name) FROM gridkit._rollups_in_order() r(name)
  WHERE name IN ('observations_daily', 'observations_monthly', 'safety_hourly', 'safety_daily');
 SELECT gridkit.latest_enable('demo.observations', '{ba,series}', '1 hour');
 SELECT gridkit.latest_enable('demo.safety_minutes', '{intersection_id}', '1 minute');
-SELECT gridkit.retention_set('demo.observations', '400 days');
-SELECT gridkit.retention_set('demo.safety_minutes', '30 days');
-SELECT gridkit.retention_set('demo.safety_hourly', '90 days');
+-- What retention drops is archived to Parquet first, where the server has
+-- an archive directory (gridkit.archive_directory; scripts/cluster.sh sets
+-- one for every project cluster).
+SELECT gridkit.retention_set('demo.observations', '400 days', archive => CASE WHEN current_setting('gridkit.archive_directory', true) <> '' THEN 'demo' END);
+SELECT gridkit.retention_set('demo.safety_minutes', '30 days', archive => CASE WHEN current_setting('gridkit.archive_directory', true) <> '' THEN 'demo' END);
+SELECT gridkit.retention_set('demo.safety_hourly', '90 days', archive => CASE WHEN current_setting('gridkit.archive_directory', true) <> '' THEN 'demo' END);
 
 -- Safety indices of every minute (docs/INDICES.md): constants from the week
 -- itself, indices in a time-series table of their own with the latest value
@@ -128,5 +131,5 @@ SELECT gridkit.rollup_create('safety_index_hourly', 'demo.safety_index', 'ts', '
        '{"minutes": "count(*)", "combined_eb": "avg(combined_index_eb)", "combined_eb_min": "min(combined_index_eb)", "combined_eb_max": "max(combined_index_eb)", "high_risk_minutes": "high_risk_minutes(combined_index_eb)"}',
        'America/Los_Angeles');
 SELECT gridkit.rollup_refresh('safety_index_hourly');
-SELECT gridkit.retention_set('demo.safety_index', '30 days');
+SELECT gridkit.retention_set('demo.safety_index', '30 days', archive => CASE WHEN current_setting('gridkit.archive_directory', true) <> '' THEN 'demo' END);
 SET LOCAL client_min_messages = notice;

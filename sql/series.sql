@@ -254,13 +254,111 @@ COMMENT ON VIEW gridkit.freshness IS
 -- coarsest rollup merged into max_points equal steps. A rollup qualifies
 -- when it groups by every key column, keeps the value's sum and count, and
 -- still holds the range.
+-- The smallest step of a round length (1 s ... 1 day, then whole days)
+-- at least `stride` long: a gap fill's default when history reads raw rows.
+CREATE FUNCTION gridkit._history_nice_step(stride interval) RETURNS interval
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(
+        (SELECT s FROM unnest('{1 s,5 s,10 s,15 s,30 s,1 min,5 min,10 min,15 min,30 min,1 h,2 h,3 h,6 h,12 h,1 day}'::interval[]) s
+          WHERE s >= $1 ORDER BY s LIMIT 1),
+        make_interval(days => ceil(extract(epoch FROM $1) / 86400)::int))
+$$;
+
+-- The steps of a gap fill over [from, to): steps with days or months
+-- follow the calendar of `tz` (a local day is 23 or 25 hours across a
+-- daylight-saving change) from the local day or month holding `from`;
+-- shorter steps are fixed lengths from the local midnight (so hours in a
+-- zone half an hour off UTC start at :30 UTC).
+CREATE FUNCTION gridkit._history_grid("from" timestamptz, "to" timestamptz, step interval, tz text)
+RETURNS TABLE (start timestamptz, next timestamptz)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    local_from timestamp;
+    calendar boolean := extract(year FROM step) <> 0 OR extract(month FROM step) <> 0 OR extract(day FROM step) <> 0;
+    base timestamp;
+    first timestamptz;
+BEGIN
+    IF step <= interval '0' THEN
+        RAISE EXCEPTION 'history: step must be positive, not %', step USING ERRCODE = '22023';
+    END IF;
+    BEGIN
+        local_from := "from" AT TIME ZONE tz;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE EXCEPTION 'history: unknown time zone %', quote_literal(tz) USING ERRCODE = '22023';
+    END;
+    -- (A month counts 30 days here: the bound only stops runaway grids.)
+    IF extract(epoch FROM "to" - "from") / extract(epoch FROM step) > 100000 THEN
+        RAISE EXCEPTION 'history: % steps of % over the range; at most 100000',
+            ceil(extract(epoch FROM "to" - "from") / extract(epoch FROM step)), step USING ERRCODE = '22023';
+    END IF;
+    IF calendar THEN
+        base := CASE WHEN extract(year FROM step) <> 0 OR extract(month FROM step) <> 0
+                     THEN date_trunc('month', local_from) ELSE date_trunc('day', local_from) END;
+        RETURN QUERY SELECT s AT TIME ZONE tz, (s + step) AT TIME ZONE tz
+                       FROM generate_series(base, "to" AT TIME ZONE tz, step) s
+                      WHERE (s + step) AT TIME ZONE tz > "from" AND s AT TIME ZONE tz < "to";
+    ELSE
+        first := date_bin(step, "from", date_trunc('day', local_from) AT TIME ZONE tz);
+        RETURN QUERY SELECT s, s + step FROM generate_series(first, "to" - interval '1 microsecond', step) s;
+    END IF;
+END
+$$;
+
+-- history's rows as they are, or (fill given) one row per step of the
+-- grid: the rows of a step merged (count-weighted average, min, max,
+-- count), and a step without rows NULL ('null') or carrying the last value
+-- before it ('locf'; before the first row of the range, the source's last
+-- value before it), with count 0.
+CREATE FUNCTION gridkit._history_result(q text, args text[], fill text, step interval, tz text,
+                                        "from" timestamptz, "to" timestamptz, seed_q text)
+RETURNS TABLE (bucket timestamptz, avg double precision, min double precision, max double precision, count bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seed double precision;
+BEGIN
+    IF fill IS NULL THEN
+        RETURN QUERY SELECT * FROM gridkit._history_rows(q, args);
+        RETURN;
+    END IF;
+    IF fill = 'locf' AND seed_q IS NOT NULL THEN
+        SELECT h.avg INTO seed FROM gridkit._history_rows(seed_q, args) h;
+    END IF;
+    RETURN QUERY
+    WITH grid AS MATERIALIZED (SELECT g.start, g.next FROM gridkit._history_grid("from", "to", step, tz) g),
+         base AS (SELECT * FROM gridkit._history_rows(q, args)),
+         binned AS (SELECT gr.start,
+                           sum(b.avg * b.count) FILTER (WHERE b.avg IS NOT NULL)
+                             / nullif(sum(b.count) FILTER (WHERE b.avg IS NOT NULL), 0) AS avg,
+                           min(b.min) AS min, max(b.max) AS max, sum(b.count)::bigint AS count
+                      FROM grid gr JOIN base b ON b.bucket >= gr.start AND b.bucket < gr.next
+                     GROUP BY gr.start),
+         joined AS (SELECT gr.start, bn.avg, bn.min, bn.max, coalesce(bn.count, 0)::bigint AS count,
+                           count(bn.avg) OVER (ORDER BY gr.start) AS grp
+                      FROM grid gr LEFT JOIN binned bn ON bn.start = gr.start)
+    SELECT j.start,
+           CASE WHEN fill = 'locf' THEN coalesce(first_value(j.avg) OVER w, seed) ELSE j.avg END,
+           CASE WHEN fill = 'locf' THEN coalesce(first_value(j.min) OVER w, seed) ELSE j.min END,
+           CASE WHEN fill = 'locf' THEN coalesce(first_value(j.max) OVER w, seed) ELSE j.max END,
+           j.count
+      FROM joined j
+    WINDOW w AS (PARTITION BY j.grp ORDER BY j.start)
+     ORDER BY j.start;
+END
+$$;
+
 CREATE FUNCTION gridkit.history(
     source regclass,
     key jsonb,
     "from" timestamptz,
     "to" timestamptz,
     max_points integer DEFAULT 2000,
-    value_column name DEFAULT NULL
+    value_column name DEFAULT NULL,
+    fill text DEFAULT NULL,
+    step interval DEFAULT NULL,
+    timezone text DEFAULT NULL
 ) RETURNS TABLE (bucket timestamptz, avg double precision, min double precision, max double precision, count bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
@@ -284,6 +382,8 @@ DECLARE
     stride interval;
     grouping text;
     rollups_readable boolean;
+    -- Gap filling: the last value before the range (for 'locf').
+    seed_q text;
 BEGIN
     IF key IS NULL OR jsonb_typeof(key) <> 'object' THEN
         RAISE EXCEPTION 'history: key must be a JSON object of column to value, e.g. {"ba": "CISO"}' USING ERRCODE = '22023';
@@ -292,6 +392,15 @@ BEGIN
     IF max_points IS NULL OR max_points < 1 OR max_points > 100000 THEN
         RAISE EXCEPTION 'history: max_points must be between 1 and 100000, not %', max_points USING ERRCODE = '22023';
     END IF;
+    IF fill IS NOT NULL AND fill NOT IN ('null', 'locf') THEN
+        RAISE EXCEPTION 'history: fill must be ''null'' or ''locf'', not %', quote_literal(fill) USING ERRCODE = '22023';
+    END IF;
+    IF fill IS NULL AND (step IS NOT NULL OR timezone IS NOT NULL) THEN
+        RAISE EXCEPTION 'history: step and timezone place the steps of a gap fill, which fill => ''null'' or ''locf'' asks for'
+            USING ERRCODE = '22023';
+    END IF;
+    span := extract(epoch FROM "to" - "from");
+    stride := make_interval(secs => ceil(span / max_points));
     FOR k IN SELECT jsonb_object_keys(key) LOOP
         SELECT format_type(a.atttypid, a.atttypmod) INTO col_type
           FROM pg_attribute a WHERE a.attrelid = source AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped;
@@ -327,6 +436,12 @@ BEGIN
         RAISE EXCEPTION 'column "%" of % does not exist', v, source USING ERRCODE = '42703';
     END IF;
 
+    IF fill = 'locf' THEN
+        seed_q := format('SELECT %1$I::timestamptz, %2$I::float8, %2$I::float8, %2$I::float8, 1::bigint FROM %3$s
+                           WHERE %4$s AND %1$I < $1::timestamptz AND %2$I IS NOT NULL ORDER BY %1$I DESC LIMIT 1',
+                         t.time_column, v, source, filter);
+    END IF;
+
     -- Raw rows, when few enough and still there.
     IF t.dropped_before IS NULL OR t.dropped_before <= "from" THEN
         args[3] := (max_points + 1)::text;
@@ -334,10 +449,12 @@ BEGIN
                                                                    AND %I < $2::timestamptz LIMIT $3::bigint) x',
                                            source, filter, t.time_column, t.time_column), args);
         IF n <= max_points THEN
-            RETURN QUERY SELECT * FROM gridkit._history_rows(
+            RETURN QUERY SELECT * FROM gridkit._history_result(
                 format('SELECT %1$I::timestamptz, %2$I::float8, %2$I::float8, %2$I::float8, (%2$I IS NOT NULL)::int::bigint
                           FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz ORDER BY 1',
-                       t.time_column, v, source, filter), args);
+                       t.time_column, v, source, filter), args,
+                fill, coalesce(step, gridkit._history_nice_step(stride)), coalesce(timezone, current_setting('TimeZone')),
+                "from", "to", seed_q);
             RETURN;
         END IF;
     END IF;
@@ -345,7 +462,7 @@ BEGIN
     -- A rollup aggregates every row of the source: not for a role that sees
     -- only some (it gets its own rows in steps).
     rollups_readable := gridkit._relation_access(history.source) = 'full';
-    FOR r IN SELECT ro.name, ro.relid, ro.watermark, extract(epoch FROM ro.bucket) AS width, ro.bucket,
+    FOR r IN SELECT ro.name, ro.relid, ro.watermark, extract(epoch FROM ro.bucket) AS width, ro.bucket, ro.timezone,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_min_' || v) AS has_min,
                     EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ro.relid AND a.attname = '_max_' || v) AS has_max
                FROM gridkit.rollup ro LEFT JOIN gridkit.ts_table tt ON tt.relid = ro.relid
@@ -361,15 +478,15 @@ BEGIN
         EXIT WHEN extract(epoch FROM "to" - "from") / r.width <= max_points;
     END LOOP;
 
-    span := extract(epoch FROM "to" - "from");
-    stride := make_interval(secs => ceil(span / max_points));
     IF NOT have_tier THEN
         -- No rollup holds the range: what raw rows are left, in steps.
         args[4] := stride::text;
-        RETURN QUERY SELECT * FROM gridkit._history_rows(
+        RETURN QUERY SELECT * FROM gridkit._history_result(
             format('SELECT date_bin($4::interval, %1$I, $1::timestamptz), avg(%2$I)::float8, min(%2$I)::float8, max(%2$I)::float8,
                            count(%2$I) FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz GROUP BY 1 ORDER BY 1',
-                   t.time_column, v, source, filter), args);
+                   t.time_column, v, source, filter), args,
+            fill, coalesce(step, gridkit._history_nice_step(stride)), coalesce(timezone, current_setting('TimeZone')),
+            "from", "to", seed_q);
         RETURN;
     END IF;
     args[4] := stride::text;
@@ -383,7 +500,7 @@ BEGIN
     args[6] := ("from" - chosen.bucket)::text;
     -- A rollup never refreshed has no watermark: everything is live.
     args[7] := gridkit._ts_literal(CASE WHEN chosen.watermark IS NULL THEN "from" ELSE least(chosen.watermark, "to") END);
-    RETURN QUERY SELECT * FROM gridkit._history_rows(
+    RETURN QUERY SELECT * FROM gridkit._history_result(
         format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
                   FROM (SELECT * FROM %6$s WHERE bucket < $5::timestamptz
                         UNION ALL
@@ -395,10 +512,12 @@ BEGIN
                chosen.relid, filter,
                CASE WHEN chosen.watermark IS NULL OR chosen.watermark < "to"
                     THEN gridkit._rollup_live_sql(chosen.name, '$7::timestamptz', '$2::timestamptz')
-                    ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END), args);
+                    ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END), args,
+        fill, coalesce(step, CASE WHEN grouping = 'bucket' THEN chosen.bucket ELSE gridkit._history_nice_step(stride) END),
+        coalesce(timezone, chosen.timezone), "from", "to", seed_q);
 END
 $$;
-COMMENT ON FUNCTION gridkit.history(regclass, jsonb, timestamptz, timestamptz, integer, name) IS
+COMMENT ON FUNCTION gridkit.history(regclass, jsonb, timestamptz, timestamptz, integer, name, text, interval, text) IS
     'One key''s series over a range: raw rows, or the finest rollup that fits max_points (bucket, avg, min, max, count)';
 
 -- Swaps in `staging`'s rows for [from, to) of a managed table, in one

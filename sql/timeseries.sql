@@ -12,6 +12,9 @@ CREATE TABLE gridkit.ts_table (
     -- Retention has dropped the rows before this instant: rollups do not
     -- re-materialize buckets older than it.
     dropped_before     timestamptz,
+    -- Where retention archives a partition before dropping it: a directory
+    -- inside gridkit.archive_directory (NULL: it does not).
+    archive            text,
     created_at         timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE gridkit.ts_table IS 'Time-series tables managed by gridkit; see gridkit.ts_create and gridkit.retention_set';
@@ -39,6 +42,12 @@ BEGIN
             DELETE FROM gridkit.rollup_invalidation i USING gone g WHERE i.rollup = g.name
         )
         DELETE FROM gridkit.rollup r USING gone g WHERE r.name = g.name;
+    END IF;
+    IF to_regclass('gridkit.archives') IS NOT NULL THEN
+        -- A restored partition dropped: its rows are in their files again.
+        UPDATE gridkit.archives a SET restored_into = NULL, restored_at = NULL, kept_until = NULL
+          FROM pg_event_trigger_dropped_objects() d
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND a.restored_into = d.objid;
     END IF;
     IF to_regclass('gridkit.latest') IS NOT NULL THEN
         DELETE FROM gridkit.latest l
@@ -246,11 +255,16 @@ COMMENT ON FUNCTION gridkit.ts_move_default_rows(regclass) IS
     'Moves rows of the default partition into partitions of their own, creating them';
 
 -- Drops the partitions wholly older than now() - keep; returns the rows
--- they held (as the statistics estimate them, when there are any). A
--- partition whose buckets some rollup has not materialized yet is kept
--- (with a NOTICE) until a refresh has: no raw row is lost to a rollup.
+-- they held (counted exactly when archived; else as the statistics
+-- estimate them, when there are any). A partition whose buckets some rollup
+-- has not materialized yet is kept (with a NOTICE) until a refresh has: no
+-- raw row is lost to a rollup. With an archive directory, each partition's
+-- rows are written to Parquet, checked and listed before it is dropped, in
+-- this transaction (src/timeseries/archive.rs); a partition restored from
+-- its archives stays until its kept_until. Row security is off: an archive
+-- holds every row, or archiving fails.
 CREATE FUNCTION gridkit.ts_apply_retention(source regclass) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET row_security = off
 AS $$
 DECLARE
     t gridkit.ts_table := gridkit._ts_row(source);
@@ -272,12 +286,18 @@ BEGIN
             RAISE NOTICE 'gridkit: % kept: a rollup of % has not materialized its rows yet', p.partition, source;
             EXIT;
         END IF;
-        -- The planner's row estimate when the partition has statistics:
-        -- counting a day of rows would cost more than dropping them.
-        SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END INTO n
-          FROM pg_catalog.pg_class c WHERE c.oid = p.partition;
-        IF n IS NULL THEN
-            EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
+        CONTINUE WHEN EXISTS (SELECT 1 FROM gridkit.archives a
+                               WHERE a.restored_into = p.partition::oid AND a.kept_until > now());
+        IF t.archive IS NOT NULL THEN
+            n := gridkit._archive_partition(source::oid, p.partition::oid, p.lower, p.upper, t.archive);
+        ELSE
+            -- The planner's row estimate when the partition has statistics:
+            -- counting a day of rows would cost more than dropping them.
+            SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END INTO n
+              FROM pg_catalog.pg_class c WHERE c.oid = p.partition;
+            IF n IS NULL THEN
+                EXECUTE format('SELECT count(*) FROM %s', p.partition) INTO n;
+            END IF;
         END IF;
         EXECUTE format('DROP TABLE %s', p.partition);
         UPDATE gridkit.ts_table SET dropped_before = greatest(dropped_before, p.upper) WHERE relid = source;
@@ -500,7 +520,11 @@ $$;
 COMMENT ON FUNCTION gridkit.ts_convert(regclass, name, interval, integer) IS
     'Turns a plain table into a managed partitioned one (the original is kept, renamed)';
 
-CREATE FUNCTION gridkit.retention_set(target regclass, keep interval) RETURNS void
+-- `archive`: a directory inside gridkit.archive_directory that retention
+-- archives partitions into before dropping them; NULL leaves the table's
+-- setting as it is (so changing `keep` never stops archiving by accident),
+-- '' stops archiving.
+CREATE FUNCTION gridkit.retention_set(target regclass, keep interval, archive text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -509,11 +533,52 @@ BEGIN
     IF keep IS NOT NULL AND keep <= interval '0' THEN
         RAISE EXCEPTION 'keep must be a positive interval, not %', keep USING ERRCODE = '22023';
     END IF;
-    UPDATE gridkit.ts_table SET keep = retention_set.keep WHERE relid = target;
+    UPDATE gridkit.ts_table SET keep = retention_set.keep,
+           archive = CASE WHEN retention_set.archive IS NULL THEN ts_table.archive
+                          WHEN retention_set.archive = '' THEN NULL
+                          ELSE gridkit._archive_directory(retention_set.archive) END
+     WHERE relid = target;
 END
 $$;
-COMMENT ON FUNCTION gridkit.retention_set(regclass, interval) IS
-    'Keeps this much of a time-series table; older partitions are dropped by run_maintenance (NULL: keep all)';
+COMMENT ON FUNCTION gridkit.retention_set(regclass, interval, text) IS
+    'Keeps this much of a time-series table; older partitions are archived to Parquet (archive => directory) and dropped by run_maintenance (NULL keep: keep all)';
+
+-- Deletes the rows of gridkit.job_runs older than `max_age` and those
+-- beyond the newest `max_rows` (NULL: the gridkit.job_runs_max_age and
+-- _max_rows settings; a zero: no bound). Returns the rows deleted.
+CREATE FUNCTION gridkit.job_runs_prune(max_age interval DEFAULT NULL, max_rows bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- The setting reads back with its unit ('30d'), which interval takes.
+    age interval := coalesce(max_age, pg_catalog.current_setting('gridkit.job_runs_max_age')::interval);
+    keep bigint := coalesce(max_rows, pg_catalog.current_setting('gridkit.job_runs_max_rows')::bigint);
+    oldest_kept bigint;
+    n bigint := 0;
+    m bigint;
+BEGIN
+    PERFORM gridkit._require_primary('gridkit.job_runs_prune');
+    IF age < interval '0' OR keep < 0 THEN
+        RAISE EXCEPTION 'job_runs_prune: max_age and max_rows must not be negative (not %, %)', age, keep
+            USING ERRCODE = '22023';
+    END IF;
+    IF age > interval '0' THEN
+        DELETE FROM gridkit.job_runs WHERE started < pg_catalog.now() - age;
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    IF keep > 0 THEN
+        SELECT id INTO oldest_kept FROM gridkit.job_runs ORDER BY id DESC OFFSET keep - 1 LIMIT 1;
+        IF oldest_kept IS NOT NULL THEN
+            DELETE FROM gridkit.job_runs WHERE id < oldest_kept;
+            GET DIAGNOSTICS m = ROW_COUNT;
+            n := n + m;
+        END IF;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION gridkit.job_runs_prune(interval, bigint) IS
+    'Deletes gridkit.job_runs rows older than max_age or beyond the newest max_rows (defaults: gridkit.job_runs_max_age, _max_rows)';
 
 -- Every managed table's premake and late rows, then every rollup's refresh
 -- (sources first), then every table's retention. Each step runs in its own
@@ -561,6 +626,9 @@ BEGIN
          WHERE jobs = 'all' OR (jobs = 'daily') = (ro.bucket >= interval '1 day')
         UNION ALL
         SELECT 3, 0, 'retention', t.relid::text FROM gridkit.ts_table t
+        UNION ALL
+        -- Last, so the log of this run stays.
+        SELECT 4, 0, 'prune job runs', NULL
     ) s;
     FOREACH step SLICE 1 IN ARRAY coalesce(steps, '{}') LOOP
         started := clock_timestamp();
@@ -568,6 +636,7 @@ BEGIN
             n := CASE step[1] WHEN 'premake' THEN gridkit.ts_premake(step[2]::regclass)
                               WHEN 'late rows' THEN gridkit.ts_move_default_rows(step[2]::regclass)
                               WHEN 'refresh' THEN gridkit.rollup_refresh(step[2])
+                              WHEN 'prune job runs' THEN gridkit.job_runs_prune()
                               ELSE gridkit.ts_apply_retention(step[2]::regclass) END;
             INSERT INTO gridkit.job_runs (job, target, started, finished, rows)
             VALUES (step[1], step[2], started, clock_timestamp(), n);
@@ -580,7 +649,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION gridkit.run_maintenance(text) IS
-    'Premakes partitions and moves late rows of every time-series table, refreshes rollups (all, under a day, or a day and more), applies retention; logs to gridkit.job_runs';
+    'Premakes partitions and moves late rows of every time-series table, refreshes rollups (all, under a day, or a day and more), applies retention, prunes old log rows; logs to gridkit.job_runs';
 
 -- Two pg_cron jobs: the hourly maintenance and the daily rollups. Scheduling
 -- again replaces them (pg_cron keys jobs by name).
@@ -609,7 +678,8 @@ COMMENT ON FUNCTION gridkit.schedule(text, text) IS
 
 GRANT SELECT ON gridkit.ts_table, gridkit.job_runs TO PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.ts_create(regclass, name, interval, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION gridkit.retention_set(regclass, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.retention_set(regclass, interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.ts_convert(regclass, name, interval, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.run_maintenance(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION gridkit.job_runs_prune(interval, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION gridkit.schedule(text, text) FROM PUBLIC;

@@ -1,11 +1,24 @@
 //! `gridkit.*` settings. Each is documented in the README's settings table.
 
+use std::ffi::CString;
+
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Where retention archives partitions (src/timeseries/archive.rs): an
+/// absolute directory on the database server. Only a superuser sets it;
+/// a table's `archive => 'dir'` names a directory inside it.
+pub static ARCHIVE_DIRECTORY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// Features kept per tile layer when the layer's options do not say.
 pub static MAX_FEATURES: GucSetting<i32> = GucSetting::<i32>::new(200_000);
 /// Bytes per tile layer when the layer's options do not say (500 KB).
 pub static MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(500 * 1024);
+
+/// How long `gridkit.job_runs` keeps a maintenance step's row (seconds; 0
+/// keeps them all), and how many rows it keeps at most (0: no limit):
+/// run_maintenance prunes it as its last step.
+pub static JOB_RUNS_MAX_AGE: GucSetting<i32> = GucSetting::<i32>::new(30 * 86_400);
+pub static JOB_RUNS_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 
 /// Whether rollup refreshes aggregate in gridkit's own code when the
 /// rollup's types allow (src/rollup_native.rs); off runs the SQL statement.
@@ -20,6 +33,34 @@ pub static STORED_TILES: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static INDEX_READ: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"gridkit.job_runs_max_age",
+        c"How long gridkit.job_runs keeps the log of a maintenance step (0: forever).",
+        c"run_maintenance deletes older rows as its last step (gridkit.job_runs_prune).",
+        &JOB_RUNS_MAX_AGE,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"gridkit.job_runs_max_rows",
+        c"Most rows gridkit.job_runs keeps (0: no limit).",
+        c"run_maintenance deletes the oldest beyond it as its last step (gridkit.job_runs_prune).",
+        &JOB_RUNS_MAX_ROWS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"gridkit.archive_directory",
+        c"Directory on the database server that retention archives partitions into, as Parquet files.",
+        c"An absolute path the server's user may write; tables archive into directories inside it (retention_set's archive). Unset, nothing is archived.",
+        &ARCHIVE_DIRECTORY,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_bool_guc(
         c"gridkit.index_read",
         c"Raw tiles from zoom 6 on read simple sources through their GiST index without a tile query.",

@@ -72,8 +72,19 @@ pgrx::extension_sql_file!(
     name = "spatial",
     requires = [spatial::_search_boxes, spatial::_viewport_boxes, spatial::_check_distance]
 );
+pgrx::extension_sql_file!(
+    "../sql/archive.sql",
+    name = "archive",
+    requires = [
+        "series",
+        timeseries::archive::archive_directory,
+        timeseries::archive::archive_partition,
+        timeseries::archive::archive_load,
+        timeseries::archive::archive_rows
+    ]
+);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
-pgrx::extension_sql_file!("../sql/api.sql", name = "api", requires = ["finalize", "series", "spatial"]);
+pgrx::extension_sql_file!("../sql/api.sql", name = "api", requires = ["finalize", "series", "spatial", "archive"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -6,6 +6,7 @@ import threading
 import time
 
 import psycopg
+import pytest
 
 DSN = os.environ["GRIDKIT_DSN"]
 
@@ -173,3 +174,50 @@ def test_refreshes_aggregate_in_rust_when_the_types_allow(conn):
         conn.execute(f"SELECT gridkit.rollup_drop('{name}')")
     conn.execute("DROP TABLE public.roll_paths CASCADE")
     conn.execute("DROP COLLATION public.roll_ci")
+
+
+def test_a_statement_far_apart_in_time_rewrites_only_its_buckets(conn):
+    """One statement touching two hours four days apart logs two ranges, and
+    the refresh rewrites those two hourly buckets, not the 100 between."""
+    setup_meter(conn, "roll_gaps")
+    conn.execute("DELETE FROM gridkit.rollup_invalidation WHERE rollup = 'roll_gaps_hourly'")
+    conn.execute("UPDATE public.roll_gaps SET v = v + 1 WHERE ts IN ('2023-05-01 03:10+00', '2023-05-05 10:20+00')")
+    logged = conn.execute("SELECT lower, upper FROM gridkit.rollup_invalidation WHERE rollup = 'roll_gaps_hourly' "
+                          "ORDER BY lower").fetchall()
+    assert [(lo.isoformat(), hi.isoformat()) for lo, hi in logged] == [
+        ("2023-05-01T03:10:00+00:00", "2023-05-01T03:10:00+00:00"),
+        ("2023-05-05T10:20:00+00:00", "2023-05-05T10:20:00+00:00")]
+    # 2 buckets of 20 keys.
+    assert conn.execute("SELECT gridkit.rollup_refresh('roll_gaps_hourly')").fetchone()[0] == 2 * 20
+    assert mismatches(conn, "roll_gaps") == 0
+    # Rows in consecutive hours are one range, from the first to the last.
+    conn.execute("UPDATE public.roll_gaps SET v = v + 1 WHERE ts >= '2023-05-02 22:30+00' AND ts < '2023-05-03 01:15+00' "
+                 "AND k = 1")
+    assert conn.execute("SELECT count(*), min(lower), max(upper) FROM gridkit.rollup_invalidation "
+                        "WHERE rollup = 'roll_gaps_hourly'").fetchone()[0] == 1
+    assert conn.execute("SELECT gridkit.rollup_refresh('roll_gaps_hourly')").fetchone()[0] == 4 * 20
+    assert mismatches(conn, "roll_gaps") == 0
+
+
+def test_job_runs_are_pruned_by_age_and_count(conn):
+    conn.execute("DELETE FROM gridkit.job_runs")
+    conn.execute("INSERT INTO gridkit.job_runs (job, started, finished, rows) "
+                 "SELECT 'old', now() - i * interval '1 day' + interval '1 hour', now(), i "
+                 "FROM generate_series(60, 1, -1) i")
+    # The settings' default: 30 days.
+    assert conn.execute("SELECT gridkit.job_runs_prune()").fetchone()[0] == 30
+    assert conn.execute("SELECT gridkit.job_runs_prune(max_rows => 10)").fetchone()[0] == 20
+    assert conn.execute("SELECT max(rows) FROM gridkit.job_runs").fetchone()[0] == 10
+    # Maintenance prunes as its last step, and keeps its own log.
+    conn.execute("SET gridkit.job_runs_max_rows = 5")
+    try:
+        steps = conn.execute("SELECT job, rows, error FROM gridkit.run_maintenance()").fetchall()
+    finally:
+        conn.execute("RESET gridkit.job_runs_max_rows")
+    assert steps[-1][0] == "prune job runs" and steps[-1][2] is None
+    assert conn.execute("SELECT count(*) FROM gridkit.job_runs").fetchone()[0] <= 6
+    assert conn.execute("SELECT count(*) FROM gridkit.job_runs WHERE job = 'old'").fetchone()[0] == 0
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("SELECT gridkit.job_runs_prune(max_rows => -1)")
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("SELECT gridkit.job_runs_prune(interval '-1 day')")

@@ -1,5 +1,5 @@
 //! Writing many computed rows into a table through PostgreSQL's own
-//! `COPY FROM` (binary format), fed from Rust by a data-source callback.
+//! `COPY FROM` (binary or text format), fed from Rust by a data-source callback.
 //!
 //! COPY inserts in batches (`table_multi_insert`) and is the fastest way
 //! PostgreSQL offers to add rows, yet keeps every rule of the table:
@@ -99,41 +99,21 @@ impl BinaryRow<'_> {
     }
 }
 
-/// What the data-source callback reads from: the encoded bytes not yet
-/// handed to COPY and the rows not yet encoded.
+/// What the data-source callback reads from: the bytes not yet handed to
+/// COPY, and the producer of the next ones.
 struct Feed {
     buffer: Vec<u8>,
     read: usize,
-    next_row: usize,
-    rows: usize,
-    fields: i16,
-    finished: bool,
-    /// Encodes row i. Borrowed from `copy_rows`' caller for the duration of
-    /// the call (see the safety note there).
-    encode: *mut dyn FnMut(usize, &mut BinaryRow),
+    /// The producer has said it has nothing after the current buffer.
+    done: bool,
+    /// Appends the next bytes to the (empty) buffer; false once these are
+    /// the last. Borrowed from `copy_from`'s caller for the duration of the
+    /// call (see the safety note there).
+    refill: *mut dyn FnMut(&mut Vec<u8>) -> bool,
 }
 
 thread_local! {
     static FEED: RefCell<Option<Feed>> = const { RefCell::new(None) };
-}
-
-impl Feed {
-    fn refill(&mut self) {
-        self.buffer.clear();
-        self.read = 0;
-        let end = (self.next_row + CHUNK_ROWS).min(self.rows);
-        for i in self.next_row..end {
-            self.buffer.extend_from_slice(&self.fields.to_be_bytes());
-            // SAFETY: `encode` outlives the COPY (copy_rows clears FEED before
-            // returning or unwinding), and nothing else calls it meanwhile.
-            unsafe { (*self.encode)(i, &mut BinaryRow { out: &mut self.buffer }) };
-        }
-        self.next_row = end;
-        if end == self.rows && !self.finished {
-            self.buffer.extend_from_slice(&(-1i16).to_be_bytes());
-            self.finished = true;
-        }
-    }
 }
 
 /// COPY's data source: copies up to `maxread` bytes into `outbuf`; 0 at
@@ -143,11 +123,15 @@ unsafe extern "C-unwind" fn feed_copy(outbuf: *mut std::ffi::c_void, _minread: i
     FEED.with(|feed| {
         let mut feed = feed.borrow_mut();
         let Some(feed) = feed.as_mut() else { return 0 };
-        if feed.read == feed.buffer.len() {
-            if feed.finished {
+        while feed.read == feed.buffer.len() {
+            if feed.done {
                 return 0;
             }
-            feed.refill();
+            feed.buffer.clear();
+            feed.read = 0;
+            // SAFETY: `refill` outlives the COPY (copy_from clears FEED
+            // before returning or unwinding), and nothing else calls it meanwhile.
+            feed.done = !unsafe { (*feed.refill)(&mut feed.buffer) };
         }
         let n = (feed.buffer.len() - feed.read).min(maxread.max(0) as usize);
         // SAFETY: COPY hands a buffer of at least `maxread` bytes.
@@ -206,35 +190,61 @@ pub fn can_copy_into(relid: pg_sys::Oid, relkind: u8) -> bool {
     rls != pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
 }
 
-/// Writes `rows` rows into the `columns` of `relid` with COPY FROM; `encode`
-/// writes row i's fields in column order, with the columns' exact types.
-/// Returns the rows written.
+/// Writes `rows` rows into the `columns` of `relid` with COPY FROM;
+/// `encode` writes row i's fields in column order, with the columns' exact
+/// types. Returns the rows written.
 pub fn copy_rows(
     relid: pg_sys::Oid,
     columns: &[&str],
     rows: usize,
     encode: &mut dyn FnMut(usize, &mut BinaryRow),
 ) -> SqlResult<u64> {
+    let fields = columns.len() as i16;
+    let mut next_row = 0usize;
+    let mut refill = |buffer: &mut Vec<u8>| -> bool {
+        if next_row == 0 {
+            buffer.extend_from_slice(HEADER);
+        }
+        let end = (next_row + CHUNK_ROWS).min(rows);
+        for i in next_row..end {
+            buffer.extend_from_slice(&fields.to_be_bytes());
+            encode(i, &mut BinaryRow { out: buffer });
+        }
+        next_row = end;
+        if end == rows {
+            buffer.extend_from_slice(&(-1i16).to_be_bytes());
+            return false;
+        }
+        true
+    };
+    copy_from(relid, columns, c"binary", &mut refill)
+}
+
+/// Writes rows in COPY's text format (tab-separated fields, `\N` for NULL,
+/// one row per line) into the `columns` of `relid`: each field goes
+/// through its column type's input function, so any type can be written.
+/// `refill` appends the next lines to the buffer it is given and returns
+/// false with the last ones. Returns the rows written.
+pub fn copy_text(relid: pg_sys::Oid, columns: &[&str], refill: &mut dyn FnMut(&mut Vec<u8>) -> bool) -> SqlResult<u64> {
+    copy_from(relid, columns, c"text", refill)
+}
+
+fn copy_from(
+    relid: pg_sys::Oid,
+    columns: &[&str],
+    format: &std::ffi::CStr,
+    refill: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+) -> SqlResult<u64> {
     let names: Vec<CString> = columns
         .iter()
         .map(|c| CString::new(*c).map_err(|_| SqlError::new(ERRCODE_INVALID_NAME, "column name contains NUL")))
         .collect::<SqlResult<_>>()?;
-    // SAFETY: `encode` is only called from feed_copy while CopyFrom runs
+    // SAFETY: `refill` is only called from feed_copy while CopyFrom runs
     // below; the guard clears the feed before this frame is left, also when
     // COPY raises an error.
-    let encode: *mut (dyn FnMut(usize, &mut BinaryRow) + '_) = encode;
-    let encode: *mut (dyn FnMut(usize, &mut BinaryRow) + 'static) = unsafe { std::mem::transmute(encode) };
-    FEED.with(|feed| {
-        *feed.borrow_mut() = Some(Feed {
-            buffer: HEADER.to_vec(),
-            read: 0,
-            next_row: 0,
-            rows,
-            fields: columns.len() as i16,
-            finished: false,
-            encode,
-        })
-    });
+    let refill: *mut (dyn FnMut(&mut Vec<u8>) -> bool + '_) = refill;
+    let refill: *mut (dyn FnMut(&mut Vec<u8>) -> bool + 'static) = unsafe { std::mem::transmute(refill) };
+    FEED.with(|feed| *feed.borrow_mut() = Some(Feed { buffer: Vec::new(), read: 0, done: false, refill }));
     let _guard = FeedGuard;
     let _encoding = ClientEncodingGuard::database();
     // SAFETY: the sequence DoCopy runs for COPY ... FROM (PostgreSQL 15):
@@ -265,7 +275,7 @@ pub fn copy_rows(
         pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
         let format = pg_sys::makeDefElem(
             pg_sys::pstrdup(c"format".as_ptr()),
-            pg_sys::makeString(pg_sys::pstrdup(c"binary".as_ptr())).cast(),
+            pg_sys::makeString(pg_sys::pstrdup(format.as_ptr())).cast(),
             -1,
         );
         let options = pg_sys::lappend(std::ptr::null_mut(), format.cast());

@@ -2,6 +2,8 @@
 //! `crates/timeseries`): partition arithmetic, rollups with their change log
 //! and native refresh path, exact sums of floats, and `history`'s kept plans.
 
+pub mod archive;
+mod archive_files;
 pub mod exact_sum;
 pub mod partitions;
 pub mod rollup;

@@ -384,6 +384,31 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         )?,
         None => None,
     };
+    // Ranges below the horizon restored from archives hold their raw rows
+    // again: their whole buckets are re-materialized.
+    let restored: Vec<(TimestampWithTimeZone, TimestampWithTimeZone)> = if horizon.is_some() {
+        let mut spans = Vec::new();
+        for row in client.select(
+            &format!(
+                "SELECT CASE WHEN {s} = s.lower THEN s.lower ELSE {n} END, {e}
+                   FROM gridkit._archive_restored_spans($1) s",
+                s = start("s.lower"),
+                n = r.rollup.next_sql(&start("s.lower")),
+                e = start("s.upper"),
+            ),
+            None,
+            &[regclass_arg(r.source)],
+        )? {
+            if let (Some(lo), Some(hi)) = (row.get::<TimestampWithTimeZone>(1)?, row.get::<TimestampWithTimeZone>(2)?) {
+                if lo.into_inner() < hi.into_inner() {
+                    spans.push((lo, hi));
+                }
+            }
+        }
+        spans
+    } else {
+        Vec::new()
+    };
     if let Some(changes) = &r.citus_changes {
         // What the shards logged, for every rollup of the source, in this
         // refresh's distributed transaction.
@@ -405,10 +430,11 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
     for row in invalid {
         let lo = row.get::<TimestampWithTimeZone>(1)?;
         let Some(hi) = row.get::<TimestampWithTimeZone>(2)? else { continue };
-        match spans::after_horizon((lo, hi), horizon, TimestampWithTimeZone::into_inner) {
-            Some(span) => ranges.push(span),
-            None => ignored += 1,
+        let held = spans::held_parts((lo, hi), horizon, &restored, TimestampWithTimeZone::into_inner);
+        if held.is_empty() {
+            ignored += 1;
         }
+        ranges.extend(held);
     }
     if ignored > 0 {
         notice(format!(

@@ -1,8 +1,11 @@
 //! `gridkit._rollup_log()`: the statement trigger that logs what a write to
-//! a rollup source changed, one `gridkit.rollup_invalidation` row per
-//! statement and rollup with the changed rows' time range.
+//! a rollup source changed, `gridkit.rollup_invalidation` rows per
+//! statement and rollup with the changed rows' time ranges: one per
+//! stretch of hours holding changed rows (`gridkit_timeseries::changes`),
+//! so a statement touching June and September has two buckets rewritten,
+//! not every bucket between.
 //!
-//! The range comes from the statement's transition tables, read here
+//! The times come from the statement's transition tables, read here
 //! straight from their tuplestores: `min`/`max` in SQL over the same rows
 //! cost a quarter of a second per million rows, a fifth of what the
 //! triggers add to a COPY. The function is declared in sql/rollup.sql
@@ -20,6 +23,8 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+
+use gridkit_timeseries::changes::{ChangedTimes, MAX_RANGES};
 
 use crate::error::*;
 use crate::pg::rows::{Plan, Planning};
@@ -60,8 +65,8 @@ unsafe fn copy_datum(value: pg_sys::Datum, by_value: bool, length: i16) -> pg_sy
     }
 }
 
-/// The smallest and largest non-null value of timestamptz attribute
-/// `attnum` in a transition table, read through a read pointer of our own
+/// Every non-null value of timestamptz attribute `attnum` in a transition
+/// table, into `times`, read through a read pointer of our own
 /// (other triggers of the statement read the same tuplestore); and the
 /// first row's `key`, when one is asked for.
 ///
@@ -72,7 +77,7 @@ unsafe fn time_range(
     store: *mut pg_sys::Tuplestorestate,
     desc: pg_sys::TupleDesc,
     attnum: i32,
-    range: &mut Option<(i64, i64)>,
+    times: &mut ChangedTimes,
     mut key: Option<&mut ShardKey>,
 ) {
     // SAFETY: the caller guarantees a live tuplestore of tuples with descriptor `desc`; the slot is made and dropped here.
@@ -89,10 +94,7 @@ unsafe fn time_range(
             let mut null = false;
             let t = pg_sys::slot_getattr(slot, attnum, &mut null).value() as i64;
             if !null {
-                *range = Some(match *range {
-                    None => (t, t),
-                    Some((lo, hi)) => (lo.min(t), hi.max(t)),
-                });
+                times.add(t);
             }
             if let Some(k) = key.as_deref_mut().filter(|k| k.value.is_none()) {
                 let mut key_null = false;
@@ -226,7 +228,7 @@ fn _rollup_log<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, 
     // On a Citus shard: the source's change table and distribution column.
     let on_shard = args.get(1).zip(args.get(2));
     let data = trigger.trigger_data();
-    let mut range = None;
+    let mut times = ChangedTimes::new();
     // `what` as the message names the column, `role` as the hint does.
     let missing = |what: &str, role: &str, column: &str| {
         let table =
@@ -249,23 +251,29 @@ fn _rollup_log<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, 
             None => missing("distribution", "distribution", key_column).raise(),
         });
         let desc = (*data.tg_relation).rd_att;
-        time_range(data.tg_oldtable, desc, attnum, &mut range, key.as_mut());
-        time_range(data.tg_newtable, desc, attnum, &mut range, key.as_mut());
+        time_range(data.tg_oldtable, desc, attnum, &mut times, key.as_mut());
+        time_range(data.tg_newtable, desc, attnum, &mut times, key.as_mut());
         key
     };
-    let Some((lo, hi)) = range else { return Ok(None) };
+    if times.is_empty() {
+        return Ok(None);
+    }
     let bound = |t: i64| {
         TimestampWithTimeZone::try_from(t)
             .map_err(|_| SqlError::new(ERRCODE_DATETIME_FIELD_OVERFLOW, "time out of range"))
             .or_raise()
     };
     let value = key.as_ref().and_then(|k| k.value);
-    match (on_shard, key.as_ref(), value) {
-        (Some((changes, _)), Some(key), Some(value)) => log_range_on_shard(changes, key, value, bound(lo), bound(hi)),
-        // Rows with a time but no distribution value: Citus stores none.
-        (Some(_), ..) => Ok(()),
-        (None, ..) => log_range(relid, bound(lo), bound(hi)),
+    for (lo, hi) in times.ranges(MAX_RANGES) {
+        match (on_shard, key.as_ref(), value) {
+            (Some((changes, _)), Some(key), Some(value)) => {
+                log_range_on_shard(changes, key, value, bound(lo), bound(hi))
+            }
+            // Rows with a time but no distribution value: Citus stores none.
+            (Some(_), ..) => Ok(()),
+            (None, ..) => log_range(relid, bound(lo), bound(hi)),
+        }
+        .or_raise();
     }
-    .or_raise();
     Ok(None)
 }

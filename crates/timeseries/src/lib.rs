@@ -7,6 +7,7 @@
 
 pub mod accumulate;
 pub mod bucket;
+pub mod changes;
 pub mod exact_sum;
 pub mod partition;
 pub mod rollup;

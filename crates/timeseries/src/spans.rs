@@ -24,6 +24,32 @@ pub fn after_horizon<T: Copy>(span: Span<T>, horizon: Option<T>, us: impl Fn(T) 
     }
 }
 
+/// What of `span` the raw rows hold when retention dropped those before
+/// `horizon` but some older ranges were restored from archives since:
+/// its part from the horizon on, and its overlap with each of `restored`
+/// (bucket-aligned, below the horizon), in order.
+pub fn held_parts<T: Copy>(
+    span: Span<T>,
+    horizon: Option<T>,
+    restored: &[(T, T)],
+    us: impl Fn(T) -> i64,
+) -> Vec<Span<T>> {
+    let mut parts = Vec::new();
+    for &(lo, hi) in restored {
+        let lower = match span.0 {
+            Some(l) if us(l) > us(lo) => l,
+            _ => lo,
+        };
+        let upper = if us(span.1) < us(hi) { span.1 } else { hi };
+        if us(lower) < us(upper) {
+            parts.push((Some(lower), upper));
+        }
+    }
+    parts.extend(after_horizon(span, horizon, &us));
+    parts.sort_by_key(|s| s.0.map_or(i64::MIN, &us));
+    parts
+}
+
 /// The spans sorted by lower end, those that overlap or touch joined.
 pub fn merge<T: Copy>(mut spans: Vec<Span<T>>, us: impl Fn(T) -> i64) -> Vec<Span<T>> {
     let lower = |s: &Span<T>| s.0.map_or(i64::MIN, &us);
@@ -52,6 +78,24 @@ mod tests {
 
     fn after_horizon(span: Span<i64>, horizon: Option<i64>) -> Option<Span<i64>> {
         super::after_horizon(span, horizon, |t| t)
+    }
+
+    #[test]
+    fn restored_ranges_below_the_horizon_are_held_again() {
+        let held = |span, horizon, restored: &[(i64, i64)]| super::held_parts(span, horizon, restored, |t| t);
+        // Nothing restored: what the horizon leaves.
+        assert_eq!(held((Some(3), 10), Some(4), &[]), vec![(Some(4), 10)]);
+        assert_eq!(held((Some(3), 10), Some(12), &[]), vec![]);
+        // A change over [0, 100) with [10, 20) and [30, 40) restored and the
+        // horizon at 50: those two, then from 50.
+        assert_eq!(
+            held((Some(0), 100), Some(50), &[(10, 20), (30, 40)]),
+            vec![(Some(10), 20), (Some(30), 40), (Some(50), 100)]
+        );
+        // An open start; a change inside a restored range; one beside it.
+        assert_eq!(held((None, 15), Some(50), &[(10, 20)]), vec![(Some(10), 15)]);
+        assert_eq!(held((Some(12), 18), Some(50), &[(10, 20)]), vec![(Some(12), 18)]);
+        assert_eq!(held((Some(20), 30), Some(50), &[(10, 20)]), vec![]);
     }
 
     #[test]
