@@ -8,6 +8,8 @@
 #             with pyarrow, restored, re-materialized, backends killed
 #             between the steps (its own database: the kills restart every
 #             backend)
+#   martin/   Martin 1.14 serving layers through gridkit.publish_function's
+#             function sources, tiles equal to grid_tile's
 #   http/     gridkit-server on the same database: tiles, caching, JSON,
 #             errors, fuzz, load, a database restart, and the map page in
 #             headless Chromium (pytest + web/test/map.test.mjs); after the
@@ -99,6 +101,14 @@ echo "==> cold tier: archives read by pyarrow, restores, crashes"
 psql -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE gridkit_archive"
 GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_archive" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/archive
+
+echo "==> Martin serving gridkit layers through function sources"
+if [ -n "${GRIDKIT_SKIP_MARTIN:-}" ]; then
+    echo "skipped: GRIDKIT_SKIP_MARTIN is set"
+else
+    GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" GRIDKIT_MARTIN="$MARTIN" \
+        "$VENV/bin/python" -m pytest -q -p no:cacheprovider pgrx-tests/martin
+fi
 
 echo "==> HTTP server and map page"
 GRIDKIT_DSN="host=$dir port=$PORT user=postgres dbname=gridkit_tiles" GRIDKIT_CLUSTER=test \

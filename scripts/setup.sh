@@ -6,7 +6,8 @@
 #                             npm packages)
 #   scripts/setup.sh --test   also what the test suites use: Python packages,
 #                             Debian's Chromium for the browser test, and
-#                             Citus (scripts/citus.sh)
+#                             Citus (scripts/citus.sh), and Martin (into
+#                             ~/.cache/gridkit/martin)
 #   scripts/setup.sh --containers
 #                             also podman, runc, podman-compose and mmdebstrap,
 #                             for the image (make image) and its test
@@ -73,5 +74,13 @@ if [ "$want_test" = yes ]; then
     # not installed (GRIDKIT_SKIP_CITUS=1 leaves it and the suite out).
     if [ -z "${GRIDKIT_SKIP_CITUS:-}" ]; then
         scripts/citus.sh
+    fi
+    # Martin, the peer tile server the function-source suite runs, built
+    # once from crates.io into a cache outside the checkout (about five
+    # minutes; GRIDKIT_SKIP_MARTIN=1 leaves it and the suite out).
+    if [ -z "${GRIDKIT_SKIP_MARTIN:-}" ] && [ ! -x "$MARTIN" ]; then
+        echo "==> building Martin $MARTIN_VERSION into $(dirname "$(dirname "$MARTIN")") (about five minutes)"
+        cargo install martin --version "$MARTIN_VERSION" --no-default-features --features postgres --locked \
+            --root "$(dirname "$(dirname "$MARTIN")")" --quiet
     fi
 fi

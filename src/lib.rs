@@ -85,6 +85,7 @@ pgrx::extension_sql_file!(
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 pgrx::extension_sql_file!("../sql/api.sql", name = "api", requires = ["finalize", "series", "spatial", "archive"]);
+pgrx::extension_sql_file!("../sql/publish.sql", name = "publish", requires = ["api"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
