@@ -83,11 +83,6 @@ BEGIN
     END IF;
     -- No retention run drops or archives the table's partitions meanwhile.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
-    IF NOT EXISTS (SELECT 1 FROM gridkit.archives x WHERE x.relid = target AND x.restored_into IS NULL
-                      AND x.lower < "to" AND x.upper > "from") THEN
-        RAISE NOTICE 'gridkit: % has no archived rows in [%, %) to restore', target, "from", "to";
-        RETURN 0;
-    END IF;
     FOR r IN SELECT DISTINCT x.lower, x.upper FROM gridkit.archives x
               WHERE x.relid = target AND x.restored_into IS NULL AND x.lower < "to" AND x.upper > "from"
               ORDER BY 1 LOOP
@@ -111,6 +106,10 @@ BEGIN
             n := n + gridkit._archive_load(a.id, part, keep);
         END LOOP;
     END LOOP;
+    IF part IS NULL THEN
+        RAISE NOTICE 'gridkit: % has no archived rows in [%, %) to restore', target, "from", "to";
+        RETURN 0;
+    END IF;
     -- The rollups of the table, sources first: the restored rows were
     -- logged as changes, and their buckets are held again.
     FOR ro IN SELECT o.name FROM gridkit._rollups_in_order() o(name)

@@ -306,12 +306,12 @@ BEGIN
 END
 $$;
 
--- history's rows as they are, or (fill given) one row per step of the
--- grid: the rows of a step merged (count-weighted average, min, max,
+-- history's rows gap-filled: one row per step of the grid, the rows of a
+-- step merged (count-weighted average, min, max,
 -- count), and a step without rows NULL ('null') or carrying the last value
 -- before it ('locf'; before the first row of the range, the source's last
 -- value before it), with count 0.
-CREATE FUNCTION gridkit._history_result(q text, args text[], fill text, step interval, tz text,
+CREATE FUNCTION gridkit._history_filled(q text, args text[], fill text, step interval, tz text,
                                         "from" timestamptz, "to" timestamptz, seed_q text)
 RETURNS TABLE (bucket timestamptz, avg double precision, min double precision, max double precision, count bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
@@ -319,10 +319,6 @@ AS $$
 DECLARE
     seed double precision;
 BEGIN
-    IF fill IS NULL THEN
-        RETURN QUERY SELECT * FROM gridkit._history_rows(q, args);
-        RETURN;
-    END IF;
     IF fill = 'locf' AND seed_q IS NOT NULL THEN
         SELECT h.avg INTO seed FROM gridkit._history_rows(seed_q, args) h;
     END IF;
@@ -382,7 +378,9 @@ DECLARE
     stride interval;
     grouping text;
     rollups_readable boolean;
-    -- Gap filling: the last value before the range (for 'locf').
+    -- The statement that reads the rows; for a gap fill, the one that
+    -- reads the last value before the range ('locf').
+    q text;
     seed_q text;
 BEGIN
     IF key IS NULL OR jsonb_typeof(key) <> 'object' THEN
@@ -449,12 +447,15 @@ BEGIN
                                                                    AND %I < $2::timestamptz LIMIT $3::bigint) x',
                                            source, filter, t.time_column, t.time_column), args);
         IF n <= max_points THEN
-            RETURN QUERY SELECT * FROM gridkit._history_result(
-                format('SELECT %1$I::timestamptz, %2$I::float8, %2$I::float8, %2$I::float8, (%2$I IS NOT NULL)::int::bigint
-                          FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz ORDER BY 1',
-                       t.time_column, v, source, filter), args,
-                fill, coalesce(step, gridkit._history_nice_step(stride)), coalesce(timezone, current_setting('TimeZone')),
-                "from", "to", seed_q);
+            q := format('SELECT %1$I::timestamptz, %2$I::float8, %2$I::float8, %2$I::float8, (%2$I IS NOT NULL)::int::bigint
+                           FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz ORDER BY 1',
+                        t.time_column, v, source, filter);
+            IF fill IS NULL THEN
+                RETURN QUERY SELECT * FROM gridkit._history_rows(q, args);
+            ELSE
+                RETURN QUERY SELECT * FROM gridkit._history_filled(q, args, fill, coalesce(step, gridkit._history_nice_step(stride)),
+                    coalesce(timezone, current_setting('TimeZone')), "from", "to", seed_q);
+            END IF;
             RETURN;
         END IF;
     END IF;
@@ -481,12 +482,15 @@ BEGIN
     IF NOT have_tier THEN
         -- No rollup holds the range: what raw rows are left, in steps.
         args[4] := stride::text;
-        RETURN QUERY SELECT * FROM gridkit._history_result(
-            format('SELECT date_bin($4::interval, %1$I, $1::timestamptz), avg(%2$I)::float8, min(%2$I)::float8, max(%2$I)::float8,
-                           count(%2$I) FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz GROUP BY 1 ORDER BY 1',
-                   t.time_column, v, source, filter), args,
-            fill, coalesce(step, gridkit._history_nice_step(stride)), coalesce(timezone, current_setting('TimeZone')),
-            "from", "to", seed_q);
+        q := format('SELECT date_bin($4::interval, %1$I, $1::timestamptz), avg(%2$I)::float8, min(%2$I)::float8, max(%2$I)::float8,
+                            count(%2$I) FROM %3$s WHERE %4$s AND %1$I >= $1::timestamptz AND %1$I < $2::timestamptz GROUP BY 1 ORDER BY 1',
+                    t.time_column, v, source, filter);
+        IF fill IS NULL THEN
+            RETURN QUERY SELECT * FROM gridkit._history_rows(q, args);
+        ELSE
+            RETURN QUERY SELECT * FROM gridkit._history_filled(q, args, fill, coalesce(step, gridkit._history_nice_step(stride)),
+                coalesce(timezone, current_setting('TimeZone')), "from", "to", seed_q);
+        END IF;
         RETURN;
     END IF;
     args[4] := stride::text;
@@ -500,8 +504,7 @@ BEGIN
     args[6] := ("from" - chosen.bucket)::text;
     -- A rollup never refreshed has no watermark: everything is live.
     args[7] := gridkit._ts_literal(CASE WHEN chosen.watermark IS NULL THEN "from" ELSE least(chosen.watermark, "to") END);
-    RETURN QUERY SELECT * FROM gridkit._history_result(
-        format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
+    q := format('SELECT %1$s, (sum(%2$I) / nullif(sum(%3$I), 0))::float8, %4$s, %5$s, sum(%3$I)::bigint
                   FROM (SELECT * FROM %6$s WHERE bucket < $5::timestamptz
                         UNION ALL
                         SELECT * FROM (%8$s) l) b
@@ -512,9 +515,14 @@ BEGIN
                chosen.relid, filter,
                CASE WHEN chosen.watermark IS NULL OR chosen.watermark < "to"
                     THEN gridkit._rollup_live_sql(chosen.name, '$7::timestamptz', '$2::timestamptz')
-                    ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END), args,
-        fill, coalesce(step, CASE WHEN grouping = 'bucket' THEN chosen.bucket ELSE gridkit._history_nice_step(stride) END),
-        coalesce(timezone, chosen.timezone), "from", "to", seed_q);
+                    ELSE format('SELECT * FROM %s WHERE false', chosen.relid) END);
+    IF fill IS NULL THEN
+        RETURN QUERY SELECT * FROM gridkit._history_rows(q, args);
+    ELSE
+        RETURN QUERY SELECT * FROM gridkit._history_filled(q, args, fill,
+            coalesce(step, CASE WHEN grouping = 'bucket' THEN chosen.bucket ELSE gridkit._history_nice_step(stride) END),
+            coalesce(timezone, chosen.timezone), "from", "to", seed_q);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION gridkit.history(regclass, jsonb, timestamptz, timestamptz, integer, name, text, interval, text) IS

@@ -232,20 +232,40 @@ pub fn require_layer_manager(relid: Oid, layer: &str) -> SqlResult<()> {
     if has_privileges_of(owner) {
         return Ok(());
     }
+    let name = relation_name(relid);
+    Err(SqlError::new(
+        ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("role {} may not manage layer \"{layer}\": it does not own its source {name}", current_role_name()),
+    )
+    .hint("A layer is managed by its source's owner (or a member of the owner role) or a superuser."))
+}
+
+/// The relation's name (unqualified), for messages; empty if it is gone.
+fn relation_name(relid: Oid) -> String {
     // SAFETY: a relation name lookup.
-    let name = unsafe {
+    unsafe {
         let p = pg_sys::get_rel_name(relid);
         if p.is_null() {
             String::new()
         } else {
             std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
         }
-    };
-    Err(SqlError::new(
-        ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!("role {} may not manage layer \"{layer}\": it does not own its source {name}", current_role_name()),
-    )
-    .hint("A layer is managed by its source's owner (or a member of the owner role) or a superuser."))
+    }
+}
+
+/// Acting on a table's rows as its owner (moving, archiving or restoring
+/// them) takes the owner's rights already: being it, a member of it, or a
+/// superuser. Returns the owner.
+pub fn require_owner_rights(relid: Oid, what: &str) -> SqlResult<Oid> {
+    let owner = relation_owner(relid)
+        .ok_or_else(|| SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation {relid} does not exist")))?;
+    if !has_privileges_of(owner) {
+        return Err(SqlError::new(
+            ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must be owner of table {} to {what}", relation_name(relid)),
+        ));
+    }
+    Ok(owner)
 }
 
 impl Drop for AsRole {

@@ -21,7 +21,7 @@ use gridkit_sqltext::quote_ident;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
-use crate::access::{has_privileges_of, relation_owner, AsRole};
+use crate::access::{has_privileges_of, relation_owner, require_owner_rights, AsRole};
 use crate::error::*;
 use crate::pg::rows::{for_each_row_while, varlena_bytes, Col, Plan, Planning};
 use crate::timeseries::archive_files;
@@ -242,18 +242,8 @@ unsafe fn datum_value<'a>(datum: pg_sys::Datum, read: Col, kind: Kind) -> SqlRes
     })
 }
 
-fn require_owner_rights(relid: pg_sys::Oid, what: &str) -> SqlResult<pg_sys::Oid> {
-    let owner = relation_owner(relid)
-        .ok_or_else(|| SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation {relid} does not exist")))?;
-    if !has_privileges_of(owner) {
-        return Err(SqlError::new(
-            ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!("must be owner of table {} to {what}", relation_name(relid)),
-        ));
-    }
-    Ok(owner)
-}
-
+/// The relation's name as SQL text (schema-qualified unless on the
+/// search path, quoted), for statements and messages.
 fn relation_name(relid: pg_sys::Oid) -> String {
     pgrx::Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[relid.into()])
         .ok()
@@ -543,7 +533,6 @@ fn archive_load(id: i64, partition: pg_sys::Oid, keep: Interval) -> i64 {
         let mut failure: Option<SqlError> = None;
         let mut scratch = String::new();
         let mut line = String::new();
-        let columns = reader.columns().len();
         let mut refill = |buffer: &mut Vec<u8>| -> bool {
             if group == reader.row_groups() || failure.is_some() {
                 return false;
@@ -555,17 +544,10 @@ fn archive_load(id: i64, partition: pg_sys::Oid, keep: Interval) -> i64 {
                     return false;
                 }
             };
+            decoded.hash_into(&mut digest);
             for row in 0..decoded.rows() {
-                for c in 0..columns {
-                    digest.value(&decoded.value(c, row));
-                }
                 line.clear();
-                for (n, &c) in positions.iter().enumerate() {
-                    if n > 0 {
-                        line.push('\t');
-                    }
-                    decoded.value(c, row).write_copy_field(decoded.kind(c), &mut line, &mut scratch);
-                }
+                decoded.write_copy_line(row, &positions, &mut line, &mut scratch);
                 line.push('\n');
                 buffer.extend_from_slice(line.as_bytes());
             }
@@ -635,6 +617,7 @@ struct JsonRows {
     group: Option<gridkit_archive::RowGroupRows>,
     next_group: usize,
     next_row: usize,
+    scratch: String,
 }
 
 impl Iterator for JsonRows {
@@ -644,8 +627,14 @@ impl Iterator for JsonRows {
         loop {
             if let Some(g) = &self.group {
                 if self.next_row < g.rows() {
-                    let (mut out, mut scratch) = (String::new(), String::new());
-                    gridkit_archive::write_json_row(self.reader.columns(), g, self.next_row, &mut out, &mut scratch);
+                    let mut out = String::new();
+                    gridkit_archive::write_json_row(
+                        self.reader.columns(),
+                        g,
+                        self.next_row,
+                        &mut out,
+                        &mut self.scratch,
+                    );
                     self.next_row += 1;
                     return Some(out);
                 }
@@ -680,7 +669,7 @@ fn archive_rows(path: &str) -> SetOfIterator<'static, String> {
                 ),
             ));
         }
-        Ok(SetOfIterator::new(JsonRows { reader, group: None, next_group: 0, next_row: 0 }))
+        Ok(SetOfIterator::new(JsonRows { reader, group: None, next_group: 0, next_row: 0, scratch: String::new() }))
     })()
     .or_raise()
 }

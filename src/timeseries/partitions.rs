@@ -80,16 +80,7 @@ fn _ts_partition_suffix(start: TimestampWithTimeZone, step: Interval) -> String 
 #[pg_extern(schema = "gridkit", name = "_ts_run_as_owner", volatile, strict)]
 fn ts_run_as_owner(table: pg_sys::Oid, sql: &str, lo: TimestampWithTimeZone, hi: TimestampWithTimeZone) -> i64 {
     (|| -> SqlResult<i64> {
-        let owner = crate::access::relation_owner(table)
-            .ok_or_else(|| SqlError::new(ERRCODE_UNDEFINED_TABLE, format!("relation {table} does not exist")))?;
-        if !crate::access::has_privileges_of(owner) {
-            // SAFETY: a relation name lookup of a relation that exists.
-            let name = unsafe { std::ffi::CStr::from_ptr(pg_sys::get_rel_name(table)).to_string_lossy().into_owned() };
-            return Err(SqlError::new(
-                ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("must be owner of table {name} to move its rows"),
-            ));
-        }
+        let owner = crate::access::require_owner_rights(table, "move its rows")?;
         let _as_owner = crate::access::AsRole::switch(owner);
         Spi::connect_mut(|client| -> SqlResult<i64> {
             let done = client.update(sql, None, &[lo.into(), hi.into()])?;

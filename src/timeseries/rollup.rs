@@ -372,16 +372,13 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         "SELECT t.dropped_before FROM gridkit.ts_table t WHERE t.relid = $1",
         &[regclass_arg(r.source)],
     )?;
+    // The start of the first bucket starting at or after `e`.
+    let bucket_at_or_after =
+        |e: &str| format!("CASE WHEN {s} = {e} THEN {e} ELSE {n} END", s = start(e), n = r.rollup.next_sql(&start(e)));
     let horizon = match horizon {
-        Some(h) => first_value::<TimestampWithTimeZone>(
-            client,
-            &format!(
-                "SELECT CASE WHEN {s} = $1 THEN $1 ELSE {n} END",
-                s = start("$1"),
-                n = r.rollup.next_sql(&start("$1"))
-            ),
-            &[h.into()],
-        )?,
+        Some(h) => {
+            first_value::<TimestampWithTimeZone>(client, &format!("SELECT {}", bucket_at_or_after("$1")), &[h.into()])?
+        }
         None => None,
     };
     // Ranges below the horizon restored from archives hold their raw rows
@@ -390,11 +387,9 @@ fn refresh(client: &mut SpiClient<'_>, name: &str) -> SqlResult<i64> {
         let mut spans = Vec::new();
         for row in client.select(
             &format!(
-                "SELECT CASE WHEN {s} = s.lower THEN s.lower ELSE {n} END, {e}
-                   FROM gridkit._archive_restored_spans($1) s",
-                s = start("s.lower"),
-                n = r.rollup.next_sql(&start("s.lower")),
-                e = start("s.upper"),
+                "SELECT {}, {} FROM gridkit._archive_restored_spans($1) s",
+                bucket_at_or_after("s.lower"),
+                start("s.upper")
             ),
             None,
             &[regclass_arg(r.source)],

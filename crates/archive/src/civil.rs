@@ -1,6 +1,5 @@
-//! Calendar arithmetic for the text forms of dates and timestamps (the
-//! proleptic Gregorian calendar PostgreSQL uses), after Howard Hinnant's
-//! `civil_from_days`.
+//! The text forms of dates and timestamps (the proleptic Gregorian
+//! calendar PostgreSQL uses; the day arithmetic is the partitions').
 
 use std::fmt::Write;
 
@@ -9,16 +8,9 @@ const DAY_MICROS: i64 = 86_400_000_000;
 
 /// (year, month, day) of a day counted from 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    // gridkit_timeseries counts from 2000-01-01, as PostgreSQL does.
+    let (y, m, d) = gridkit_timeseries::partition::civil_from_days(days - 10_957);
+    (y, m as u32, d as u32)
 }
 
 /// A date as PostgreSQL writes it in ISO style: `2026-12-08`, or

@@ -59,6 +59,26 @@ impl RowGroupRows {
     pub fn kind(&self, column: usize) -> Kind {
         self.columns[column].kind
     }
+
+    /// Every value of every row, in file order, into `digest`.
+    pub fn hash_into(&self, digest: &mut RowDigest) {
+        for row in 0..self.rows {
+            for column in 0..self.columns.len() {
+                digest.value(&self.value(column, row));
+            }
+        }
+    }
+
+    /// Row `row` as a line of COPY text (tab-separated fields, no newline)
+    /// of the columns at `positions`, appended to `line`.
+    pub fn write_copy_line(&self, row: usize, positions: &[usize], line: &mut String, scratch: &mut String) {
+        for (n, &c) in positions.iter().enumerate() {
+            if n > 0 {
+                line.push('\t');
+            }
+            self.value(c, row).write_copy_field(self.kind(c), line, scratch);
+        }
+    }
 }
 
 /// An archive file opened for reading: its columns from the gridkit
@@ -210,11 +230,7 @@ impl<R: ChunkReader + 'static> ArchiveReader<R> {
         let mut rows = 0u64;
         for g in 0..self.row_groups() {
             let group = self.read_group(g)?;
-            for row in 0..group.rows() {
-                for column in 0..self.columns.len() {
-                    digest.value(&group.value(column, row));
-                }
-            }
+            group.hash_into(&mut digest);
             rows += group.rows() as u64;
         }
         if rows != self.rows() {
@@ -231,12 +247,7 @@ impl<R: ChunkReader + 'static> ArchiveReader<R> {
             let group = self.read_group(g)?;
             for row in 0..group.rows() {
                 line.clear();
-                for (n, &c) in positions.iter().enumerate() {
-                    if n > 0 {
-                        line.push('\t');
-                    }
-                    group.value(c, row).write_copy_field(group.kind(c), &mut line, &mut scratch);
-                }
+                group.write_copy_line(row, positions, &mut line, &mut scratch);
                 each(&line)?;
             }
         }

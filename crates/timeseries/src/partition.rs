@@ -65,7 +65,7 @@ impl Step {
                 origin + (ts - origin).div_euclid(len) * len
             }
             Step::Months(n) => {
-                let (y, m, _) = civil(ts.div_euclid(MICROS_PER_DAY));
+                let (y, m, _) = civil_from_days(ts.div_euclid(MICROS_PER_DAY));
                 let index = (y - 2000) * 12 + (m - 1);
                 let start = index.div_euclid(i64::from(n)) * i64::from(n);
                 days_from_civil(2000 + start.div_euclid(12), start.rem_euclid(12) + 1, 1) * MICROS_PER_DAY
@@ -78,7 +78,7 @@ impl Step {
         match self {
             Step::Fixed(len) => start + len,
             Step::Months(n) => {
-                let (y, m, _) = civil(start.div_euclid(MICROS_PER_DAY));
+                let (y, m, _) = civil_from_days(start.div_euclid(MICROS_PER_DAY));
                 let index = (y - 2000) * 12 + (m - 1) + i64::from(n);
                 days_from_civil(2000 + index.div_euclid(12), index.rem_euclid(12) + 1, 1) * MICROS_PER_DAY
             }
@@ -90,7 +90,7 @@ impl Step {
     /// `p20261123_1400`.
     pub fn suffix(self, start: i64) -> String {
         let day = start.div_euclid(MICROS_PER_DAY);
-        let (y, m, d) = civil(day);
+        let (y, m, d) = civil_from_days(day);
         let minute = start.rem_euclid(MICROS_PER_DAY) / MICROS_PER_MINUTE;
         match self {
             Step::Months(n) if n % 12 == 0 => format!("p{y:04}"),
@@ -107,7 +107,7 @@ impl Step {
 pub fn utc_literal(micros: i64) -> Option<String> {
     let day = micros.div_euclid(MICROS_PER_DAY);
     let of_day = micros.rem_euclid(MICROS_PER_DAY);
-    let (y, m, d) = civil(day);
+    let (y, m, d) = civil_from_days(day);
     if !(1..=9999).contains(&y) {
         return None;
     }
@@ -121,7 +121,7 @@ pub fn utc_literal(micros: i64) -> Option<String> {
 }
 
 /// (year, month, day) of a day number counted from 2000-01-01.
-fn civil(day: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(day: i64) -> (i64, i64, i64) {
     // Howard Hinnant's civil_from_days, shifted from 1970 to 2000.
     let z = day + 10_957 + 719_468;
     let era = z.div_euclid(146_097);
@@ -169,11 +169,11 @@ mod tests {
     #[test]
     fn calendar_round_trips() {
         for day in (-800_000..800_000).step_by(97) {
-            let (y, m, d) = civil(day);
+            let (y, m, d) = civil_from_days(day);
             assert_eq!(days_from_civil(y, m, d), day);
         }
-        assert_eq!(civil(0), (2000, 1, 1));
-        assert_eq!(civil(59), (2000, 2, 29));
+        assert_eq!(civil_from_days(0), (2000, 1, 1));
+        assert_eq!(civil_from_days(59), (2000, 2, 29));
         assert_eq!(days_from_civil(2026, 11, 23), 9823);
         assert_eq!(days_from_civil(1970, 1, 1), -10_957);
     }
